@@ -1,0 +1,1 @@
+"""aekl-tui: the Textual face of aekl. Imports core; core never imports this."""
