@@ -12,10 +12,13 @@ import os
 import sys
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
+
+# Typer >= 0.22 vendors click as typer._click; its UsageError is not
+# re-exported, and it is what every option-parsing failure raises.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from core import __version__
 from core.errors import AeklError, ExitCode
@@ -41,7 +44,7 @@ class AeklGroup(TyperGroup):
     UsageError here also flattens Typer's boxed usage errors to one line.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AeklError as exc:
@@ -49,7 +52,9 @@ class AeklGroup(TyperGroup):
                 raise
             error_line(exc.message)
             ctx.exit(int(exc.exit_code))
-        except click.UsageError as exc:
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
             if DEBUG:
                 raise
             where = f"{exc.ctx.command_path}: " if exc.ctx else ""
