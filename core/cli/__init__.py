@@ -7,5 +7,7 @@ the rest of core stays importable without them.
 from core.cli.base import app
 
 # Registering commands is a side effect of importing their modules.
+from core.cli import train as _train  # noqa: E402,F401
+from core.cli import runs as _runs  # noqa: E402,F401
 
 __all__ = ["app"]

@@ -1,0 +1,140 @@
+"""Commands that read finished (or stopped) runs: runs, show, interpolate, latent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from core.cli.base import app, err, out, print_json
+from core.config import AEConfig
+
+RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
+
+
+def _fmt(value, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+@app.command("runs")
+def list_command(out_dir: Path = RunsDir, json_out: bool = typer.Option(False, "--json")) -> None:
+    """List runs: id, kind, latent size, epochs, best test MSE, status."""
+    from core.runs import list_runs
+
+    rows = list_runs(out_dir)
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        err.print(f"no runs under {out_dir} yet; start one with: aekl train --latent 2")
+        return
+    table = Table(title=f"runs in {out_dir}", title_justify="left")
+    for col, just in (("id", "left"), ("kind", "left"), ("latent", "right"), ("epochs", "right"),
+                      ("best test MSE", "right"), ("status", "left")):
+        table.add_column(col, justify=just)
+    colour = {"finished": "green", "stopped": "yellow", "running": "cyan", "failed": "red", "damaged": "red"}
+    for r in rows:
+        status = r["status"]
+        table.add_row(
+            r["id"], r.get("kind", "?"), str(r.get("latent", "?")),
+            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", _fmt(r.get("best_test_mse")),
+            f"[{colour.get(status, 'white')}]{status}[/]",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_dir: Path = RunsDir,
+         json_out: bool = typer.Option(False, "--json")) -> None:
+    """Show a run's config, status, per-epoch metrics and files."""
+    from core.runs import open_run
+
+    run = open_run(run_id, out_dir)
+    config, status, metrics = run.config(), run.status(), run.metrics()
+    files = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
+    if json_out:
+        print_json({"id": run.id, "path": str(run.path), "config": config.to_dict(), "status": status,
+                    "metrics": metrics, "files": files})
+        return
+    out.print(f"[bold]{run.id}[/]  {status.get('status')}  ({run.path})")
+    cfg = Table(show_header=False, box=None)
+    for key, value in config.to_dict().items():
+        cfg.add_row(key, str(value))
+    out.print(cfg)
+    if metrics:
+        table = Table(title="metrics", title_justify="left")
+        for col in ("epoch", "train MSE", "test MSE", "seconds", "img/s"):
+            table.add_column(col, justify="right")
+        for m in metrics:
+            table.add_row(str(m["epoch"]), _fmt(m["train_mse"]), _fmt(m["test_mse"]), _fmt(m["seconds"], ".2f"),
+                          _fmt(m["samples_per_s"], ",.0f"))
+        out.print(table)
+    out.print("files: " + ", ".join(files))
+
+
+def _load(run_id: str, out_dir: Path, device: str):
+    from core.data import load_mnist
+    from core.models import load_trained, pick_device
+    from core.runs import open_run
+
+    run = open_run(run_id, out_dir)
+    dev = pick_device(device)
+    model, config = load_trained(run, dev)
+    return run, model, config, load_mnist(None, dev, subset=1)
+
+
+@app.command()
+def interpolate(
+    run_id: str = typer.Argument(..., help="Run id (folder name)."),
+    from_index: Optional[int] = typer.Option(None, help="Test image to start from."),
+    to_index: Optional[int] = typer.Option(None, help="Test image to end at."),
+    steps: int = typer.Option(AEConfig.interp_steps, help="Intermediate frames (>= 5)."),
+    method: str = typer.Option("linear", help="linear (straight line) or slerp."),
+    out_dir: Path = RunsDir,
+    device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Decode the line between the codes of two test images; save a PNG and draw it here."""
+    from core.errors import BadInput
+    from core.latent import MIN_STEPS, decode, encode, interpolation_pair, path_points
+    from core.plots import save_figure, strip_figure
+    from core.render import downsample, strip_text, to_unit
+
+    if steps < MIN_STEPS:
+        raise BadInput(f"--steps must be at least {MIN_STEPS}, got {steps}")
+    run, model, config, data = _load(run_id, out_dir, device)
+    i, j = interpolation_pair(data.test_y, from_index, to_index)
+    ends = data.test_x[[i, j]]
+    z0, z1 = encode(model, ends)
+    points = path_points(z0, z1, steps, method)
+    frames = decode(model, points).cpu().numpy()
+    name = f"interpolation-{i}-{j}-{method}.png"
+    title = f"{method} path in latent space between test images {i} and {j}"
+    path = save_figure(strip_figure(frames, ends.cpu().numpy(), title), run.file(name))
+    if json_out:
+        print_json({"run": run.id, "from": i, "to": j, "method": method, "steps": steps,
+                    "codes": points.cpu().tolist(), "png": str(path)})
+        return
+    factor = 2 if len(frames) * 29 > out.width else 1  # 28 cells + a gap per frame
+    images = [downsample(to_unit(f.reshape(28, 28)), factor) for f in frames]
+    out.print(strip_text(images))
+    out.print(f"start {i} (digit {int(data.test_y[i])}) -> end {j} (digit {int(data.test_y[j])}), "
+              f"{steps} intermediate frames; saved {path}")
+
+
+@app.command()
+def latent(
+    run_id: str = typer.Argument(..., help="Run id (folder name)."),
+    out_dir: Path = RunsDir,
+    device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
+) -> None:
+    """Re-draw a run's figures (latent scatter, interpolation, manifold ...) from its checkpoint."""
+    from core.latent import interpolation_pair
+    from core.plots import save_run_figures
+
+    run, model, config, data = _load(run_id, out_dir, device)
+    pair = interpolation_pair(data.test_y, config.interp_from, config.interp_to)
+    for label, path in save_run_figures(run, model, data, config, pair).items():
+        out.print(f"  {label:16s} {path}")

@@ -1,0 +1,99 @@
+"""AEConfig: the one dataclass that describes a training run.
+
+It holds every default; the CLI options and the TUI form map onto it. It is
+kept free of torch so that building the CLI (and `aekl --help`) stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from core.errors import BadInput
+
+KINDS = ("ae", "vae")
+ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+IMAGE_DIM = 28 * 28
+
+
+@dataclass
+class AEConfig:
+    latent: int = 2  # size of the code z; 2 lets us plot it directly
+    hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
+    activation: str = "relu"  # hidden nonlinearity, one of ACTIVATIONS
+    kind: str = "ae"  # "ae" (deterministic) or "vae" (mean + log-variance)
+    beta: float = 1.0  # VAE only: weight of the KL term against reconstruction
+    epochs: int = 12  # full passes over the training set
+    batch_size: int = 256  # large batches keep the matmuls efficient on CPU
+    lr: float = 3e-3  # peak learning rate of the one-cycle schedule
+    warmup: float = 0.05  # fraction of all steps spent ramping the lr up
+    seed: int = 0  # seeds init, batch order and VAE noise: same seed, same run
+    device: str = "auto"  # auto = cuda > mps > cpu
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    subset: int | None = None  # use only the first N training images
+    interp_from: int | None = None  # test index where the interpolation starts
+    interp_to: int | None = None  # test index where it ends
+    interp_steps: int = 8  # intermediate frames between the two endpoints
+
+    def validate(self) -> "AEConfig":
+        """Raise BadInput for a value no run can use; return self for chaining."""
+        if self.latent < 1:
+            raise BadInput(f"latent size must be at least 1, got {self.latent}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise BadInput(f"hidden sizes must be positive, got {list(self.hidden)}")
+        if self.activation not in ACTIVATIONS:
+            raise BadInput(f"unknown activation {self.activation!r}; choose from {', '.join(ACTIVATIONS)}")
+        if self.kind not in KINDS:
+            raise BadInput(f"unknown model kind {self.kind!r}; choose ae or vae")
+        if self.epochs < 1:
+            raise BadInput(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise BadInput(f"batch size must be at least 1, got {self.batch_size}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise BadInput(f"learning rate must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            raise BadInput(f"beta must be a non-negative number, got {self.beta}")
+        if not 0 <= self.warmup < 1:
+            raise BadInput(f"warmup must be a fraction in [0, 1), got {self.warmup}")
+        if self.device not in DEVICES:
+            raise BadInput(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.threads < 0:
+            raise BadInput(f"threads must be 0 (default) or more, got {self.threads}")
+        if self.subset is not None and self.subset < 1:
+            raise BadInput(f"subset must be at least 1, got {self.subset}")
+        if self.interp_steps < 5:
+            raise BadInput(f"interpolation needs at least 5 intermediate steps, got {self.interp_steps}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> "AEConfig":
+        """Build from JSON; unknown or missing fields are errors naming `source`."""
+        if not isinstance(d, dict):
+            raise BadInput(f"{source}: expected a JSON object")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        missing = sorted(names - set(d))
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append(f"unknown fields {', '.join(unknown)}")
+            if missing:
+                parts.append(f"missing fields {', '.join(missing)}")
+            raise BadInput(f"{source}: {'; '.join(parts)}")
+        d = dict(d)
+        d["hidden"] = tuple(d["hidden"])
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise BadInput(f"{source}: {exc}") from None
+
+    @property
+    def tag(self) -> str:
+        return f"{self.kind}-z{self.latent}"

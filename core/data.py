@@ -1,0 +1,184 @@
+"""MNIST: find the files, check them, load them as tensors resident on a device.
+
+The package ships the four original files gzipped (core/assets/mnist), so a
+machine without internet still trains. Where the files are read from:
+
+    --data-dir  >  $AEKL_DATA_DIR  >  ~/.cache/aekl/data ($AEKL_CACHE_DIR)
+
+Only the cache is filled automatically (from the bundled copy). A folder the
+user names must already hold the files, or be filled with --download.
+Each folder is laid out as torchvision expects: <root>/MNIST/raw/<file>.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from core.errors import BadInput, DataError
+
+# MD5 of the uncompressed files, as published with MNIST.
+MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+TEST_SIZE = 10_000
+
+
+def bundled_dir() -> Path:
+    return Path(str(resources.files("core") / "assets" / "mnist"))
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("AEKL_CACHE_DIR")
+    root = Path(base) if base else Path.home() / ".cache" / "aekl"
+    return root / "data"
+
+
+def raw_dir(root: Path) -> Path:
+    return root / "MNIST" / "raw"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """Return (root, named_by_user)."""
+    if data_dir:
+        return Path(data_dir).expanduser(), True
+    env = os.environ.get("AEKL_DATA_DIR")
+    if env:
+        return Path(env).expanduser(), True
+    return cache_dir(), False
+
+
+def _missing(root: Path) -> list[str]:
+    return [name for name in MD5 if not (raw_dir(root) / name).is_file()]
+
+
+def _fill_from_bundle(root: Path) -> None:
+    """Decompress the shipped .gz files into the cache, each file atomically."""
+    target = raw_dir(root)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in _missing(root):
+        src = bundled_dir() / f"{name}.gz"
+        if not src.is_file():
+            raise DataError(f"the bundled MNIST file {src} is missing; reinstall aekl")
+        fd, tmp = tempfile.mkstemp(dir=target, prefix=f".{name}.")
+        try:
+            with gzip.open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+            os.replace(tmp, target / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _download(root: Path) -> None:
+    try:
+        from torchvision.datasets import MNIST
+
+        MNIST(str(root), train=True, download=True)
+        MNIST(str(root), train=False, download=True)
+    except Exception as exc:  # network errors come in many types
+        raise DataError(f"could not download MNIST into {root}: {exc}") from None
+
+
+@lru_cache(maxsize=None)
+def _md5(path: str, size: int, mtime_ns: int) -> str:
+    # Keyed on size and mtime so a file replaced on disk is checked again,
+    # but an unchanged one is hashed once per process.
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(root: Path) -> None:
+    for name, want in MD5.items():
+        path = raw_dir(root) / name
+        st = path.stat()
+        if _md5(str(path), st.st_size, st.st_mtime_ns) != want:
+            raise DataError(
+                f"{path} does not match the published MNIST md5 "
+                f"(size {st.st_size} bytes); delete it or point --data-dir elsewhere"
+            )
+
+
+def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
+    """Make sure the four checked files exist; return the root torchvision reads."""
+    root, named = resolve_data_dir(data_dir)
+    if named:
+        if not root.is_dir() and not download:
+            raise DataError(f"data folder {root} does not exist (use --download to fetch MNIST)")
+        missing = _missing(root)
+        if missing and download:
+            _download(root)
+            missing = _missing(root)
+        if missing:
+            raise DataError(
+                f"data folder {root} lacks {', '.join(missing)} under MNIST/raw "
+                "(use --download, or leave --data-dir unset to use the bundled copy)"
+            )
+    else:
+        try:
+            _fill_from_bundle(root)
+        except OSError as exc:
+            raise DataError(f"cannot write the MNIST cache at {root}: {exc.strerror}") from None
+    verify(root)
+    return root
+
+
+@dataclass(frozen=True)
+class MNIST:
+    """Both splits as flat float tensors in [-1, 1] on one device."""
+
+    train_x: "torch.Tensor"  # (N, 784) float32
+    train_y: "torch.Tensor"  # (N,) int64
+    test_x: "torch.Tensor"  # (10000, 784) float32
+    test_y: "torch.Tensor"  # (10000,) int64
+
+    @property
+    def device(self):
+        return self.train_x.device
+
+
+def _as_flat(images: "torch.Tensor", device) -> "torch.Tensor":
+    # uint8 (N, 28, 28) -> float (N, 784) in [-1, 1], the range tanh can reach.
+    import torch
+
+    x = images.to(device=device, dtype=torch.float32).reshape(len(images), -1)
+    return x.div_(127.5).sub_(1.0)
+
+
+def load_mnist(
+    data_dir: str | os.PathLike | None = None,
+    device="cpu",
+    subset: int | None = None,
+    download: bool = False,
+) -> MNIST:
+    """Load MNIST onto `device` once; `subset` keeps the first N training images."""
+    from torchvision.datasets import MNIST as TorchvisionMNIST
+
+    root = ensure_data(data_dir, download)
+    train = TorchvisionMNIST(str(root), train=True, download=False)
+    test = TorchvisionMNIST(str(root), train=False, download=False)
+    n = len(train.data)
+    if subset is not None:
+        if not 1 <= subset <= n:
+            raise BadInput(f"--subset must be between 1 and {n}, got {subset}")
+        n = subset
+    return MNIST(
+        train_x=_as_flat(train.data[:n], device),
+        train_y=train.targets[:n].to(device),
+        test_x=_as_flat(test.data, device),
+        test_y=test.targets.to(device),
+    )

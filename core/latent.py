@@ -1,0 +1,98 @@
+"""Working in the latent space: encode, project to 2-D, walk between codes.
+
+Shapes: x is (N, 784) in [-1, 1], codes are (N, latent), frames are
+(steps + 2, 784): start, `steps` intermediate points, end.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from core.errors import BadInput
+
+MIN_STEPS = 5
+BATCH = 5000
+
+
+@torch.inference_mode()
+def encode(model, x: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    codes = torch.cat([model.encode(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
+    model.train(was_training)
+    return codes
+
+
+@torch.inference_mode()
+def decode(model, z: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    out = model.decode(z)
+    model.train(was_training)
+    return out
+
+
+def check_index(index: int, size: int, name: str = "index") -> int:
+    if not 0 <= index < size:
+        raise BadInput(f"{name} {index} is outside the test set (0 to {size - 1})")
+    return index
+
+
+def interpolation_pair(labels: torch.Tensor, start: int | None, end: int | None) -> tuple[int, int]:
+    """Default endpoints: the first test image, and the first one of another digit."""
+    size = len(labels)
+    i = check_index(0 if start is None else start, size, "--from-index")
+    if end is not None:
+        return i, check_index(end, size, "--to-index")
+    others = (labels != labels[i]).nonzero()
+    return i, int(others[0]) if len(others) else (i + 1) % size
+
+
+def path_points(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
+    """(steps + 2, latent) points from z0 to z1, endpoints included.
+
+    'linear' is the straight line of the exercise; 'slerp' follows the great
+    circle, which suits a VAE whose codes concentrate on a shell.
+    """
+    if steps < MIN_STEPS:
+        raise BadInput(f"interpolation needs at least {MIN_STEPS} intermediate steps, got {steps}")
+    t = torch.linspace(0, 1, steps + 2, device=z0.device, dtype=z0.dtype)[:, None]
+    if method == "linear":
+        return (1 - t) * z0 + t * z1
+    if method == "slerp":
+        cos = torch.nn.functional.cosine_similarity(z0, z1, dim=0).clamp(-1, 1)
+        omega = torch.acos(cos)
+        if omega.abs() < 1e-6:  # parallel codes: slerp degenerates to the line
+            return (1 - t) * z0 + t * z1
+        return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+    raise BadInput(f"unknown interpolation method {method!r}; choose linear or slerp")
+
+
+def line_frames(model, endpoints: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
+    """Decode the path between the codes of two images: (steps + 2, 784)."""
+    z0, z1 = encode(model, endpoints)
+    return decode(model, path_points(z0, z1, steps, method))
+
+
+def pca_2d(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project (N, d) codes on their two main axes; returns (N, 2) and the
+    fraction of variance each axis explains. For d <= 2 codes pass through."""
+    codes = codes.double()
+    if codes.shape[1] <= 2:
+        pad = torch.zeros(len(codes), 2 - codes.shape[1], dtype=codes.dtype, device=codes.device)
+        return torch.cat([codes, pad], 1).float(), torch.ones(2, dtype=torch.float32)
+    centred = codes - codes.mean(0)
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    share = (s**2 / (s**2).sum())[:2]
+    return (centred @ vh[:2].T).float(), share.float().cpu()
+
+
+def manifold_grid(model, codes: torch.Tensor, n: int = 15) -> torch.Tensor:
+    """Decode an n x n grid spanning the central 98% of 2-D codes: (n*n, 784), row-major,
+    top row = highest second coordinate (so the picture reads like the scatter)."""
+    lo = torch.quantile(codes.float(), 0.01, dim=0)
+    hi = torch.quantile(codes.float(), 0.99, dim=0)
+    xs = torch.linspace(float(lo[0]), float(hi[0]), n)
+    ys = torch.linspace(float(hi[1]), float(lo[1]), n)
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)
+    return decode(model, grid.to(codes.device))

@@ -1,0 +1,126 @@
+"""Encoder/decoder MLPs, the autoencoder and the VAE.
+
+Shapes: images are flat (B, 784) in [-1, 1]; codes are (B, latent).
+The decoder ends in tanh because the data lives in [-1, 1]; the encoder ends
+in a plain linear layer because a code has no natural bounds.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.config import IMAGE_DIM, AEConfig
+from core.errors import DeviceError
+
+_ACT = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+def mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    """Linear layers with `activation` between them and nothing after the last."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(_ACT[activation]())
+    return nn.Sequential(*layers)
+
+
+class AutoEncoder(nn.Module):
+    def __init__(self, latent: int, hidden=(512, 256), activation="relu", beta: float = 1.0):
+        super().__init__()
+        self.latent = latent
+        self.encoder = mlp([IMAGE_DIM, *hidden, self.code_width()], activation)
+        self.decoder = nn.Sequential(mlp([latent, *reversed(hidden), IMAGE_DIM], activation), nn.Tanh())
+
+    def code_width(self) -> int:
+        return self.latent
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic code used for plots and interpolation: (B, latent)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def losses(self, x: torch.Tensor, noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Scalar tensors: 'loss' (what is minimised) and 'mse' (per pixel)."""
+        mse = F.mse_loss(self.decoder(self.encoder(x)), x)
+        return {"loss": mse, "mse": mse}
+
+
+class VAE(AutoEncoder):
+    """Encoder emits (mean, log-variance); the KL term is core.kl's closed form.
+
+    The objective is MSE per pixel + beta * KL per image / 784, i.e. a Gaussian
+    decoder with fixed variance, scaled per pixel so that one learning rate
+    suits both kinds.
+    """
+
+    def __init__(self, latent: int, hidden=(512, 256), activation="relu", beta: float = 1.0):
+        self.beta = beta
+        super().__init__(latent, hidden, activation, beta)
+
+    def code_width(self) -> int:
+        return 2 * self.latent
+
+    def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.moments(x)[0]
+
+    def losses(self, x: torch.Tensor, noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        from core.kl import kl_diag_standard
+
+        mu, logvar = self.moments(x)
+        if self.training:
+            eps = torch.randn(mu.shape, generator=noise, device=mu.device, dtype=mu.dtype)
+            z = mu + torch.exp(0.5 * logvar) * eps
+        else:
+            z = mu  # evaluation is deterministic: decode the mean
+        mse = F.mse_loss(self.decoder(z), x)
+        kl = kl_diag_standard(mu, logvar=logvar).total.mean()
+        return {"loss": mse + self.beta * kl / IMAGE_DIM, "mse": mse, "kl": kl}
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve 'auto' and check that an explicit device exists."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda was asked for but no CUDA GPU is available here")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError("--device mps was asked for but MPS is not available here")
+    return torch.device(name)
+
+
+def build_model(config: AEConfig) -> AutoEncoder:
+    """A fresh model for `config`, initialised from torch's global RNG."""
+    cls = VAE if config.kind == "vae" else AutoEncoder
+    return cls(config.latent, config.hidden, config.activation, config.beta)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def load_trained(run, device: torch.device | str = "cpu") -> tuple[AutoEncoder, AEConfig]:
+    """The model of a run as last checkpointed, in eval mode."""
+    from core.errors import RunError
+
+    config = run.config()
+    state = run.load_checkpoint(map_location=device)
+    model = build_model(config).to(device)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0][:120]
+        raise RunError(f"{run.file('checkpoint.pt')} does not match the model in config.json ({first})") from None
+    return model.eval(), config

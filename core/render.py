@@ -1,0 +1,68 @@
+"""Images as terminal text: two pixels per character cell with the upper half block.
+
+'▀' is drawn in the foreground colour (the top pixel) over the background
+colour (the bottom pixel), so a 28x28 digit fits in 28x14 cells. The grid
+logic is plain Python; rich is imported only where a Text is built, which
+keeps `import core.render` free of UI packages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+UPPER_HALF = "\u2580"
+
+
+def grey(level: float) -> str:
+    """A value in [0, 1] as a #rrggbb grey."""
+    v = int(round(float(np.clip(level, 0.0, 1.0)) * 255))
+    return f"#{v:02x}{v:02x}{v:02x}"
+
+
+def cell_pairs(image: np.ndarray) -> list[list[tuple[float, float]]]:
+    """(H, W) image in [0, 1] -> rows of (top, bottom) pixel pairs, H/2 rows.
+
+    An odd last row is paired with black so no pixel is dropped.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.shape[0] % 2:
+        img = np.vstack([img, np.zeros((1, img.shape[1]))])
+    return [list(zip(img[r], img[r + 1])) for r in range(0, img.shape[0], 2)]
+
+
+def to_unit(image: np.ndarray) -> np.ndarray:
+    """Model output in [-1, 1] -> [0, 1]."""
+    return np.clip((np.asarray(image, dtype=np.float64) + 1.0) / 2.0, 0.0, 1.0)
+
+
+def image_text(image: np.ndarray):
+    """One image in [0, 1] as a rich Text block of half blocks."""
+    return strip_text([image], gap=0)
+
+
+def strip_text(images: list[np.ndarray], gap: int = 1):
+    """Images in [0, 1] side by side, `gap` blank cells apart, as one rich Text."""
+    from rich.text import Text
+
+    grids = [cell_pairs(img) for img in images]
+    height = max(len(g) for g in grids)
+    text = Text(no_wrap=True, overflow="crop")
+    for row in range(height):
+        for k, grid in enumerate(grids):
+            if k:
+                text.append(" " * gap)
+            cells = grid[row] if row < len(grid) else []
+            for top, bottom in cells:
+                text.append(UPPER_HALF, style=f"{grey(top)} on {grey(bottom)}")
+        if row < height - 1:
+            text.append("\n")
+    return text
+
+
+def downsample(image: np.ndarray, factor: int) -> np.ndarray:
+    """Average-pool by an integer factor, for strips that must fit narrow terminals."""
+    if factor <= 1:
+        return np.asarray(image)
+    h, w = image.shape
+    h2, w2 = h // factor, w // factor
+    return np.asarray(image)[: h2 * factor, : w2 * factor].reshape(h2, factor, w2, factor).mean(axis=(1, 3))

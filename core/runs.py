@@ -1,0 +1,249 @@
+"""Run directories: create, find, list, and write files so a crash never truncates one.
+
+runs/<YYYYmmdd-HHMMSS>-<kind>-z<latent>/
+    config.json     the AEConfig
+    status.json     running / stopped / finished / failed, epoch, step
+    metrics.jsonl   one JSON object per finished epoch, appended and flushed
+    checkpoint.pt   one dict (model, optimizer, config, epoch, step, rng ...)
+    *.png, latents.npz
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from core.config import AEConfig
+from core.errors import BadInput, RunError
+
+DEFAULT_ROOT = Path("runs")
+_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# --- crash-safe writes -------------------------------------------------------
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Write via a temp file in the same folder, fsync, then os.replace.
+
+    A reader (or a process killed mid-write) sees the old file or the new one,
+    never a prefix. The temp file is removed if writing fails.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; run files are meant to be shared
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_json(path: Path, obj: Any) -> Path:
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunError(f"cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+# --- run folders -------------------------------------------------------------
+
+
+def check_run_id(run_id: str) -> str:
+    """Run ids are plain folder names: no paths, no '..', nothing outside the root."""
+    if not run_id or not _ID_OK.match(run_id) or ".." in run_id:
+        raise BadInput(f"{run_id!r} is not a run id (a folder name under the runs root, no paths)")
+    return run_id
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # config and status
+    def config(self) -> AEConfig:
+        path = self.file("config.json")
+        try:
+            return AEConfig.from_dict(read_json(path), source=str(path))
+        except BadInput as exc:
+            raise RunError(str(exc)) from None
+
+    def write_config(self, config: AEConfig) -> None:
+        atomic_write_json(self.file("config.json"), config.to_dict())
+
+    def status(self) -> dict[str, Any]:
+        path = self.file("status.json")
+        if not path.exists():
+            return {"status": "new", "epoch": 0, "step": 0}
+        return read_json(path)
+
+    def write_status(self, status: str, epoch: int, step: int = 0, **extra: Any) -> None:
+        body = {"status": status, "epoch": epoch, "step": step, "updated": time.time(), **extra}
+        atomic_write_json(self.file("status.json"), body)
+
+    # metrics: appended whole lines, flushed, so a crash loses at most one line
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        line = json.dumps(row, allow_nan=False) + "\n"
+        try:
+            with open(self.file("metrics.jsonl"), "a") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise RunError(f"cannot write {self.file('metrics.jsonl')}: {exc.strerror}") from None
+
+    def metrics(self) -> list[dict[str, Any]]:
+        path = self.file("metrics.jsonl")
+        if not path.exists():
+            return []
+        rows: list[dict[str, Any]] = []
+        lines = path.read_text().splitlines(keepends=True)
+        for i, line in enumerate(lines):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i == len(lines) - 1 and not line.endswith("\n"):
+                    warnings.warn(f"{path}: ignoring a partial last line (the run was killed mid-write)")
+                    break
+                raise RunError(f"{path}: line {i + 1} is not valid JSON") from None
+        return rows
+
+    def truncate_metrics(self, epochs: int) -> None:
+        """Keep the first `epochs` rows: a resume rewrites what followed the checkpoint."""
+        rows = self.metrics()[:epochs]
+        text = "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows)
+        atomic_write_bytes(self.file("metrics.jsonl"), text.encode())
+
+    # checkpoint
+    def save_checkpoint(self, state: dict[str, Any]) -> Path:
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        return atomic_write_bytes(self.file("checkpoint.pt"), buf.getvalue())
+
+    def load_checkpoint(self, map_location="cpu") -> dict[str, Any]:
+        import pickle
+
+        import torch
+
+        path = self.file("checkpoint.pt")
+        if not path.exists():
+            raise RunError(f"{path} is missing; the run has nothing to resume from")
+        try:
+            # weights_only refuses arbitrary pickled objects: a checkpoint is data.
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+            raise RunError(f"{path} was refused: it holds more than tensors ({first[:120]})") from None
+        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            raise RunError(f"{path} is damaged or truncated ({type(exc).__name__})") from None
+        if not isinstance(state, dict) or "model" not in state:
+            raise RunError(f"{path} is not an aekl checkpoint")
+        return state
+
+
+def runs_root(out: str | os.PathLike | None = None) -> Path:
+    return Path(out) if out else DEFAULT_ROOT
+
+
+def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool = False) -> Run:
+    """Create a run folder. A name the user chose must be new unless `force`."""
+    import shutil
+
+    if name:
+        path = Path(root) / check_run_id(name)
+        if path.exists():
+            if not force:
+                raise RunError(f"run {path} already exists (use --force to replace it)")
+            shutil.rmtree(path)
+    else:
+        base = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.tag}"
+        path, n = Path(root) / base, 1
+        while path.exists():  # two runs started in the same second
+            n += 1
+            path = Path(root) / f"{base}-{n}"
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise RunError(f"cannot create run folder {path}: {exc.strerror}") from None
+    run = Run(path)
+    run.write_config(config)
+    run.write_status("new", 0)
+    return run
+
+
+def open_run(run_id: str, root: Path) -> Run:
+    path = Path(root) / check_run_id(run_id)
+    if not path.is_dir():
+        raise RunError(f"no run named {run_id!r} under {root}")
+    if not (path / "config.json").is_file():
+        raise RunError(f"{path} is not an aekl run (no config.json)")
+    return Run(path)
+
+
+def list_runs(root: Path) -> list[dict[str, Any]]:
+    """One summary per run folder, newest first; damaged runs are listed as such."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    rows = []
+    for path in sorted(root.iterdir(), reverse=True):
+        if not (path / "config.json").is_file():
+            continue
+        run = Run(path)
+        row: dict[str, Any] = {"id": run.id, "path": str(path)}
+        try:
+            cfg = run.config()
+            status = run.status()
+            metrics = run.metrics()
+        except RunError as exc:
+            row.update(status="damaged", error=str(exc))
+            rows.append(row)
+            continue
+        tests = [m["test_mse"] for m in metrics if "test_mse" in m]
+        row.update(
+            kind=cfg.kind,
+            latent=cfg.latent,
+            epochs=len(metrics),
+            planned=cfg.epochs,
+            best_test_mse=min(tests) if tests else None,
+            status=status.get("status", "new"),
+        )
+        rows.append(row)
+    return rows
