@@ -24,7 +24,8 @@ DIGIT_COLOURS = "tab10"  # qualitative: ten well-separated hues, one per digit
 
 def save_figure(fig: Figure, path: Path, dpi: int = 120) -> Path:
     FigureCanvasAgg(fig)
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+    # bbox "tight" keeps outside legends and axis labels inside the image
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight"))
 
 
 def _to_unit(x: torch.Tensor | np.ndarray) -> np.ndarray:

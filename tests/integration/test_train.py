@@ -1,0 +1,140 @@
+"""The engine on real MNIST (bundled copy): artifacts, learning, determinism, resume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.latent import decode, encode, line_frames, path_points
+from core.models import load_trained
+from core.runs import new_run, open_run
+from core.train import EpochEnd, Finished, Progress, Started, Stopped, fit
+
+
+def run_all(config, data, **kw):
+    return list(fit(config, data, **kw))
+
+
+def test_run_writes_every_artifact(tmp_path, mnist_small, tiny_config):
+    run = new_run(tiny_config, tmp_path)
+    events = run_all(tiny_config, mnist_small, run=run)
+    assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
+    ends = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.epoch for e in ends] == [1, 2]
+
+    lines = run.file("metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
+    assert json.loads(lines[-1])["test_mse"] == pytest.approx(ends[-1].test_mse)
+    assert json.loads(run.file("config.json").read_text())["hidden"] == [64, 32]
+    assert run.status()["status"] == "finished"
+
+    with np.load(run.file("latents.npz")) as z:
+        assert z["codes"].shape == (10_000, 2)
+        assert z["labels"].shape == (10_000,)
+        assert set(np.unique(z["labels"])) == set(range(10))
+
+    sizes = {name: Image.open(run.file(name)).size for name in
+             ("loss.png", "latent.png", "interpolation.png", "reconstructions.png", "manifold.png")}
+    # make_grid: n * (28 + 2) + 2 pixels per side, then upscaled without blur
+    assert sizes["reconstructions.png"] == ((10 * 30 + 2) * 4, (2 * 30 + 2) * 4)
+    assert sizes["manifold.png"] == ((15 * 30 + 2) * 2, (15 * 30 + 2) * 2)
+    assert sizes["latent.png"][0] >= 700 and sizes["loss.png"][0] >= 600
+    # the interpolation strip is wide: 2 originals + 10 frames in one row
+    w, h = sizes["interpolation.png"]
+    assert w > 5 * h
+
+    state = torch.load(run.file("checkpoint.pt"), weights_only=True)
+    assert state["epoch"] == 2 and state["step"] == 0
+    assert set(state) >= {"model", "optimizer", "config", "order_rng", "noise_rng"}
+
+
+def test_event_payloads_have_the_promised_shapes(mnist_small, tiny_config):
+    config = replace(tiny_config, latent=3, epochs=1, interp_steps=6)
+    events = run_all(config, mnist_small, progress_every=2)
+    end = next(e for e in events if isinstance(e, EpochEnd))
+    assert end.codes.shape == (2000, 3) and end.labels.shape == (2000,)
+    assert end.frames.shape == (8, 28, 28)
+    assert end.frames.min() >= -1 and end.frames.max() <= 1  # tanh output
+    steps = [e for e in events if isinstance(e, Progress)]
+    assert [p.step for p in steps] == [2, 4, 6, 8]
+    assert all(p.samples_per_s > 0 and np.isfinite(p.loss) for p in steps)
+
+
+def test_loss_decreases_on_a_fixed_subset(mnist_small, tiny_config):
+    config = replace(tiny_config, epochs=4)
+    ends = [e for e in run_all(config, mnist_small) if isinstance(e, EpochEnd)]
+    assert ends[-1].train_mse < 0.8 * ends[0].train_mse
+    assert ends[-1].test_mse < ends[0].test_mse
+
+
+def test_vae_reports_both_parts(mnist_small, tiny_config):
+    config = replace(tiny_config, kind="vae", epochs=1)
+    end = next(e for e in run_all(config, mnist_small) if isinstance(e, EpochEnd))
+    assert end.test_kl is not None and end.test_kl > 0
+    # the objective is MSE + beta * KL / 784, evaluated on the mean code
+    assert end.test_loss == pytest.approx(end.test_mse + end.test_kl / 784, rel=1e-4)
+
+
+def test_same_seed_same_run_and_another_seed_differs(mnist_small, tiny_config):
+    a = [e.train_loss for e in run_all(tiny_config, mnist_small) if isinstance(e, EpochEnd)]
+    b = [e.train_loss for e in run_all(tiny_config, mnist_small) if isinstance(e, EpochEnd)]
+    c = [e.train_loss for e in run_all(replace(tiny_config, seed=1), mnist_small) if isinstance(e, EpochEnd)]
+    assert a == b
+    assert a != c
+
+
+def test_stop_then_resume_equals_uninterrupted(tmp_path, mnist_small, tiny_config):
+    config = replace(tiny_config, kind="vae", epochs=2)  # VAE: the noise RNG must resume too
+    whole = new_run(config, tmp_path, name="whole")
+    run_all(config, mnist_small, run=whole)
+
+    parted = new_run(config, tmp_path, name="parted")
+    polls = iter(range(10_000))
+    events = run_all(config, mnist_small, run=parted, should_stop=lambda: next(polls) >= 11)
+    stopped = events[-1]
+    assert isinstance(stopped, Stopped) and (stopped.epoch, stopped.step) == (1, 3)
+    assert parted.status()["status"] == "stopped"
+    assert parted.file("checkpoint.pt").exists() and parted.file("latent.png").exists()
+    assert len(parted.metrics()) == 1
+
+    events = run_all(config, mnist_small, run=open_run("parted", tmp_path), resume=True)
+    assert isinstance(events[-1], Finished)
+    assert events[0].start_epoch == 1 and events[0].start_step == 3
+
+    a, _ = load_trained(whole)
+    b, _ = load_trained(parted)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert [m["train_loss"] for m in whole.metrics()] == [m["train_loss"] for m in parted.metrics()]
+
+
+def test_interpolation_lies_on_the_line(mnist_small, tiny_config):
+    torch.manual_seed(0)
+    from core.models import build_model
+
+    model = build_model(tiny_config).eval()
+    ends = mnist_small.test_x[[0, 1]]
+    z0, z1 = encode(model, ends)
+    points = path_points(z0, z1, 8)
+    assert points.shape == (10, 2)
+    assert torch.allclose(points[0], z0) and torch.allclose(points[-1], z1)
+    t = torch.linspace(0, 1, 10)[:, None]
+    assert torch.allclose(points, z0 + t * (z1 - z0), atol=1e-6)
+    frames = line_frames(model, ends, 8)
+    assert torch.allclose(frames[0], decode(model, z0[None])[0])
+    assert torch.allclose(frames[-1], decode(model, z1[None])[0])
+    assert torch.allclose(frames, decode(model, points))
+
+
+def test_slerp_keeps_endpoints_and_norm_path(mnist_small):
+    z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    p = path_points(z0, z1, 5, "slerp")
+    assert torch.allclose(p[0], z0) and torch.allclose(p[-1], z1, atol=1e-6)
+    # halfway along the arc the direction is 45 degrees
+    mid = path_points(z0, z1, 5, "slerp")[3]
+    assert mid[0] > 0 and mid[1] > 0
