@@ -217,6 +217,15 @@ def open_run(run_id: str, root: Path) -> Run:
     return Run(path)
 
 
+def sweep_temp_files(run: Run) -> int:
+    """Remove temp files a killed writer left behind; the real files are intact."""
+    count = 0
+    for tmp in run.path.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
 def list_runs(root: Path) -> list[dict[str, Any]]:
     """One summary per run folder, newest first; damaged runs are listed as such."""
     root = Path(root)

@@ -24,7 +24,7 @@ from core.data import MNIST
 from core.errors import BadInput, RunError, TrainingDiverged
 from core.latent import encode, interpolation_pair, line_frames
 from core.models import AutoEncoder, build_model, count_params
-from core.runs import Run
+from core.runs import Run, sweep_temp_files
 
 SCATTER_SIZE = 2000  # test images whose codes every EpochEnd carries
 EVAL_BATCH = 2500
@@ -140,6 +140,18 @@ def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.devic
         return torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
 
 
+def preflight(config: AEConfig, data: MNIST) -> tuple[int, int]:
+    """Every check that needs the data, done before any file is written.
+
+    Returns the test indices of the interpolation endpoints.
+    """
+    config.validate()
+    n = len(data.train_x)
+    if config.batch_size > n:
+        raise BadInput(f"batch size {config.batch_size} is larger than the {n} training images")
+    return interpolation_pair(data.test_y, config.interp_from, config.interp_to)
+
+
 def fit(
     config: AEConfig,
     data: MNIST,
@@ -157,12 +169,9 @@ def fit(
     Stopped. `resume` continues `run` from its checkpoint to the same weights
     an uninterrupted run would reach. `max_steps` cuts training short (--dry-run).
     """
-    config.validate()
+    pair = preflight(config, data)
     device = data.device
     n = len(data.train_x)
-    if config.batch_size > n:
-        raise BadInput(f"batch size {config.batch_size} is larger than the {n} training images")
-    pair = interpolation_pair(data.test_y, config.interp_from, config.interp_to)
     if config.threads:
         torch.set_num_threads(config.threads)
     steps = n // config.batch_size  # drop the ragged last batch; the permutation varies it
@@ -180,6 +189,7 @@ def fit(
     if resume:
         if run is None:
             raise RunError("resume needs a run")
+        sweep_temp_files(run)
         state = run.load_checkpoint(map_location=device)
         try:
             model.load_state_dict(state["model"])

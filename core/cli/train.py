@@ -148,7 +148,7 @@ def train(
     from core.data import load_mnist
     from core.models import pick_device
     from core.runs import new_run, open_run
-    from core.train import Finished, Stopped, fit
+    from core.train import Finished, Stopped, fit, preflight
 
     if resume:
         run = open_run(resume, out_dir)
@@ -162,6 +162,7 @@ def train(
         run = None
     dev = pick_device(config.device)
     data = load_mnist(data_dir, dev, config.subset, download)
+    preflight(config, data)  # fail before a run folder exists, not after
     if not resume and not dry_run:
         run = new_run(config, out_dir, name=name, force=force)
 
@@ -177,9 +178,10 @@ def train(
         for label, path in getattr(last, "files", {}).items():
             out.print(f"  {label:16s} {path}")
     if isinstance(last, Stopped):
-        err.print(f"[yellow]stopped[/] after epoch {last.epoch}, step {last.step}; checkpoint saved. "
-                  f"Continue with: aekl train --resume {Path(last.run_dir).name}"
-                  + (f" --out {out_dir}" if str(out_dir) != "runs" else ""))
+        err.print(f"[yellow]stopped[/] after epoch {last.epoch}, step {last.step}; checkpoint, metrics "
+                  f"and figures saved in {last.run_dir}. "
+                  + (f"Continue with: aekl train --resume {Path(last.run_dir).name}"
+                     + (f" --out {out_dir}" if str(out_dir) != "runs" else "") if last.run_dir else ""))
         raise typer.Exit(stop.exit_code)
     if isinstance(last, Finished) and not json_out:
         err.print(f"[green]finished[/] in {last.seconds:.1f}s, test MSE {last.test_mse:.4f}")
