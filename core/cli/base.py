@@ -58,11 +58,21 @@ class AeklGroup(TyperGroup):
             if DEBUG:
                 raise
             where = f"{exc.ctx.command_path}: " if exc.ctx else ""
-            error_line(where + exc.format_message())
+            error_line(where + exc.format_message() + _rejected_value(exc))
             ctx.exit(int(ExitCode.USAGE))
         except KeyboardInterrupt:
             error_line("interrupted")
             ctx.exit(int(ExitCode.INTERRUPTED))
+
+
+def _rejected_value(exc: Exception) -> str:
+    """Typer checks types with pydantic, whose message omits the value; name it."""
+    errors = getattr(exc.__cause__, "errors", None)
+    try:
+        value = errors()[0]["input"] if errors else None
+    except (TypeError, LookupError):
+        return ""
+    return f" (got {value!r})" if value is not None else ""
 
 
 app = typer.Typer(
