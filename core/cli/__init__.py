@@ -9,5 +9,6 @@ from core.cli.base import app
 # Registering commands is a side effect of importing their modules.
 from core.cli import train as _train  # noqa: E402,F401
 from core.cli import runs as _runs  # noqa: E402,F401
+from core.cli import kl as _kl  # noqa: E402,F401
 
 __all__ = ["app"]

@@ -151,3 +151,28 @@ def test_sigkill_at_any_moment_loses_nothing(tmp_path):
         assert all(torch.equal(final[k], reference[k]) for k in reference), name
         assert [m["epoch"] for m in run.metrics()] == [1, 2, 3]
         assert not list(run.path.glob(".*.tmp"))
+
+
+def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from core.models import AutoEncoder
+
+    real = AutoEncoder.losses
+    calls = {"n": 0}
+
+    def poisoned(self, x, noise=None):
+        out = real(self, x, noise)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] > 6:  # 4 steps per epoch: epoch 1 is clean, epoch 2 diverges
+                out = {k: v * float("nan") for k, v in out.items()}
+        return out
+
+    monkeypatch.setattr(AutoEncoder, "losses", poisoned)
+    result = runner.invoke(app, ["train", *TINY, "--epochs", "3", "--out", str(tmp_path), "--name", "nan"])
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert "the loss became nan in epoch 2" in line and "lower learning rate" in line
+    run = Run(tmp_path / "nan")
+    assert run.status()["status"] == "failed"
+    assert run.load_checkpoint()["epoch"] == 1
+    assert [m["epoch"] for m in run.metrics()] == [1]

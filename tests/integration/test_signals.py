@@ -12,7 +12,7 @@ import pytest
 import torch
 
 ARGS = ["train", "--subset", "1024", "--batch-size", "64", "--epochs", "4", "--hidden", "128,64",
-        "--kind", "ae", "--json"]
+        "--kind", "vae", "--json"]
 LAUNCH = [sys.executable, "-c", "from core.cli import app; app()"]
 
 

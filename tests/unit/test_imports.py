@@ -1,0 +1,64 @@
+"""Import hygiene, checked in fresh interpreters: the computing core stays
+free of UI libraries, and `aekl --help` does not pay for torch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_core_imports_no_ui_libraries():
+    loaded = json.loads(run_python(
+        "import sys, json, core, core.kl, core.klinput, core.explain, core.errors\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'typer', 'rich'})))"
+    ))
+    assert loaded == []
+
+
+def test_help_does_not_import_torch():
+    out = run_python(
+        "import sys\n"
+        "from core.cli import app\n"
+        "try:\n"
+        "    app(['--help'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "print('torch' in sys.modules)"
+    )
+    assert out == "False"
+
+
+def test_kl_help_does_not_import_torch():
+    out = run_python(
+        "import sys, io, contextlib\n"
+        "from core.cli import app\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        "    try:\n"
+        "        app(['kl', '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('--explain' in buf.getvalue(), 'torch' in sys.modules)"
+    )
+    assert out == "True False"
+
+
+@pytest.mark.skipif(shutil.which("aekl") is None and not (Path(sys.executable).parent / "aekl").exists(),
+                    reason="the aekl script is not installed")
+def test_installed_script_help_lists_kl():
+    script = shutil.which("aekl") or str(Path(sys.executable).parent / "aekl")
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "kl" in done.stdout
