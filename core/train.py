@@ -190,7 +190,9 @@ def fit(
         if run is None:
             raise RunError("resume needs a run")
         sweep_temp_files(run)
-        state = run.load_checkpoint(map_location=device)
+        # Loaded on the CPU: generator states must stay CPU byte tensors, and
+        # load_state_dict copies the weights and Adam moments to the device.
+        state = run.load_checkpoint(map_location="cpu")
         try:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])

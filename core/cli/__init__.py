@@ -10,5 +10,7 @@ from core.cli.base import app
 from core.cli import train as _train  # noqa: E402,F401
 from core.cli import runs as _runs  # noqa: E402,F401
 from core.cli import kl as _kl  # noqa: E402,F401
+from core.cli import sweep as _sweep  # noqa: E402,F401
+from core.cli import bench as _bench  # noqa: E402,F401
 
 __all__ = ["app"]

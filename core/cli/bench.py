@@ -1,0 +1,126 @@
+"""`aekl bench`: measured speed of the engine against a tutorial loop and the matmul floor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from core.cli.base import app, err, out, print_json
+from core.config import AEConfig
+from core.errors import BadInput
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def ratio_table(result: dict) -> Table:
+    t = result["targets"]
+    table = Table(title=f"aekl bench on {result['machine']['cpu']} ({result['machine']['device']}, "
+                        f"{result['setup']['repeats']} repeats)", title_justify="left")
+    for col in ("ratio", "best", "median", "target", "met"):
+        table.add_column(col, justify="left" if col == "ratio" else "right")
+
+    def row(name: str, r: dict, target: str, ok: bool | None) -> None:
+        mark = "-" if ok is None else ("[green]yes[/]" if ok else "[red]no[/]")
+        table.add_row(name, _x(r["from_min"]), _x(r["from_median"]), target, mark)
+
+    batch = str(result["setup"]["batch_sizes"][0])
+    row("engine / tutorial, images/s", result["ratios"]["engine_vs_tutorial"],
+        f">= {t['engine_vs_tutorial_min']:g}x", t["met"]["engine_vs_tutorial"])
+    for b, r in result["ratios"]["engine_vs_floor"].items():
+        row(f"engine / floor, epoch time, batch {b}", r, f"<= {t['engine_vs_floor_max']:g}x",
+            t["met"]["engine_vs_floor"] if b == batch else None)
+    q = result.get("quality")
+    if q:
+        s = q["speedup"]
+        name = f"time to test MSE {q['target_test_mse']:g}, tutorial / engine"
+        if not s["engine_reached"]:
+            table.add_row(name, "engine did not reach it", "", f">= {t['time_to_quality_min']:g}x", "[red]no[/]")
+        else:
+            row(name + (" (lower bound)" if s["lower_bound"] else ""), s,
+                f">= {t['time_to_quality_min']:g}x", t["met"]["time_to_quality"])
+    return table
+
+
+def rate_table(result: dict) -> Table:
+    table = Table(title="measured (best / median of the repeats)", title_justify="left")
+    for col in ("loop", "batch", "images/s", "epoch seconds"):
+        table.add_column(col, justify="left" if col == "loop" else "right")
+
+    def row(name: str, batch: str, r: dict) -> None:
+        ips, ep = r["samples_per_s"], r["epoch_s"]
+        table.add_row(name, batch, f"{max(ips['runs']):,.0f} / {ips['median']:,.0f}",
+                      f"{ep['min']:.2f} / {ep['median']:.2f}")
+
+    for b, r in result["engine"].items():
+        row("engine (core.train.fit)", b, r)
+    row("tutorial loop", str(result["setup"]["tutorial_batch_size"]), result["tutorial"])
+    for b, r in result["floor"].items():
+        row("floor (matmuls only)", b, r)
+    q = result.get("quality")
+    if q:
+        for name in ("engine", "tutorial"):
+            runs = q[name]["runs"]
+            table.add_row(f"{name} to MSE {q['target_test_mse']:g}", "",
+                          f"{runs[0]['epochs']} epochs" + ("" if runs[0]["reached"] else " (not reached)"),
+                          f"{q[name]['train_s']['min']:.1f} / {q[name]['train_s']['median']:.1f}")
+    return table
+
+
+@app.command()
+def bench(
+    samples: Optional[int] = typer.Option(None, help="Images per measurement (default: one pass over the training images)."),
+    batch_size: Optional[int] = typer.Option(None, help="Also measure the engine and floor at this batch size."),
+    repeats: int = typer.Option(3, help="Repeat every measurement; min and median are reported."),
+    warmup: int = typer.Option(20, help="Steps run before timing starts."),
+    quality: bool = typer.Option(False, "--quality", help="Also time both loops to the target test MSE (minutes)."),
+    target: float = typer.Option(0.150, help="Test MSE (data in [-1, 1]) that --quality times to."),
+    max_epochs: int = typer.Option(30, help="--quality: epochs after which the tutorial loop gives up."),
+    subset: Optional[int] = typer.Option(None, help="Use only the first N training images (tiny benchmarks)."),
+    device: str = typer.Option(AEConfig.device, help="auto, cpu, cuda or mps."),
+    threads: int = typer.Option(AEConfig.threads, help="CPU threads for torch (0 = torch default)."),
+    data_dir: Optional[Path] = typer.Option(None, help="MNIST root (default: bundled copy via the cache)."),
+    out_dir: Path = typer.Option(Path("."), "--out", help="Folder for bench.json (default: the current folder)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the bench.json object on stdout instead of tables."),
+) -> None:
+    """Measure the engine against the tutorial loop and the matmul floor; write bench.json.
+
+    Engine = core.train.fit at the default config (latent 2); tutorial =
+    torchvision MNIST + DataLoader(batch 128) + Adam(1e-3) + .item() per step;
+    floor = just the torch.mm calls of the same forward and backward passes.
+    Benchmarks want an idle machine: the load average is recorded beside the numbers.
+    """
+    from core.bench import BenchOptions, run_bench
+    from core.runs import atomic_write_json
+
+    for name, value, low in (("--repeats", repeats, 1), ("--warmup", warmup, 0), ("--max-epochs", max_epochs, 1),
+                             ("--samples", samples, 1), ("--batch-size", batch_size, 1)):
+        if value is not None and value < low:
+            raise BadInput(f"{name} must be at least {low}, got {value}")
+    if not 0 < target < 4:  # the largest MSE possible on [-1, 1] data is 4
+        raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
+    if not out_dir.is_dir():
+        raise BadInput(f"--out {out_dir} is not a folder")
+    opts = BenchOptions(samples=samples, batch_size=batch_size, repeats=repeats, warmup=warmup, subset=subset,
+                        device=device, threads=threads, quality=quality, target=target, max_epochs=max_epochs,
+                        data_dir=str(data_dir) if data_dir else None)
+    result = run_bench(opts, log=lambda line: err.print(f"[dim]{line}[/]"))
+    path = atomic_write_json(out_dir / "bench.json", result)
+    if json_out:
+        print_json(result)
+        return
+    out.print(ratio_table(result))
+    out.print(rate_table(result))
+    sync = result["host_sync"]
+    if sync["syncs_per_step"] is None:
+        out.print(f"host syncs: {sync['note']}", soft_wrap=True)
+    else:
+        out.print(f"host syncs on {sync['device']}: {sync['syncs_per_step']} per step over {sync['steps']} steps"
+                  + (" (the loop syncs every step)" if sync["syncs_every_step"] else " (no per-step sync)"))
+    out.print(f"load average before/after: {result['machine']['loadavg_before']} / {result['machine']['loadavg_after']}")
+    out.print(f"TUI overhead: {result['tui_overhead']['how']}", soft_wrap=True)
+    err.print(f"wrote {path}")

@@ -1,0 +1,76 @@
+"""The CUDA path: training on the GPU, no host sync per step, checkpoints that
+load on a CPU-only machine. Skipped where there is no CUDA device."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+@pytest.fixture(scope="module")
+def mnist_cuda():
+    from core.data import load_mnist
+
+    return load_mnist(device=torch.device("cuda"), subset=2048)
+
+
+def test_a_run_on_the_gpu_learns_and_its_checkpoint_loads_on_the_cpu(tmp_path, mnist_cuda, tiny_config):
+    from core.models import load_trained
+    from core.runs import new_run
+    from core.train import EpochEnd, Finished, fit
+
+    config = replace(tiny_config, device="cuda", subset=2048, epochs=3)
+    run = new_run(config, tmp_path)
+    events = list(fit(config, mnist_cuda, run=run))
+    ends = [e for e in events if isinstance(e, EpochEnd)]
+    assert isinstance(events[-1], Finished)
+    assert ends[-1].test_mse < ends[0].test_mse < 1.0
+    assert ends[-1].codes.shape == (2000, 2)  # host copies for the UI, not device tensors
+
+    model, _ = load_trained(run, torch.device("cpu"))
+    assert next(model.parameters()).device.type == "cpu"
+    state = torch.load(run.file("checkpoint.pt"), map_location="cpu", weights_only=True)
+    assert all(t.device.type == "cpu" for t in state["model"].values())
+    for name in ("latent.png", "interpolation.png", "reconstructions.png", "latents.npz"):
+        assert run.file(name).stat().st_size > 0
+
+
+def test_the_training_loop_does_not_sync_with_the_host_every_step(mnist_cuda):
+    from core.bench import count_syncs
+    from core.config import AEConfig
+
+    # 128 steps per epoch: the loss is read back once every 128 // 20 = 6 steps
+    config = AEConfig(hidden=(64, 32), batch_size=16, subset=2048, device="cuda")
+    found = count_syncs(config, mnist_cuda, steps=120)
+    assert found["steps"] >= 120
+    assert found["syncs_per_step"] < 0.5, found
+
+
+def test_vae_on_the_gpu_reports_both_loss_parts(mnist_cuda, tiny_config):
+    from core.train import EpochEnd, fit
+
+    config = replace(tiny_config, kind="vae", device="cuda", subset=2048, epochs=1)
+    end = next(e for e in fit(config, mnist_cuda) if isinstance(e, EpochEnd))
+    assert end.test_kl is not None and end.test_kl > 0
+    assert end.test_loss == pytest.approx(end.test_mse + config.beta * end.test_kl / 784, rel=1e-4)
+
+
+def test_aekl_train_on_cuda_from_the_command_line(tmp_path):
+    cmd = [sys.executable, "-c", "from core.cli import app; app()", "train", "--device", "cuda", "--subset", "1024",
+           "--epochs", "1", "--batch-size", "128", "--out", str(tmp_path), "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ, timeout=300)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[0]["event"] == "Started" and events[0]["device"].startswith("cuda")
+    assert events[-1]["event"] == "Finished"

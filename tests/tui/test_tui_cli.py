@@ -1,0 +1,58 @@
+"""aekl-tui's flags: they prefill the form; bad values are one line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.config import AEConfig
+from tui.app import main, make_app, parse_options
+from tui.widgets.train_form import TrainForm
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--latent", "0"], "latent size must be at least 1, got 0"),
+    (["--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
+    (["--kind", "gan"], "argument --kind: invalid choice: 'gan'"),
+    (["--lr", "-1"], "learning rate must be a positive number, got -1.0"),
+    (["--subset", "0"], "subset must be at least 1, got 0"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+])
+def test_bad_flags_are_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("aekl-tui: error: ") and message in err
+
+
+def test_cuda_that_is_not_there_is_refused_before_the_app_starts(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit) as stop:
+        parse_options(["--device", "cuda"])
+    assert stop.value.code == 2 and "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_flags_become_app_options():
+    options = parse_options(["--runs-dir", "elsewhere", "--latent", "3", "--kind", "vae", "--epochs", "4",
+                             "--batch-size", "128", "--lr", "0.001", "--subset", "1000", "--seed", "7", "--start"])
+    app = make_app(**options)
+    assert app.runs_dir == Path("elsewhere") and app.train_screen.start_at_once
+    assert app.config == AEConfig(latent=3, kind="vae", epochs=4, batch_size=128, lr=0.001, subset=1000, seed=7)
+    # nothing given: AEConfig's own defaults, nothing invented here
+    assert make_app(**parse_options([])).config == AEConfig()
+
+
+@pytest.mark.asyncio
+async def test_the_form_shows_the_flags(runs_dir):
+    app = make_app(runs_dir=runs_dir, latent=16, kind="vae", subset=None, lr=0.0005)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        form = app.screen.query_one(TrainForm)
+        raw = form.raw()
+        assert (raw["latent"], raw["kind"], raw["subset"], raw["lr"]) == ("16", "vae", "all", "0.0005")
+        assert form.config() == AEConfig(latent=16, kind="vae", lr=0.0005)

@@ -1,0 +1,102 @@
+"""The KL screen: live results from core.klinput, bad input marked on the field."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tui.app import make_app
+from tui.widgets.kl_panel import KLPanel
+
+pytestmark = pytest.mark.asyncio
+
+# --mu 0.5,1 --sigma 1,2: ½[(1 + 0.25 − 1 − 0) + (4 + 1 − 1 − ln 4)]
+TOTAL = 0.5 * ((1 + 0.25 - 1 - 0) + (4 + 1 - 1 - math.log(4)))
+REVERSE = 0.5 * ((1 + 0.25 - 1 + 0) + (1 / 4 + 1 / 4 - 1 + math.log(4)))  # ½(1/σ² + μ²/σ² − 1 + ln σ²)
+
+
+async def open_kl(pilot):
+    await pilot.press("k")
+    await pilot.pause()
+    return pilot.app.screen.query_one(KLPanel)
+
+
+async def test_typed_input_gives_the_closed_form_total(runs_dir, text):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_kl(pilot)
+        assert app.focused.id == "kl-mu"  # typing goes straight into μ
+        await pilot.press(*"0.5,1", "tab", *"1,2")
+        await pilot.pause()
+        assert TOTAL == pytest.approx(1.4318528, abs=1e-7)
+        assert panel.report.total == pytest.approx(TOTAL, rel=1e-12)
+        assert panel.report.reverse == pytest.approx(REVERSE, rel=1e-12)
+        assert panel.report.terms == pytest.approx([0.125, 0.5 * (4 - math.log(4))], rel=1e-12)
+        shown = text(app)
+        assert "KL(q ‖ N(0, I)) = 1.431853" in shown and "0.568147" in shown
+        assert "0.125000" in shown and "total" in shown
+        assert not panel.errors
+
+
+async def test_second_gaussian_and_both_directions(runs_dir):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_kl(pilot)
+        await pilot.press(*"1", "tab", *"2", "tab", *"0", "tab", *"1")
+        await pilot.pause()
+        # KL(N(1, 4) ‖ N(0, 1)) = ½(4 + 1 − 1 − ln 4);  KL(N(0, 1) ‖ N(1, 4)) = ½(1/4 + 1/4 − 1 + ln 4)
+        assert panel.report.total == pytest.approx(0.5 * (4 - math.log(4)), rel=1e-12)
+        assert panel.report.reverse == pytest.approx(0.5 * (0.5 - 1 + math.log(4)), rel=1e-12)
+        await pilot.press(*["shift+tab"] * 1, "backspace", *"3")  # μ of p: 0 -> 3
+        await pilot.pause()
+        expected = 0.5 * (4 + 4 - 1 - math.log(4))  # (μ − μ₁)² = 4, σ₁ = 1
+        assert panel.report.total == pytest.approx(expected, rel=1e-12)
+
+
+async def test_bad_input_is_marked_on_the_field_and_never_crashes(runs_dir, text):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_kl(pilot)
+        await pilot.press(*"0.5,1", "tab", *"1,2")
+        await pilot.pause()
+        good = panel.report.total
+        mu, sigma = (app.screen.query_one(f"#kl-{n}") for n in ("mu", "sigma"))
+
+        await pilot.press("backspace", *"-2")  # σ = 1,-2
+        await pilot.pause()
+        assert sigma.has_class("-invalid") and not mu.has_class("-invalid")
+        assert panel.errors == {"sigma": "σ of q must be > 0, got -2"}
+        assert "σ of q must be > 0, got -2" in text(app)
+        assert panel.report.total == good  # the last good result stays (dimmed)
+        assert panel.has_class("-stale")
+
+        for junk in ("x", ",", "nan"):
+            await pilot.press(*junk)
+            await pilot.pause()
+            assert sigma.has_class("-invalid")
+
+        # dimensions that do not match mark both fields named in the message
+        await pilot.press("ctrl+u", *"1,2,3")
+        await pilot.pause()
+        assert set(panel.errors) == {"mu", "sigma"}
+        assert "3 values" in panel.errors["sigma"] and mu.has_class("-invalid")
+
+        await pilot.press("ctrl+u", *"1,2")
+        await pilot.pause()
+        assert not panel.errors and not sigma.has_class("-invalid") and not panel.has_class("-stale")
+        assert panel.report.total == pytest.approx(TOTAL, rel=1e-12)
+
+
+async def test_derivations_follow_the_input(runs_dir):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_kl(pilot)
+        await pilot.press(*"0.5,1", "tab", *"1,2", "ctrl+t")
+        await pilot.pause()
+        explain = app.screen.query_one("#kl-explain")
+        assert explain.display
+        assert "KL(q ‖ p) = 1.4319" in explain.source  # the numbers typed, worked through
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert not explain.display

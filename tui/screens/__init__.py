@@ -1,0 +1,1 @@
+"""Screens: training (the app's base), runs, run detail, KL, help, confirmations."""

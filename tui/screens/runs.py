@@ -1,0 +1,79 @@
+"""The runs screen: every run folder under the runs root, as `aekl runs` lists them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from core.errors import AeklError
+from tui.widgets.run_list import RunList
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("enter", "open", "Open", show=True),
+        Binding("c", "resume", "Continue"),
+        Binding("g", "reload", "Reload"),
+    ]
+
+    def __init__(self, runs_dir: Path, data_dir: Path | None) -> None:
+        super().__init__()
+        self.runs_dir = Path(runs_dir)
+        self.data_dir = data_dir
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"runs in {self.runs_dir}", id="runs-title", classes="screen-title")
+        yield RunList(self.runs_dir, id="run-list")
+        yield Static("", id="runs-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_empty()
+
+    def on_screen_resume(self) -> None:
+        # a run may have been started or finished since the table was read
+        self.action_reload()
+
+    def _show_empty(self) -> None:
+        empty = not self.query_one(RunList).runs
+        note = self.query_one("#runs-empty", Static)
+        note.update(f"No runs under {self.runs_dir} yet: press Esc, then s to train one." if empty else "")
+        note.display = empty
+
+    def action_reload(self) -> None:
+        self.query_one(RunList).reload()
+        self._show_empty()
+
+    def action_open(self) -> None:
+        rid = self.query_one(RunList).selected_id
+        if rid is None:
+            return
+        from tui.screens.run_detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(rid, self.runs_dir, self.data_dir))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_resume(self) -> None:
+        row = self.query_one(RunList).selected
+        if row is None:
+            return
+        if row.get("status") != "stopped":
+            self.notify(f"Only a stopped run can continue; {row['id']} is {row.get('status')}.", severity="warning")
+            return
+        trainer = self.app.train_screen
+        if trainer.training:
+            self.notify("A run is already training; stop it first.", severity="warning")
+            return
+        try:
+            self.app.pop_screen()
+            trainer.resume(row["id"])
+        except AeklError as exc:
+            self.notify(exc.message, title="Cannot continue", severity="error")

@@ -1,0 +1,45 @@
+"""Redraw at most a few times a second, however fast data arrives.
+
+Training can post twenty progress messages a second; rebuilding a plotext
+chart for each would compete with the training thread for the GIL and the
+CPU. Widgets call `request()` when their data changes; the first request in a
+quiet period schedules one redraw after `gap` seconds, later ones until then
+are folded into it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from textual.timer import Timer
+from textual.widget import Widget
+
+
+class Throttle:
+    def __init__(self, owner: Widget, redraw: Callable[[], None], gap: float = 0.4) -> None:
+        self.owner = owner
+        self.redraw = redraw
+        self.gap = gap
+        self._last = 0.0
+        self._timer: Timer | None = None
+
+    def request(self) -> None:
+        if self._timer is not None:
+            return  # a redraw is already scheduled and will pick up this change
+        wait = self._last + self.gap - time.monotonic()
+        if wait <= 0:
+            self._fire()
+        else:
+            self._timer = self.owner.set_timer(wait, self._fire)
+
+    def flush(self) -> None:
+        """Redraw now (an epoch ended, the run finished): the last state must show."""
+        if self._timer is not None:
+            self._timer.stop()
+        self._fire()
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._last = time.monotonic()
+        self.redraw()

@@ -1,0 +1,132 @@
+"""KL between two diagonal Gaussians, recomputed as the user types.
+
+Input is parsed and checked by core.klinput, the same code `aekl kl` runs, so
+the TUI and the CLI accept, reject and compute alike. Each field is checked
+on its own first, so every bad field is marked (CSS class `-invalid`) and not
+only the first; then the pair is checked together (matching dimensions).
+The checks run as Input validators, so Textual keeps `-invalid` in step.
+A blank field means the CLI's default: μ = 0, σ = 1, and p = N(0, I).
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Static
+
+from core.errors import BadInput
+from tui.validate import Check
+
+# field id -> the name messages use (each distinct, none inside another)
+LABELS = {"mu": "μ of q", "sigma": "σ of q", "mu1": "μ of p", "sigma1": "σ of p"}
+CLOSED_FORM = ("KL(q ‖ p) = ½ Σᵢ [ σᵢ²/σ₁ᵢ² + (μᵢ − μ₁ᵢ)²/σ₁ᵢ² − 1 − ln(σᵢ²/σ₁ᵢ²) ]\n"
+               "against N(0, I): ½ Σᵢ (σᵢ² + μᵢ² − 1 − ln σᵢ²)")
+
+
+def num(x: float) -> str:
+    """Six decimals for everyday sizes, scientific where fixed point would mislead."""
+    return f"{x:.6f}" if 1e-4 <= abs(x) < 1e6 or x == 0 else f"{x:.6g}"
+
+
+class KLPanel(Vertical):
+    def __init__(self, mu: str = "", sigma: str = "", mu1: str = "", sigma1: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._initial = {"mu": mu, "sigma": sigma, "mu1": mu1, "sigma1": sigma1}
+        self.report = None  # core.klinput.KLReport of the last valid input
+        self.errors: dict[str, str] = {}  # field id -> message
+
+    def compose(self) -> ComposeResult:
+        for who, (m, s), hint in (("q", ("mu", "sigma"), "e.g. 0.5,1 and 1,2"),
+                                  ("p", ("mu1", "sigma1"), "blank: N(0, I)")):
+            with Horizontal(classes="kl-row"):
+                yield Label(who, classes="kl-who")
+                for name, symbol in ((m, "μ"), (s, "σ")):
+                    yield Label(symbol, classes="kl-label")
+                    yield Input(self._initial[name], placeholder=hint if name == m else "",
+                                compact=True, id=f"kl-{name}", classes="kl-input",
+                                validators=[Check(lambda text, n=name: self._problem(n, text))])
+        yield Static("", id="kl-note")
+        yield Static("", id="kl-table")
+        yield Static("", id="kl-totals")
+        yield Static(CLOSED_FORM, id="kl-formula")
+
+    def on_mount(self) -> None:
+        self.recompute()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.recompute()
+
+    def values(self) -> dict[str, str | None]:
+        """The typed text by field; blank is None (the CLI's default for that option)."""
+        out = {}
+        for name in LABELS:
+            found = self.query(f"#kl-{name}").results(Input)
+            field = next(found, None)
+            text = (field.value if field is not None else self._initial[name]).strip()
+            out[name] = text or None
+        return out
+
+    def analyse(self, values: dict[str, str | None]):
+        """(errors by field, report or None) for these typed values."""
+        from core.klinput import build_problem, check_sigma, evaluate, parse_floats
+
+        errors = {}
+        for name, text in values.items():
+            if text is None:
+                continue
+            try:
+                numbers = parse_floats(text, LABELS[name])
+                if name.startswith("sigma"):
+                    check_sigma(numbers, LABELS[name])
+            except BadInput as exc:
+                errors[name] = exc.message
+        if errors:
+            return errors, None
+        try:
+            problem = build_problem(values["mu"], values["sigma"], None, values["mu1"], values["sigma1"],
+                                    names=LABELS)
+            return {}, evaluate(problem, samples=0)  # closed form only: this runs on every key
+        except BadInput as exc:
+            # a problem between fields (say, dimensions): it belongs to every field it names
+            named = [n for n, label in LABELS.items() if label in exc.message] or list(LABELS)
+            return {n: exc.message for n in named}, None
+
+    def _problem(self, name: str, text: str) -> str | None:
+        return self.analyse({**self.values(), name: text.strip() or None})[0].get(name)
+
+    def recompute(self) -> None:
+        errors, report = self.analyse(self.values())
+        self.errors = errors
+        for field in self.query(".kl-input").results(Input):
+            field.validate(field.value)  # a change in one field can mend or break another
+        note = self.query_one("#kl-note", Static)
+        note.update(next(iter(errors.values()), ""))
+        note.set_class(bool(errors), "-shown")
+        if report is not None:
+            self.report = report
+            self._show(report)
+        self.set_class(bool(errors), "-stale")  # the last good result stays, dimmed
+
+    def _show(self, report) -> None:
+        problem = report.problem
+        q, p = problem.q, problem.p
+        standard = problem.p_is_standard
+        p_name = "N(0, I)" if standard else "p"
+        table = Table(box=None, padding=(0, 1), expand=False, header_style="bold")
+        for col in ("dim", "μ", "σ", *(() if standard else ("μ₁", "σ₁")), f"KL(q‖{p_name})", f"KL({p_name}‖q)"):
+            table.add_column(col, justify="right")
+        sigma_q = q.log_variances.mul(0.5).exp().tolist()
+        sigma_p = p.log_variances.mul(0.5).exp().tolist()
+        for i in range(q.dim):
+            given = [f"{q.mean[i].item():g}", f"{sigma_q[i]:g}"]
+            if not standard:
+                given += [f"{p.mean[i].item():g}", f"{sigma_p[i]:g}"]
+            table.add_row(str(i + 1), *given, num(report.terms[i]), num(report.reverse_terms[i]))
+        table.add_section()
+        table.add_row("total", *[""] * (2 if standard else 4), num(report.total), num(report.reverse), style="bold")
+        self.query_one("#kl-table", Static).update(table)
+        self.query_one("#kl-totals", Static).update(
+            f"KL(q ‖ {p_name}) = [b]{num(report.total)}[/b]    KL({p_name} ‖ q) = {num(report.reverse)}  (reverse)"
+        )

@@ -1,0 +1,98 @@
+"""Latent scatter: codes of the fixed test subset, one colour per digit.
+
+Codes with more than two dimensions are projected on their two principal
+axes (core.latent.pca_2d, as latent.png does) and the title says so. Only a
+fixed subsample is drawn: a terminal cell holds at most a few dots, and
+plotext's cost grows with the number of points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from tui.throttle import Throttle
+from tui.widgets.palette import DIGIT_COLOURS, rich_colour
+
+MAX_POINTS = 800
+
+
+def subsample(n: int, limit: int = MAX_POINTS) -> np.ndarray:
+    """Indices of at most `limit` of n points, fixed (seeded) and shuffled.
+
+    The same points every epoch, so motion in the plot is the model's; shuffled
+    so that no digit is always drawn last and hides the others where they overlap.
+    """
+    rng = np.random.default_rng(0)
+    return rng.permutation(n)[:limit]
+
+
+def project(codes: np.ndarray) -> tuple[np.ndarray, str, tuple[str, str]]:
+    """(N, d) codes -> (N, 2) points, a caption, and axis names."""
+    import torch
+
+    from core.latent import pca_2d
+
+    d = codes.shape[1]
+    flat, share = pca_2d(torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32)))
+    points = flat.numpy()
+    if d > 2:
+        return points, f"latent: PCA of {d}-D ({100 * float(share.sum()):.0f}% var)", ("PC1", "PC2")
+    if d == 1:
+        return points, "latent: 1-D", ("z1", "")
+    return points, "latent z1, z2", ("z1", "z2")
+
+
+class LatentScatter(Vertical):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.caption = "latent"
+        self.points: np.ndarray | None = None  # (n, 2) drawn points
+        self.labels: np.ndarray | None = None  # (n,) their digits
+        self.axes = ("z1", "z2")
+        self.draws = 0
+        self._throttle: Throttle | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._legend(), classes="panel-title")
+        yield PlotextPlot()
+
+    def on_mount(self) -> None:
+        self._throttle = Throttle(self, self._redraw, gap=0.5)
+        self._redraw()
+
+    def _legend(self) -> Text:
+        text = Text(self.caption + " ", style="bold", no_wrap=True, overflow="ellipsis")
+        for digit, colour in enumerate(DIGIT_COLOURS):
+            text.append(str(digit), style=f"bold {rich_colour(colour)}")
+        return text
+
+    def set_codes(self, codes: np.ndarray, labels: np.ndarray) -> None:
+        """codes (N, latent) and labels (N,); draws a fixed subsample."""
+        points, self.caption, self.axes = project(np.asarray(codes))  # axes from all codes
+        keep = subsample(len(points))
+        self.points, self.labels = points[keep], np.asarray(labels)[keep]
+        if self._throttle is not None:
+            self._throttle.request()
+
+    def clear(self) -> None:
+        self.points = self.labels = None
+        self.caption = "latent"
+        if self._throttle is not None:
+            self._throttle.flush()
+
+    def _redraw(self) -> None:
+        self.query_one(".panel-title", Static).update(self._legend())
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.xlabel(self.axes[0])
+        if self.points is not None and len(self.points):
+            colours = [DIGIT_COLOURS[int(d) % 10] for d in self.labels]
+            plt.scatter(self.points[:, 0].tolist(), self.points[:, 1].tolist(), color=colours, marker="braille")
+        self.draws += 1
+        plot.refresh()

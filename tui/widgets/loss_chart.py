@@ -1,0 +1,129 @@
+"""Loss chart: training loss every few steps, train and test loss per epoch.
+
+x is measured in epochs (step k of an n-step epoch e sits at e - 1 + k/n), so
+the per-epoch points land at the ends of their epochs. y is logarithmic
+because a loss falls by orders of magnitude in the first epoch and slowly
+after; on a linear axis the late epochs would be a flat line.
+
+The log is taken here, with tick labels in loss units, rather than with
+plotext's yscale("log"): plotext applies the log to its stored data on every
+build, and a widget is rebuilt on every resize, so the second build would
+take the log of a log.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from tui.throttle import Throttle
+from tui.widgets.palette import STEP_COLOUR, TEST_COLOUR, TRAIN_COLOUR, rich_colour
+
+
+class LossChart(Vertical):
+    """A legend line over a plotext chart; redraws are throttled."""
+
+    def __init__(self, title: str = "loss", live: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.title = title
+        self.live = live  # False for a saved run's history: epochs only, no step curve
+        self.steps: list[tuple[float, float]] = []  # (x in epochs, mean loss of the window)
+        self.epochs: list[tuple[int, float, float]] = []  # (epoch, train loss, test loss)
+        self.draws = 0  # how many times the chart was rebuilt (tests and benchmarks read it)
+        self._throttle: Throttle | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._legend(), classes="panel-title")
+        yield PlotextPlot()
+
+    def on_mount(self) -> None:
+        self._throttle = Throttle(self, self._redraw)
+        self._redraw()
+
+    def _legend(self) -> Text:
+        text = Text(f"{self.title} (log) ", style="bold", no_wrap=True, overflow="ellipsis")
+        if self.live:
+            text.append("━ steps ", style=rich_colour(STEP_COLOUR))
+        text.append("• train ", style=rich_colour(TRAIN_COLOUR))
+        text.append("+ test", style=rich_colour(TEST_COLOUR))
+        return text
+
+    # data in
+    def clear(self) -> None:
+        self.steps.clear()
+        self.epochs.clear()
+        self._request(now=True)
+
+    def add_step(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        self.steps.append((epoch - 1 + step / steps, loss))
+        self._request()
+
+    def add_epoch(self, epoch: int, train_loss: float, test_loss: float) -> None:
+        # throttled too: with tiny epochs there can be dozens a second
+        self.epochs.append((epoch, train_loss, test_loss))
+        self._request()
+
+    def set_history(self, metrics: list[dict]) -> None:
+        """Per-epoch rows from metrics.jsonl (a saved run, or a resumed one)."""
+        self.steps.clear()
+        self.epochs = [(m["epoch"], m["train_loss"], m["test_loss"]) for m in metrics]
+        self._request(now=True)
+
+    def _request(self, now: bool = False) -> None:
+        if self._throttle is None:
+            return  # not mounted yet: on_mount draws whatever is there
+        self._throttle.flush() if now else self._throttle.request()
+
+    # drawing
+    def _redraw(self) -> None:
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.xlabel("epoch")
+        values = [y for _, y in self.steps] + [v for e in self.epochs for v in e[1:]]
+        if self.steps:
+            xs, ys = zip(*self.steps)
+            plt.plot(list(xs), log_values(ys), color=STEP_COLOUR, marker="braille")
+        if self.epochs:
+            xs = [e[0] for e in self.epochs]
+            plt.plot(xs, log_values(e[1] for e in self.epochs), color=TRAIN_COLOUR, marker="•")
+            plt.plot(xs, log_values(e[2] for e in self.epochs), color=TEST_COLOUR, marker="+")
+        if values:
+            ticks = log_ticks(min(values), max(values))
+            plt.yticks([math.log10(t) for t in ticks], [f"{t:.3g}" for t in ticks])
+        self.draws += 1
+        plot.refresh()
+
+
+FLOOR = 1e-12  # a loss of exactly 0 still gets a place on the log axis
+
+
+def log_values(values) -> list[float]:
+    return [math.log10(max(v, FLOOR)) for v in values]
+
+
+def log_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Round values (1, 2, 5 times a power of ten; finer steps for a narrow range)
+    between lo and hi, at most `most` of them; evenly spaced ones when no two
+    round values fall in the range."""
+    lo, hi = max(lo, FLOOR), max(hi, FLOOR)
+    powers = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    for mantissas in ((1, 2, 5), (1, 1.5, 2, 3, 4, 5, 6, 8)):
+        ticks = [m * 10.0**k for k in powers for m in mantissas if lo <= m * 10.0**k <= hi]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) > most:
+        decades = [t for t in ticks if math.isclose(10 ** round(math.log10(t)), t)]
+        ticks = decades if len(decades) >= 2 else ticks
+        ticks = ticks[:: math.ceil(len(ticks) / most)]
+    if len(ticks) < 2:
+        if hi <= lo * (1 + 1e-9):
+            return [lo]
+        step = (math.log10(hi) - math.log10(lo)) / 3
+        ticks = [10 ** (math.log10(lo) + i * step) for i in range(4)]
+    return ticks

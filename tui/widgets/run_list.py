@@ -1,0 +1,63 @@
+"""The runs under a folder, as `aekl runs` lists them (core.runs.list_runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+# the status word's colour, by theme-independent ANSI names that read on light and dark
+STATUS_STYLE = {"finished": "green", "stopped": "yellow", "running": "cyan", "failed": "red", "damaged": "red"}
+COLUMNS = ("id", "kind", "latent", "epochs", "best test MSE", "status")
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+class RunList(DataTable):
+    def __init__(self, root: Path, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.runs_root = Path(root)
+        self.runs: list[dict[str, Any]] = []
+
+    def on_mount(self) -> None:
+        right = {"latent", "epochs", "best test MSE"}
+        for col in COLUMNS:
+            self.add_column(Text(col, justify="right" if col in right else "left"), key=col)
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the folder again, keeping the cursor on the same run if it is still there."""
+        from core.runs import list_runs
+
+        current = self.selected_id
+        self.runs = list_runs(self.runs_root)
+        self.clear()
+        for r in self.runs:
+            status = r["status"]
+            self.add_row(
+                r["id"],
+                r.get("kind", "?"),
+                Text(str(r.get("latent", "?")), justify="right"),
+                Text(f"{r.get('epochs', 0)}/{r.get('planned', '?')}", justify="right"),
+                Text(_fmt(r.get("best_test_mse")), justify="right"),
+                Text(status, style=STATUS_STYLE.get(status, "")),
+                key=r["id"],
+            )
+        ids = [r["id"] for r in self.runs]
+        if current in ids:
+            self.move_cursor(row=ids.index(current))
+
+    @property
+    def selected_id(self) -> str | None:
+        if not self.runs or self.cursor_row is None or not 0 <= self.cursor_row < len(self.runs):
+            return None
+        return self.runs[self.cursor_row]["id"]
+
+    @property
+    def selected(self) -> dict[str, Any] | None:
+        rid = self.selected_id
+        return next((r for r in self.runs if r["id"] == rid), None)

@@ -1,0 +1,68 @@
+"""One line under everything: state, epoch, step, speed, device, run folder.
+
+The state word carries the colour (theme variables, so it reads on light and
+dark themes); the rest is plain text. Errors replace the line's tail with the
+message until the next run starts.
+"""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from tui.throttle import Throttle
+
+STATE_STYLE = {
+    "idle": "$text-muted",
+    "loading": "$accent",
+    "training": "$success",
+    "stopping": "$warning",
+    "stopped": "$warning",
+    "finished": "$success",
+    "failed": "$error",
+}
+
+
+class StatusBar(Static):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.fields: dict[str, str] = {"state": "idle"}
+        self._throttle = Throttle(self, self._show, gap=0.25)
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def set(self, **fields: object) -> None:
+        """Update some fields; a value of None removes that field.
+
+        A change of state (or an error) shows at once; progress numbers alone
+        are shown at most four times a second.
+        """
+        urgent = "state" in fields or "error" in fields
+        for key, value in fields.items():
+            if value is None:
+                self.fields.pop(key, None)
+            else:
+                self.fields[key] = str(value)
+        self._throttle.flush() if urgent else self._throttle.request()
+
+    def reset(self, state: str = "idle") -> None:
+        self.fields = {"state": state}
+        self._throttle.flush()
+
+    @property
+    def text(self) -> str:
+        return self.content.plain if isinstance(self.content, Content) else str(self.content)
+
+    def _show(self) -> None:
+        f = self.fields
+        state = f.get("state", "idle")
+        parts = [Content.styled(f" {state} ", f"bold reverse {STATE_STYLE.get(state, '$foreground')}")]
+        for key in ("epoch", "step", "rate", "device", "note"):
+            if key in f:
+                parts.append(Content(f[key]))
+        if "error" in f:
+            parts.append(Content.styled(f["error"], "$error"))
+        if "run" in f:
+            parts.append(Content.styled(f["run"], "$text-muted"))
+        self.update(Content(" ").join(parts))
