@@ -199,8 +199,15 @@ def fit(
         except (RuntimeError, KeyError, ValueError) as exc:
             raise RunError(f"{run.file('checkpoint.pt')} does not fit this model ({str(exc).splitlines()[0][:100]})") from None
         order_rng.set_state(state["order_rng"])
-        noise_rng.set_state(state["noise_rng"])
         epoch, step = int(state["epoch"]), int(state["step"])
+        try:
+            noise_rng.set_state(state["noise_rng"])
+        except RuntimeError:
+            # Stopped on another kind of device (GPU box -> laptop): a CUDA
+            # generator's state means nothing to the CPU's. Continue with
+            # noise seeded from the position; bit-equality across devices is
+            # out of reach anyway.
+            noise_rng.manual_seed(config.seed + 1 + epoch * steps + step)
         if step:
             perm = state["perm"].to(device)
             sums = state["sums"].to(device)

@@ -1,8 +1,10 @@
 """Redraw at most a few times a second, however fast data arrives.
 
-Training can post twenty progress messages a second; rebuilding a plotext
-chart for each would compete with the training thread for the GIL and the
-CPU. Widgets call `request()` when their data changes; the first request in a
+Training can post forty progress messages a second; rebuilding a plotext
+chart for each would compete with the training thread for the GIL. On a GPU
+the training thread is Python-bound (kernel launches), so every millisecond
+the UI spends drawing is one it does not train: profiling put a chart redraw
+at 20-30 ms, hence about one redraw a second per widget. Widgets call `request()` when their data changes; the first request in a
 quiet period schedules one redraw after `gap` seconds, later ones until then
 are folded into it.
 """
@@ -17,7 +19,7 @@ from textual.widget import Widget
 
 
 class Throttle:
-    def __init__(self, owner: Widget, redraw: Callable[[], None], gap: float = 0.4) -> None:
+    def __init__(self, owner: Widget, redraw: Callable[[], None], gap: float = 1.0) -> None:
         self.owner = owner
         self.redraw = redraw
         self.gap = gap

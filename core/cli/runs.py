@@ -12,6 +12,7 @@ from core.cli.base import app, err, out, print_json
 from core.config import AEConfig
 
 RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
+JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
 
 
 def _fmt(value, spec: str = ".4f") -> str:
@@ -19,7 +20,7 @@ def _fmt(value, spec: str = ".4f") -> str:
 
 
 @app.command("runs")
-def list_command(out_dir: Path = RunsDir, json_out: bool = typer.Option(False, "--json")) -> None:
+def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
     """List runs: id, kind, latent size, epochs, best test MSE, status."""
     from core.runs import list_runs
 
@@ -47,7 +48,7 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = typer.Option(False, "
 
 @app.command()
 def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_dir: Path = RunsDir,
-         json_out: bool = typer.Option(False, "--json")) -> None:
+         json_out: bool = JsonOut) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
     from core.runs import open_run
 
@@ -94,7 +95,7 @@ def interpolate(
     method: str = typer.Option("linear", help="linear (straight line) or slerp."),
     out_dir: Path = RunsDir,
     device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
-    json_out: bool = typer.Option(False, "--json"),
+    json_out: bool = JsonOut,
 ) -> None:
     """Decode the line between the codes of two test images; save a PNG and draw it here."""
     from core.errors import BadInput

@@ -113,6 +113,21 @@ def test_stop_then_resume_equals_uninterrupted(tmp_path, mnist_small, tiny_confi
     assert [m["train_loss"] for m in whole.metrics()] == [m["train_loss"] for m in parted.metrics()]
 
 
+def test_a_run_stopped_on_another_kind_of_device_resumes(tmp_path, mnist_small, tiny_config):
+    config = replace(tiny_config, kind="vae", epochs=1)
+    run = new_run(config, tmp_path)
+    polls = iter(range(10_000))
+    assert isinstance(run_all(config, mnist_small, run=run, should_stop=lambda: next(polls) >= 2)[-1], Stopped)
+    # A CUDA generator's state is 16 bytes (seed, offset); the CPU's is not.
+    state = torch.load(run.file("checkpoint.pt"), weights_only=True)
+    state["noise_rng"] = torch.zeros(16, dtype=torch.uint8)
+    run.save_checkpoint(state)
+
+    events = run_all(config, mnist_small, run=open_run(run.id, tmp_path), resume=True)
+    assert isinstance(events[-1], Finished) and events[0].start_step == 2
+    assert run.status()["status"] == "finished" and len(run.metrics()) == 1
+
+
 def test_interpolation_lies_on_the_line(mnist_small, tiny_config):
     torch.manual_seed(0)
     from core.models import build_model
@@ -126,9 +141,10 @@ def test_interpolation_lies_on_the_line(mnist_small, tiny_config):
     t = torch.linspace(0, 1, 10)[:, None]
     assert torch.allclose(points, z0 + t * (z1 - z0), atol=1e-6)
     frames = line_frames(model, ends, 8)
-    assert torch.allclose(frames[0], decode(model, z0[None])[0])
-    assert torch.allclose(frames[-1], decode(model, z1[None])[0])
-    assert torch.allclose(frames, decode(model, points))
+    assert torch.allclose(frames[0], decode(model, z0[None])[0], atol=1e-5)
+    assert torch.allclose(frames[-1], decode(model, z1[None])[0], atol=1e-5)
+    # batched and single decodes may take different kernels (16-core boxes): float32 noise only
+    assert torch.allclose(frames, decode(model, points), atol=1e-5)
 
 
 def test_slerp_keeps_endpoints_and_norm_path(mnist_small):

@@ -210,9 +210,9 @@ class TrainScreen(Screen):
                        run=self._where(event.run_dir), note=None if not self._stop.is_set() else status.fields.get("note"))
         elif isinstance(event, Stopped):
             rid = Path(event.run_dir).name if event.run_dir else "?"
-            status.set(state="stopped", step=f"at epoch {event.epoch} step {event.step}",
-                       note=f"resume: runs screen (r, c) or aekl train --resume {rid}")
-            self.notify(f"Checkpoint and figures saved in {self._where(event.run_dir)}.", title="Stopped")
+            status.set(state="stopped", step=f"at epoch {event.epoch} step {event.step}", note="resume: r, then c")
+            self.notify(f"Checkpoint and figures saved in {self._where(event.run_dir)}. Resume from the runs "
+                        f"screen (r, then c) or with: aekl train --resume {rid}", title="Stopped")
         elif isinstance(event, Finished):
             status.set(state="finished", step=f"test MSE {event.test_mse:.4f}", note=f"{event.seconds:.1f}s")
             self.notify(f"{len(event.files)} files in {self._where(event.run_dir)}.", title="Finished")

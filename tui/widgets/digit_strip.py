@@ -66,10 +66,10 @@ class DigitStrip(Widget):
         self.frames: np.ndarray | None = None
         self.shown: list[int] = []  # indices drawn at the last render
         self.side = 0  # pixels a side at the last render
-        self._throttle = Throttle(self, self.refresh, gap=0.5)
+        self._throttle = Throttle(self, self.refresh, gap=1.0)
 
     def set_frames(self, frames: np.ndarray, caption: str | None = None, now: bool = False) -> None:
-        """New frames; drawn at most twice a second unless `now` (a user asked for them)."""
+        """New frames; drawn at most once a second unless `now` (a user asked for them)."""
         self.frames = np.asarray(frames)
         if caption is not None:
             self.caption = caption

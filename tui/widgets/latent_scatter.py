@@ -62,7 +62,7 @@ class LatentScatter(Vertical):
         yield PlotextPlot()
 
     def on_mount(self) -> None:
-        self._throttle = Throttle(self, self._redraw, gap=0.5)
+        self._throttle = Throttle(self, self._redraw, gap=1.0)
         self._redraw()
 
     def _legend(self) -> Text:

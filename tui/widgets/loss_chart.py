@@ -42,7 +42,7 @@ class LossChart(Vertical):
         yield PlotextPlot()
 
     def on_mount(self) -> None:
-        self._throttle = Throttle(self, self._redraw)
+        self._throttle = Throttle(self, self._redraw, gap=1.0)
         self._redraw()
 
     def _legend(self) -> Text:

@@ -23,11 +23,15 @@ STATE_STYLE = {
 }
 
 
+# Fields removed, in this order, when the line is wider than the terminal.
+DROP_ORDER = ("rate", "device", "step", "note")
+
+
 class StatusBar(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.fields: dict[str, str] = {"state": "idle"}
-        self._throttle = Throttle(self, self._show, gap=0.25)
+        self._throttle = Throttle(self, self._show, gap=0.5)
 
     def on_mount(self) -> None:
         self._show()
@@ -36,7 +40,7 @@ class StatusBar(Static):
         """Update some fields; a value of None removes that field.
 
         A change of state (or an error) shows at once; progress numbers alone
-        are shown at most four times a second.
+        are shown at most twice a second.
         """
         urgent = "state" in fields or "error" in fields
         for key, value in fields.items():
@@ -54,15 +58,25 @@ class StatusBar(Static):
     def text(self) -> str:
         return self.content.plain if isinstance(self.content, Content) else str(self.content)
 
+    def on_resize(self) -> None:
+        self._show()
+
     def _show(self) -> None:
         f = self.fields
         state = f.get("state", "idle")
-        parts = [Content.styled(f" {state} ", f"bold reverse {STATE_STYLE.get(state, '$foreground')}")]
+        parts = {"state": Content.styled(f" {state} ", f"bold reverse {STATE_STYLE.get(state, '$foreground')}")}
         for key in ("epoch", "step", "rate", "device", "note"):
             if key in f:
-                parts.append(Content(f[key]))
+                parts[key] = Content(f[key])
         if "error" in f:
-            parts.append(Content.styled(f["error"], "$error"))
+            parts["error"] = Content.styled(f["error"], "$error")
         if "run" in f:
-            parts.append(Content.styled(f["run"], "$text-muted"))
-        self.update(Content(" ").join(parts))
+            parts["run"] = Content.styled(f["run"], "$text-muted")
+        # At 80 columns not everything fits: drop the least useful fields first
+        # so that the state, the epoch and where the PNGs go stay readable.
+        width = self.size.width or 10_000
+        for key in DROP_ORDER:
+            if sum(p.cell_length + 1 for p in parts.values()) - 1 <= width:
+                break
+            parts.pop(key, None)
+        self.update(Content(" ").join(parts.values()))
