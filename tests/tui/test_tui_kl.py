@@ -97,6 +97,9 @@ async def test_derivations_follow_the_input(runs_dir):
         explain = app.screen.query_one("#kl-explain")
         assert explain.display
         assert "KL(q ‖ p) = 1.4319" in explain.source  # the numbers typed, worked through
+        await pilot.press("5")  # σ = 1,25 now: ½(0.25) + ½(625 − 1 − ln 625) = 309.4061
+        await pilot.pause()
+        assert "KL(q ‖ p) = 309.4061" in explain.source and "1.4319" not in explain.source
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert not explain.display

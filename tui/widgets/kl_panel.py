@@ -55,7 +55,7 @@ class KLPanel(Vertical):
         self.recompute()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
+        # Not stopped: the KL screen listens too, to redo the derivations.
         self.recompute()
 
     def values(self) -> dict[str, str | None]:
