@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
-from tui.throttle import Throttle
 from tui.widgets.palette import DIGIT_COLOURS, rich_colour
+from tui.widgets.plot_panel import PlotPanel
 
 MAX_POINTS = 800
 
@@ -47,23 +43,13 @@ def project(codes: np.ndarray) -> tuple[np.ndarray, str, tuple[str, str]]:
     return points, "latent z1, z2", ("z1", "z2")
 
 
-class LatentScatter(Vertical):
+class LatentScatter(PlotPanel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.caption = "latent"
         self.points: np.ndarray | None = None  # (n, 2) drawn points
         self.labels: np.ndarray | None = None  # (n,) their digits
         self.axes = ("z1", "z2")
-        self.draws = 0
-        self._throttle: Throttle | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static(self._legend(), classes="panel-title")
-        yield PlotextPlot()
-
-    def on_mount(self) -> None:
-        self._throttle = Throttle(self, self._redraw, gap=1.0)
-        self._redraw()
 
     def _legend(self) -> Text:
         text = Text(self.caption + " ", style="bold", no_wrap=True, overflow="ellipsis")
@@ -76,23 +62,15 @@ class LatentScatter(Vertical):
         points, self.caption, self.axes = project(np.asarray(codes))  # axes from all codes
         keep = subsample(len(points))
         self.points, self.labels = points[keep], np.asarray(labels)[keep]
-        if self._throttle is not None:
-            self._throttle.request()
+        self.request()
 
     def clear(self) -> None:
         self.points = self.labels = None
         self.caption = "latent"
-        if self._throttle is not None:
-            self._throttle.flush()
+        self.request(now=True)
 
-    def _redraw(self) -> None:
-        self.query_one(".panel-title", Static).update(self._legend())
-        plot = self.query_one(PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
+    def _redraw(self, plt) -> None:
         plt.xlabel(self.axes[0])
         if self.points is not None and len(self.points):
             colours = [DIGIT_COLOURS[int(d) % 10] for d in self.labels]
             plt.scatter(self.points[:, 0].tolist(), self.points[:, 1].tolist(), color=colours, marker="braille")
-        self.draws += 1
-        plot.refresh()

@@ -16,17 +16,13 @@ from __future__ import annotations
 import math
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
-from tui.throttle import Throttle
 from tui.widgets.palette import STEP_COLOUR, TEST_COLOUR, TRAIN_COLOUR, rich_colour
+from tui.widgets.plot_panel import PlotPanel
 
 
-class LossChart(Vertical):
-    """A legend line over a plotext chart; redraws are throttled."""
+class LossChart(PlotPanel):
+    """Train loss within epochs, train and test loss per epoch, on a log axis."""
 
     def __init__(self, title: str = "loss", live: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -34,16 +30,6 @@ class LossChart(Vertical):
         self.live = live  # False for a saved run's history: epochs only, no step curve
         self.steps: list[tuple[float, float]] = []  # (x in epochs, mean loss of the window)
         self.epochs: list[tuple[int, float, float]] = []  # (epoch, train loss, test loss)
-        self.draws = 0  # how many times the chart was rebuilt (tests and benchmarks read it)
-        self._throttle: Throttle | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static(self._legend(), classes="panel-title")
-        yield PlotextPlot()
-
-    def on_mount(self) -> None:
-        self._throttle = Throttle(self, self._redraw, gap=1.0)
-        self._redraw()
 
     def _legend(self) -> Text:
         text = Text(f"{self.title} (log) ", style="bold", no_wrap=True, overflow="ellipsis")
@@ -57,33 +43,25 @@ class LossChart(Vertical):
     def clear(self) -> None:
         self.steps.clear()
         self.epochs.clear()
-        self._request(now=True)
+        self.request(now=True)
 
     def add_step(self, epoch: int, step: int, steps: int, loss: float) -> None:
         self.steps.append((epoch - 1 + step / steps, loss))
-        self._request()
+        self.request()
 
     def add_epoch(self, epoch: int, train_loss: float, test_loss: float) -> None:
         # throttled too: with tiny epochs there can be dozens a second
         self.epochs.append((epoch, train_loss, test_loss))
-        self._request()
+        self.request()
 
     def set_history(self, metrics: list[dict]) -> None:
         """Per-epoch rows from metrics.jsonl (a saved run, or a resumed one)."""
         self.steps.clear()
         self.epochs = [(m["epoch"], m["train_loss"], m["test_loss"]) for m in metrics]
-        self._request(now=True)
-
-    def _request(self, now: bool = False) -> None:
-        if self._throttle is None:
-            return  # not mounted yet: on_mount draws whatever is there
-        self._throttle.flush() if now else self._throttle.request()
+        self.request(now=True)
 
     # drawing
-    def _redraw(self) -> None:
-        plot = self.query_one(PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
+    def _redraw(self, plt) -> None:
         plt.xlabel("epoch")
         values = [y for _, y in self.steps] + [v for e in self.epochs for v in e[1:]]
         if self.steps:
@@ -96,8 +74,6 @@ class LossChart(Vertical):
         if values:
             ticks = log_ticks(min(values), max(values))
             plt.yticks([math.log10(t) for t in ticks], [f"{t:.3g}" for t in ticks])
-        self.draws += 1
-        plot.refresh()
 
 
 FLOOR = 1e-12  # a loss of exactly 0 still gets a place on the log axis

@@ -1,0 +1,51 @@
+"""A one-line legend over a plotext plot, rebuilt at most about once a second.
+
+The loss chart and the latent scatter are both this: subclasses say what the
+legend shows (`_legend`) and how to rebuild the plot (`_redraw`), and call
+`request()` when their data changes.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from tui.throttle import Throttle
+
+
+class PlotPanel(Vertical):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.draws = 0  # how many times the plot was rebuilt (tests and benchmarks read it)
+        self._throttle: Throttle | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._legend(), classes="panel-title")
+        yield PlotextPlot()
+
+    def on_mount(self) -> None:
+        self._throttle = Throttle(self, self._rebuild, gap=1.0)
+        self._rebuild()
+
+    def request(self, now: bool = False) -> None:
+        """Data changed: rebuild now, or once the throttle allows."""
+        if self._throttle is None:
+            return  # not mounted yet: on_mount draws whatever is there
+        self._throttle.flush() if now else self._throttle.request()
+
+    def _rebuild(self) -> None:
+        self.query_one(".panel-title", Static).update(self._legend())
+        plot = self.query_one(PlotextPlot)
+        plot.plt.clear_data()
+        self._redraw(plot.plt)
+        self.draws += 1
+        plot.refresh()
+
+    def _legend(self) -> Text:
+        raise NotImplementedError
+
+    def _redraw(self, plt) -> None:
+        raise NotImplementedError
