@@ -34,7 +34,7 @@ async def test_a_run_started_from_the_keyboard_fills_every_widget(runs_dir, text
         await pilot.press(*"512", "enter")
         # (a warm process may finish this tiny run while the key is still being processed)
         await until(pilot, lambda: screen.milestones and not screen.training, 120, "training to end")
-        await pilot.pause(1.2)  # let the throttled redraws (about one a second) land
+        await pilot.pause(2.2)  # let the throttled redraws (every two seconds) land
 
         assert isinstance(screen.last_event, Finished)
         chart = screen.query_one(LossChart)

@@ -1,4 +1,4 @@
-"""A one-line legend over a plotext plot, rebuilt at most about once a second.
+"""A one-line legend over a plotext plot, rebuilt at most every two seconds.
 
 The loss chart and the latent scatter are both this: subclasses say what the
 legend shows (`_legend`) and how to rebuild the plot (`_redraw`), and call
@@ -27,7 +27,7 @@ class PlotPanel(Vertical):
         yield PlotextPlot()
 
     def on_mount(self) -> None:
-        self._throttle = Throttle(self, self._rebuild, gap=1.0)
+        self._throttle = Throttle(self, self._rebuild, gap=2.0)
         self._rebuild()
 
     def request(self, now: bool = False) -> None:

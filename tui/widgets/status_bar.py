@@ -31,7 +31,7 @@ class StatusBar(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.fields: dict[str, str] = {"state": "idle"}
-        self._throttle = Throttle(self, self._show, gap=0.5)
+        self._throttle = Throttle(self, self._show, gap=1.0)
 
     def on_mount(self) -> None:
         self._show()
@@ -40,7 +40,7 @@ class StatusBar(Static):
         """Update some fields; a value of None removes that field.
 
         A change of state (or an error) shows at once; progress numbers alone
-        are shown at most twice a second.
+        are shown at most once a second.
         """
         urgent = "state" in fields or "error" in fields
         for key, value in fields.items():
