@@ -59,10 +59,41 @@ def strip_text(images: list[np.ndarray], gap: int = 1):
     return text
 
 
-def downsample(image: np.ndarray, factor: int) -> np.ndarray:
-    """Average-pool by an integer factor, for strips that must fit narrow terminals."""
-    if factor <= 1:
-        return np.asarray(image)
-    h, w = image.shape
-    h2, w2 = h // factor, w // factor
-    return np.asarray(image)[: h2 * factor, : w2 * factor].reshape(h2, factor, w2, factor).mean(axis=(1, 3))
+GAP = 1  # blank cells between frames
+MIN_FRAMES = 7  # start + 5 intermediate + end: the least the strip may show
+READABLE = 10  # below this many pixels a side, prefer fewer, larger frames
+
+
+def resample_matrix(src: int, dst: int) -> np.ndarray:
+    """(dst, src) weights that average source pixels into dst bins by overlap."""
+    m = np.zeros((dst, src))
+    scale = src / dst
+    for i in range(dst):
+        lo, hi = i * scale, (i + 1) * scale
+        for j in range(int(np.floor(lo)), min(src, int(np.ceil(hi)))):
+            m[i, j] = max(0.0, min(hi, j + 1) - max(lo, j))
+    return m / m.sum(axis=1, keepdims=True)
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    """Square image -> size x size by area averaging (no aliasing when shrinking)."""
+    if image.shape[0] == size:
+        return image
+    m = resample_matrix(image.shape[0], size)
+    return m @ image @ m.T
+
+
+def pick_frames(count: int, width: int, rows: int, native: int = 28) -> tuple[list[int], int]:
+    """Which frames to show and at how many pixels a side, for width x rows cells."""
+
+    def side(n: int) -> int:
+        across = (width - GAP * (n - 1)) // n
+        return max(0, min(native, across, 2 * rows))
+
+    every = list(range(count))
+    if count <= MIN_FRAMES or side(count) >= READABLE:
+        return every, side(count)
+    few = sorted({int(round(x)) for x in np.linspace(0, count - 1, MIN_FRAMES)})
+    if side(len(few)) <= side(count):
+        return every, side(count)  # height is the limit: dropping frames gains nothing
+    return few, side(len(few))

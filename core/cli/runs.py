@@ -101,7 +101,7 @@ def interpolate(
     from core.errors import BadInput
     from core.latent import MIN_STEPS, decode, encode, interpolation_pair, path_points
     from core.plots import save_figure, strip_figure
-    from core.render import downsample, strip_text, to_unit
+    from core.render import pick_frames, resize, strip_text, to_unit
 
     if steps < MIN_STEPS:
         raise BadInput(f"--steps must be at least {MIN_STEPS}, got {steps}")
@@ -118,9 +118,13 @@ def interpolate(
         print_json({"run": run.id, "from": i, "to": j, "method": method, "steps": steps,
                     "codes": points.cpu().tolist(), "png": str(path)})
         return
-    factor = 2 if len(frames) * 29 > out.width else 1  # 28 cells + a gap per frame
-    images = [downsample(to_unit(f.reshape(28, 28)), factor) for f in frames]
-    out.print(strip_text(images))
+    # Fit the terminal's width, as the TUI's strip does: at 80 columns that is
+    # seven evenly spaced frames of 10 pixels rather than ten wrapped ones.
+    shown, side = pick_frames(len(frames), out.width, rows=14)
+    if side >= 2:
+        out.print(strip_text([resize(to_unit(frames[k].reshape(28, 28)), side) for k in shown]))
+    if len(shown) < len(frames):
+        out.print(f"(frames {', '.join(str(k) for k in shown)} of 0-{len(frames) - 1} drawn; the PNG has all)")
     out.print(f"start {i} (digit {int(data.test_y[i])}) -> end {j} (digit {int(data.test_y[j])}), "
               f"{steps} intermediate frames; saved {path}")
 

@@ -62,6 +62,8 @@ def test_interpolate_writes_png_and_draws_frames(trained):
     assert (root / "tiny" / "interpolation-3-4-linear.png").exists()
     drawn = runner.invoke(app, ["interpolate", "tiny", "--out", str(root), "--steps", "5"])
     assert "\u2580" in drawn.stdout  # half blocks: the frames are drawn in the terminal
+    strip = [line for line in drawn.stdout.splitlines() if "\u2580" in line]
+    assert strip and max(len(line) for line in strip) <= 80  # fits the 80 columns, no wrapping
 
 
 def test_latent_redraws_figures(trained):

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from rich.style import Style
 
-from core.render import UPPER_HALF, cell_pairs, downsample, grey, image_text, strip_text, to_unit
-from tui.widgets.digit_strip import GAP, MIN_FRAMES, pick_frames, resize
+from core.render import GAP, MIN_FRAMES, UPPER_HALF, cell_pairs, grey, image_text, pick_frames, resize, strip_text, to_unit
 
 
 def cell_styles(text):
@@ -48,10 +47,10 @@ def test_strip_puts_images_side_by_side_with_a_gap():
     assert colours == {(UPPER_HALF, "#000000", "#000000"), (UPPER_HALF, "#ffffff", "#ffffff")}
 
 
-def test_model_range_maps_to_unit_and_downsample_averages():
+def test_model_range_maps_to_unit_and_resize_averages():
     assert to_unit(np.array([-1.0, 0.0, 1.0, 3.0])).tolist() == [0.0, 0.5, 1.0, 1.0]
     image = np.arange(16, dtype=float).reshape(4, 4)
-    assert downsample(image, 2).tolist() == [[2.5, 4.5], [10.5, 12.5]]
+    assert resize(image, 2).tolist() == [[2.5, 4.5], [10.5, 12.5]]
 
 
 def test_resize_keeps_the_mean_and_the_extremes_of_a_flat_image():

@@ -1,10 +1,8 @@
 """Decoded interpolation frames as half-block characters (two pixels a cell).
 
-The strip fits itself to the space it is given: every frame at the largest
-size that fits, or, when that would be too small to read, seven evenly
-spaced frames (start, five intermediate, end) a little larger. Images are
-area-resampled from 28x28 to the chosen size, so any size works, not only
-divisors of 28.
+The strip fits itself to the space it is given (core.render.pick_frames):
+every frame at the largest size that fits, or seven evenly spaced ones a
+little larger when that would be too small to read.
 """
 
 from __future__ import annotations
@@ -14,48 +12,8 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widget import Widget
 
-from core.render import strip_text, to_unit
+from core.render import GAP, pick_frames, resize, strip_text, to_unit
 from tui.throttle import Throttle
-
-GAP = 1  # blank cells between frames
-MIN_FRAMES = 7  # start + 5 intermediate + end: the least the strip may show
-READABLE = 10  # below this many pixels a side, prefer fewer, larger frames
-
-
-def resample_matrix(src: int, dst: int) -> np.ndarray:
-    """(dst, src) weights that average source pixels into dst bins by overlap."""
-    m = np.zeros((dst, src))
-    scale = src / dst
-    for i in range(dst):
-        lo, hi = i * scale, (i + 1) * scale
-        for j in range(int(np.floor(lo)), min(src, int(np.ceil(hi)))):
-            m[i, j] = max(0.0, min(hi, j + 1) - max(lo, j))
-    return m / m.sum(axis=1, keepdims=True)
-
-
-def resize(image: np.ndarray, size: int) -> np.ndarray:
-    """Square image -> size x size by area averaging (no aliasing when shrinking)."""
-    if image.shape[0] == size:
-        return image
-    m = resample_matrix(image.shape[0], size)
-    return m @ image @ m.T
-
-
-def pick_frames(count: int, width: int, rows: int, native: int = 28) -> tuple[list[int], int]:
-    """Which frames to show and at how many pixels a side, for width x rows cells."""
-
-    def side(n: int) -> int:
-        across = (width - GAP * (n - 1)) // n
-        return max(0, min(native, across, 2 * rows))
-
-    every = list(range(count))
-    if count <= MIN_FRAMES or side(count) >= READABLE:
-        return every, side(count)
-    few = sorted({int(round(x)) for x in np.linspace(0, count - 1, MIN_FRAMES)})
-    if side(len(few)) <= side(count):
-        return every, side(count)  # height is the limit: dropping frames gains nothing
-    return few, side(len(few))
-
 
 class DigitStrip(Widget):
     """Shows (n, 28, 28) frames in [-1, 1] under a one-line caption."""
