@@ -1,36 +1,77 @@
 """User-facing errors and process exit codes.
 
 Anything a user can cause (bad numbers, missing files, a run that does not
-exist) raises an AeklError; the CLI prints its message as one line on stderr
-and exits with its code. Everything else is a bug and keeps its traceback.
+exist) raises an AeklError; each face words it and exits with its code.
+Everything else is a bug and keeps its traceback.
+
+An error about one value carries `field` (an AEConfig field or another plain
+name such as "samples"), `value` and `rule`, so that the CLI can name its
+flag and the TUI can mark its input without reading the message text.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
     OK = 0
-    FAILURE = 1
+    FAILURE = 1  # the run failed: diverged, disk full, out of memory
     USAGE = 2  # bad input, unknown run, missing data: the user can fix it
     INTERRUPTED = 130  # 128 + SIGINT
     TERMINATED = 143  # 128 + SIGTERM
 
 
+# How a field is named in prose when no face has a better word for it.
+FIELD_WORDS = {
+    "latent": "latent size",
+    "batch_size": "batch size",
+    "lr": "learning rate",
+    "interp_from": "start index",
+    "interp_to": "end index",
+    "interp_steps": "interpolation steps",
+}
+
+
+def field_word(field: str) -> str:
+    return FIELD_WORDS.get(field, field.replace("_", " "))
+
+
 class AeklError(Exception):
-    """An error whose message is meant for the user, on one line."""
+    """An error whose message is meant for the user, on one line.
+
+    Either a ready `message`, or `field` + `value` + `rule` from which the
+    message "<field> <rule>, got <value>" is made (a face may word it anew
+    with `worded`).
+    """
 
     exit_code: ExitCode = ExitCode.USAGE
 
-    def __init__(self, message: str):
-        # Collapse newlines so the CLI contract (one line on stderr) holds
-        # even when a message quotes a multi-line value.
+    def __init__(self, message: str | None = None, *, field: str | None = None,
+                 value: Any = None, rule: str | None = None):
+        self.field, self.value, self.rule = field, value, rule
+        if message is None:
+            message = self.worded(field_word(field or "value"))
+        # Collapse newlines so the one-line contract holds even when a
+        # message quotes a multi-line value.
         super().__init__(" ".join(str(message).split()))
+
+    def worded(self, name: str) -> str:
+        """The message with the field called `name` (a flag, a form label)."""
+        if self.rule is None:
+            return str(self)
+        got = "" if self.value is None else f", got {_show(self.value)}"
+        return " ".join(f"{name} {self.rule}{got}".split())
 
     @property
     def message(self) -> str:
         return str(self)
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class BadInput(AeklError):
@@ -42,14 +83,18 @@ class DataError(AeklError):
 
 
 class RunError(AeklError):
-    """A run folder is unknown, damaged, or would be overwritten."""
+    """A run folder is unknown, damaged, busy, or would be overwritten."""
 
 
 class DeviceError(AeklError):
     """The requested device is not available on this machine."""
 
 
-class TrainingDiverged(AeklError):
-    """The loss became NaN or inf; the last good checkpoint is kept."""
+class TrainingFailed(AeklError):
+    """A run that had started could not go on (disk full, out of memory)."""
 
     exit_code = ExitCode.FAILURE
+
+
+class TrainingDiverged(TrainingFailed):
+    """The loss became NaN or inf."""

@@ -50,7 +50,7 @@ class AeklGroup(TyperGroup):
         except AeklError as exc:
             if DEBUG:
                 raise
-            error_line(exc.message)
+            error_line(cli_message(exc))
             ctx.exit(int(exc.exit_code))
         except NoArgsIsHelpError:
             raise
@@ -63,6 +63,19 @@ class AeklGroup(TyperGroup):
         except KeyboardInterrupt:
             error_line("interrupted")
             ctx.exit(int(ExitCode.INTERRUPTED))
+
+
+# Fields whose flag is not simply "--" + the field name with dashes.
+FLAGS = {"interp_from": "--from-index", "interp_to": "--to-index", "interp_steps": "--steps", "runs_dir": "--out"}
+
+
+def flag_for(field: str) -> str:
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def cli_message(exc: AeklError) -> str:
+    """The CLI's wording of an error: a field is called by its flag."""
+    return exc.worded(flag_for(exc.field)) if exc.field and exc.rule else exc.message
 
 
 def _rejected_value(exc: Exception) -> str:
