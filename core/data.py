@@ -22,6 +22,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from core.config import TEST_SIZE, check_range, user_path
 from core.errors import BadInput, DataError
 
 # MD5 of the uncompressed files, as published with MNIST.
@@ -31,8 +32,6 @@ MD5 = {
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
-
-TEST_SIZE = 10_000
 
 
 def bundled_dir() -> Path:
@@ -52,10 +51,13 @@ def raw_dir(root: Path) -> Path:
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, bool]:
     """Return (root, named_by_user)."""
     if data_dir:
-        return Path(data_dir).expanduser(), True
+        return user_path(data_dir, "data_dir"), True
     env = os.environ.get("AEKL_DATA_DIR")
     if env:
-        return Path(env).expanduser(), True
+        try:
+            return user_path(env, "data_dir"), True
+        except BadInput as exc:  # not an option the user typed: name the variable
+            raise DataError(f"$AEKL_DATA_DIR {exc.rule}: {env!r}") from None
     return cache_dir(), False
 
 
@@ -109,7 +111,7 @@ def verify(root: Path) -> None:
         if _md5(str(path), st.st_size, st.st_mtime_ns) != want:
             raise DataError(
                 f"{path} does not match the published MNIST md5 "
-                f"(size {st.st_size} bytes); delete it or point --data-dir elsewhere"
+                f"(size {st.st_size} bytes); delete it or use another data folder"
             )
 
 
@@ -118,16 +120,15 @@ def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = Fals
     root, named = resolve_data_dir(data_dir)
     if named:
         if not root.is_dir() and not download:
-            raise DataError(f"data folder {root} does not exist (use --download to fetch MNIST)")
+            raise DataError(field="data_dir", rule=f"{root} does not exist (download MNIST into it, "
+                                                   "or leave it unset to use the bundled copy)")
         missing = _missing(root)
         if missing and download:
             _download(root)
             missing = _missing(root)
         if missing:
-            raise DataError(
-                f"data folder {root} lacks {', '.join(missing)} under MNIST/raw "
-                "(use --download, or leave --data-dir unset to use the bundled copy)"
-            )
+            raise DataError(field="data_dir", rule=f"{root} lacks {', '.join(missing)} under MNIST/raw ("
+                                                   "download MNIST into it, or leave it unset to use the bundled copy)")
     else:
         try:
             _fill_from_bundle(root)
@@ -173,9 +174,7 @@ def load_mnist(
     test = TorchvisionMNIST(str(root), train=False, download=False)
     n = len(train.data)
     if subset is not None:
-        if not 1 <= subset <= n:
-            raise BadInput(f"--subset must be between 1 and {n}, got {subset}")
-        n = subset
+        n = check_range("subset", subset, 1, n)
     return MNIST(
         train_x=_as_flat(train.data[:n], device),
         train_y=train.targets[:n].to(device),

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import torch
 
+from core.config import MAX_INTERP_STEPS, check_range, check_test_index
 from core.errors import BadInput
 
 MIN_STEPS = 5
+METHODS = ("linear", "slerp")
 BATCH = 5000
 
 
@@ -33,6 +35,7 @@ def decode(model, z: torch.Tensor) -> torch.Tensor:
 
 
 def check_index(index: int, size: int, name: str = "index") -> int:
+    """For a face that words its own message (the TUI's decode box)."""
     if not 0 <= index < size:
         raise BadInput(f"{name} {index} is outside the test set (0 to {size - 1})")
     return index
@@ -41,9 +44,9 @@ def check_index(index: int, size: int, name: str = "index") -> int:
 def interpolation_pair(labels: torch.Tensor, start: int | None, end: int | None) -> tuple[int, int]:
     """Default endpoints: the first test image, and the first one of another digit."""
     size = len(labels)
-    i = check_index(0 if start is None else start, size, "--from-index")
+    i = check_test_index("interp_from", 0 if start is None else start, size)
     if end is not None:
-        return i, check_index(end, size, "--to-index")
+        return i, check_test_index("interp_to", end, size)
     others = (labels != labels[i]).nonzero()
     return i, int(others[0]) if len(others) else (i + 1) % size
 
@@ -54,18 +57,22 @@ def path_points(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "l
     'linear' is the straight line of the exercise; 'slerp' follows the great
     circle, which suits a VAE whose codes concentrate on a shell.
     """
-    if steps < MIN_STEPS:
-        raise BadInput(f"interpolation needs at least {MIN_STEPS} intermediate steps, got {steps}")
+    check_range("interp_steps", steps, MIN_STEPS, MAX_INTERP_STEPS)
+    check_method(method)
     t = torch.linspace(0, 1, steps + 2, device=z0.device, dtype=z0.dtype)[:, None]
     if method == "linear":
         return (1 - t) * z0 + t * z1
-    if method == "slerp":
-        cos = torch.nn.functional.cosine_similarity(z0, z1, dim=0).clamp(-1, 1)
-        omega = torch.acos(cos)
-        if omega.abs() < 1e-6:  # parallel codes: slerp degenerates to the line
-            return (1 - t) * z0 + t * z1
-        return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-    raise BadInput(f"unknown interpolation method {method!r}; choose linear or slerp")
+    cos = torch.nn.functional.cosine_similarity(z0, z1, dim=0).clamp(-1, 1)  # slerp
+    omega = torch.acos(cos)
+    if omega.abs() < 1e-6:  # parallel codes: slerp degenerates to the line
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise BadInput(field="method", value=method, rule=f"must be {' or '.join(METHODS)}")
+    return method
 
 
 def line_frames(model, endpoints: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:

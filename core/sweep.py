@@ -48,7 +48,7 @@ def parse_latents(values: tuple[int, ...]) -> list[int]:
     """Unique sizes, ascending (the plot's x axis); each must be at least 1."""
     bad = [v for v in values if v < 1]
     if bad:
-        raise BadInput(f"--latent sizes must be at least 1, got {bad[0]}")
+        raise BadInput(field="latent", value=bad[0], rule="sizes must be at least 1")
     return sorted(set(values))
 
 
