@@ -5,7 +5,11 @@ One table for all commands: add a row when a command learns a new option.
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -113,3 +117,83 @@ def test_bad_input_is_one_line_and_exit_2(world, argv, needle):
     assert len(lines) == 1, result.stderr
     assert needle.format(root=world) in lines[0]
     assert result.stdout == ""
+
+
+# --- values that would allocate more than any machine has --------------------
+# Run in a subprocess under an address-space limit: were a check missing, the
+# command would die allocating (a traceback, exit 1) instead of exit 2.
+# torch's own import maps about 3 GiB of address space, hence 4 GiB.
+MEMORY_LIMIT = 4 * 2**30
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+HUGE = [
+    ("latent-1e8", ["train", "--subset", "256", "--latent", "100000000"],
+     "--latent gives a model of 51,301,067,280 parameters (latent size 100000000, hidden sizes [512, 256]); "
+     "at most 50,000,000 are allowed"),
+    ("hidden-1e8", ["train", "--subset", "256", "--hidden", "100000000"], "--hidden gives a model of"),
+    ("vae-latent-1e7", ["train", "--subset", "256", "--kind", "vae", "--latent", "10000000"], "--latent gives a model of"),
+    ("interp-steps-2**62", ["interpolate", "done", "--steps", str(2**62), "--out", "{runs}"], "--steps must be at most 500"),
+]
+
+
+def _limit_memory():
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+@pytest.mark.parametrize("argv, needle", [pytest.param(c[1], c[2], id=c[0]) for c in HUGE])
+def test_oversized_values_are_refused_before_allocating(world, argv, needle):
+    argv = [a.format(root=world, runs=world / "runs") for a in argv]
+    result = subprocess.run([sys.executable, "-m", "core.cli", *argv], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **ONE_THREAD}, preexec_fn=_limit_memory)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr[-2000:]
+    assert result.stdout == ""
+
+
+# --- output that cannot fail silently ----------------------------------------
+
+
+def _closed_stdout():
+    os.close(1)
+
+
+OUTPUT = [
+    # (id, argv, extra environment, where stdout goes, exit code, text on stderr or stdout)
+    ("help-ascii", ["--help"], {"PYTHONIOENCODING": "ascii"}, "pipe", 0, "Usage:"),
+    ("kl-ascii", ["kl", "--sigma", "2", "--samples", "0"], {"PYTHONIOENCODING": "ascii"}, "pipe", 0, "KL(q || N(0, I))"),
+    ("kl-latin1", ["kl", "--sigma", "2", "--samples", "0"], {"PYTHONIOENCODING": "latin-1"}, "pipe", 0, "| sigma |"),
+    ("kl-help-ascii", ["kl", "--help"], {"PYTHONIOENCODING": "ascii"}, "pipe", 0, "sigma"),
+    ("runs-dev-full", ["runs", "--out", "{runs}"], {}, "/dev/full", 1,
+     "aekl: error: cannot write the output: No space left on device"),
+    ("kl-dev-full", ["kl", "--samples", "0"], {}, "/dev/full", 1, "cannot write the output: No space left on device"),
+    ("kl-json-dev-full", ["kl", "--samples", "0", "--json"], {}, "/dev/full", 1, "cannot write the output"),
+    ("runs-closed", ["runs", "--out", "{runs}"], {}, "closed", 1, "aekl: error: standard output is closed"),
+    ("kl-closed", ["kl", "--samples", "0"], {}, "closed", 1, "standard output is closed"),
+    ("runs-json-broken-pipe", ["runs", "--json", "--out", "{runs}"], {}, "broken", 1,
+     "aekl: error: cannot write the output: Broken pipe"),
+]
+
+
+@pytest.mark.parametrize("argv, env, where, code, needle", [pytest.param(*c[1:], id=c[0]) for c in OUTPUT])
+def test_output_never_fails_silently(world, argv, env, where, code, needle):
+    argv = [sys.executable, "-m", "core.cli", *(a.format(runs=world / "runs") for a in argv)]
+    env = {**os.environ, **env}
+    if where == "broken":  # the reader is gone before aekl writes a byte
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        proc.stdout.close()
+        stdout, stderr = "", proc.stderr.read()
+        returncode = proc.wait(timeout=60)
+    else:
+        with open(os.devnull if where == "closed" else "/dev/full", "w") as sink:
+            target = subprocess.PIPE if where == "pipe" else sink
+            result = subprocess.run(argv, stdout=target, stderr=subprocess.PIPE, text=True, env=env, timeout=60,
+                                    preexec_fn=_closed_stdout if where == "closed" else None)
+        stdout, stderr, returncode = result.stdout or "", result.stderr, result.returncode
+    assert returncode == code, stderr
+    assert "Traceback" not in stderr
+    if code == 0:
+        assert needle in stdout
+        stdout.encode(env["PYTHONIOENCODING"])  # only what that terminal can show
+    else:
+        assert stderr.strip().splitlines() == [stderr.strip()] and needle in stderr
