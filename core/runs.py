@@ -85,16 +85,18 @@ def read_text(path: Path, limit: int = MAX_JSON_BYTES) -> str:
         raise RunError(f"{path} is missing") from None
     except OSError as exc:
         raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise RunError(f"{path} is damaged: not a regular file")
         if st.st_size > limit:
             raise RunError(f"{path} is damaged: {st.st_size:,} bytes, more than aekl writes ({limit:,})")
-        try:
+        with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read(limit + 1)
-        except OSError as exc:
-            raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
