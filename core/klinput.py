@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from core.config import MAX_SAMPLES, MAX_SEED, check_range
 from core.errors import BadInput
 from core.kl import Gaussian, kl, kl_diag_terms, kl_monte_carlo
 
@@ -71,11 +72,14 @@ def check_logvar(values: list[float], name: str) -> list[float]:
     return values
 
 
-def _check_numbers(value: Any, name: str) -> None:
-    """JSON must hold only numbers (json.loads gives bools and strings too)."""
+def _check_numbers(value: Any, name: str, depth: int = 0) -> None:
+    """JSON must hold only numbers (json.loads gives bools and strings too),
+    in a list of variances or of rows: nothing deeper than a matrix."""
     if isinstance(value, list):
+        if depth == 2:
+            raise BadInput(f"{name}: lists nested deeper than rows of a matrix")
         for v in value:
-            _check_numbers(v, name)
+            _check_numbers(v, name, depth + 1)
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadInput(f"{name}: {value!r} is not a number")
 
@@ -92,9 +96,18 @@ def load_matrix(value: str, name: str) -> torch.Tensor:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BadInput(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise BadInput(f"{name}: lists nested deeper than rows of a matrix") from None
     else:
-        path = Path(text).expanduser()
-        if not path.exists():
+        try:
+            path = Path(text).expanduser()
+        except RuntimeError:  # ~nosuchuser/...
+            raise BadInput(f"{name}: {text!r} starts with a home folder that does not exist") from None
+        try:
+            exists = path.exists()
+        except OSError as exc:  # a name too long for the filesystem, say
+            raise BadInput(f"{name}: cannot use {text!r} ({exc.strerror or exc})") from None
+        if not exists:
             raise BadInput(f"{name}: no such file {text!r}")
         if not path.is_file():
             raise BadInput(f"{name}: {text!r} is not a file")
@@ -112,7 +125,7 @@ def load_matrix(value: str, name: str) -> torch.Tensor:
             data = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise BadInput(f"{name}: cannot read {text!r} ({exc.strerror or exc})") from None
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise BadInput(f"{name}: {text!r} is not a JSON matrix (use .npy for binary files)") from None
     if not isinstance(data, list):
         raise BadInput(f"{name} must be a JSON list of rows or of variances")
@@ -256,7 +269,9 @@ def evaluate(problem: KLProblem, samples: int = 100_000, seed: int = 0) -> KLRep
     """Compute both directions and the Monte Carlo check (skipped when
     samples is 0)."""
     if samples < 0 or samples == 1:
-        raise BadInput(f"--samples must be 0 (no Monte Carlo) or at least 2, got {samples}")
+        raise BadInput(field="samples", value=samples, rule="must be 0 (no Monte Carlo) or at least 2")
+    check_range("samples", samples, 0, MAX_SAMPLES)
+    check_range("seed", seed, 0, MAX_SEED)
     q, p = problem.q, problem.p
     terms = reverse_terms = None
     if problem.diagonal:

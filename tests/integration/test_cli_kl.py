@@ -148,13 +148,21 @@ BAD = [
     (["--samples", "-5"], "--samples must be 0"),
     (["--samples", "many"], "--samples"),
     (["--mu", "1e200"], "overflows"),
+    (["--seed", str(2**70)], "--seed must be at most 9223372036854775807, got 1180591620717411303424"),
+    (["--seed", "-1"], "--seed must be at least 0, got -1"),
+    (["--samples", str(2**62)], "--samples must be at most 10000000, got 4611686018427387904"),
+    (["--cov0", "{deep}"], "--cov0: lists nested deeper than rows of a matrix"),
+    (["--cov0", "[[[1]]]"], "--cov0: lists nested deeper than rows of a matrix"),
+    (["--cov1", "~nosuchuser/cov.json"], "--cov1: '~nosuchuser/cov.json' starts with a home folder that does not exist"),
+    (["--cov0", "{tmp}/" + "x" * 300 + ".json"], "--cov0: cannot use"),
 ]
 
 
 @pytest.mark.parametrize("args, words", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
     (tmp_path / "bad.npy").write_bytes(b"not an npy file")
-    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    deep = "[" * 100_000 + "]" * 100_000  # beyond what json's recursion allows
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{deep}", deep) for a in args]
     result = runner.invoke(app, ["kl", *args])
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert result.stdout == ""
