@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from core.cli.base import app, out, print_json
+from core.config import MAX_SAMPLES
 
 
 def _num(x: float) -> str:
@@ -61,8 +62,8 @@ def kl_command(
     cov0: Optional[str] = typer.Option(
         None, "--cov0", help="Full covariance of q: a .json or .npy file, or inline JSON like '[[2,0.5],[0.5,1]]'."),
     cov1: Optional[str] = typer.Option(None, "--cov1", help="Full covariance of p, same forms as --cov0."),
-    samples: int = typer.Option(100_000, "--samples", help="Monte Carlo draws from q (0 skips the check)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the Monte Carlo draws."),
+    samples: int = typer.Option(100_000, "--samples", help=f"Monte Carlo draws from q (0 skips the check; at most {MAX_SAMPLES:,})."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the Monte Carlo draws (0 to 2**63 - 1)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else."),
     explain: bool = typer.Option(False, "--explain", help="Also show the derivations, with these numbers."),
 ) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from core.cli.base import app, err, out, print_json_line
-from core.config import AEConfig
+from core.config import MAX_EPOCHS, MAX_INTERP_STEPS, MAX_NAME, MAX_PARAMS, MAX_THREADS, TRAIN_SIZE, AEConfig
 from core.errors import BadInput, ExitCode
 
 D = AEConfig  # defaults live on the dataclass only
@@ -120,23 +120,23 @@ def summary_table(ends) -> Table:
 
 @app.command()
 def train(
-    latent: int = typer.Option(D.latent, "--latent", "-z", help="Latent (code) size.", rich_help_panel="Model"),
+    latent: int = typer.Option(D.latent, "--latent", "-z", help=f"Latent (code) size (the model may have at most {MAX_PARAMS:,} parameters).", rich_help_panel="Model"),
     kind: str = typer.Option(D.kind, help="Model kind: ae or vae.", rich_help_panel="Model"),
-    epochs: int = typer.Option(D.epochs, help="Passes over the training set.", rich_help_panel="Training"),
-    batch_size: int = typer.Option(D.batch_size, help="Images per step.", rich_help_panel="Training"),
+    epochs: int = typer.Option(D.epochs, help=f"Passes over the training set (1 to {MAX_EPOCHS:,}).", rich_help_panel="Training"),
+    batch_size: int = typer.Option(D.batch_size, help=f"Images per step (1 to {TRAIN_SIZE:,}).", rich_help_panel="Training"),
     lr: float = typer.Option(D.lr, help="Peak learning rate (warm-up, then cosine decay).", rich_help_panel="Training"),
     beta: float = typer.Option(D.beta, help="VAE: weight of the KL term.", rich_help_panel="Model"),
     hidden: str = typer.Option(",".join(map(str, D.hidden)), help="Encoder hidden widths, e.g. 512,256.", rich_help_panel="Model"),
     activation: str = typer.Option(D.activation, help="relu, gelu, tanh or silu.", rich_help_panel="Model"),
-    seed: int = typer.Option(D.seed, help="Seed for init, batch order and noise.", rich_help_panel="Training"),
+    seed: int = typer.Option(D.seed, help="Seed for init, batch order and noise (0 to 2**63 - 1).", rich_help_panel="Training"),
     device: str = typer.Option(D.device, help="auto, cpu, cuda or mps.", rich_help_panel="Training"),
-    threads: int = typer.Option(D.threads, help="CPU threads for torch (0 = torch default).", rich_help_panel="Training"),
+    threads: int = typer.Option(D.threads, help=f"CPU threads for torch (0 = torch default, at most {MAX_THREADS}).", rich_help_panel="Training"),
     subset: Optional[int] = typer.Option(None, help="Train on the first N training images only.", rich_help_panel="Training"),
     from_index: Optional[int] = typer.Option(None, help="Test image where the interpolation starts.", rich_help_panel="Interpolation"),
     to_index: Optional[int] = typer.Option(None, help="Test image where the interpolation ends.", rich_help_panel="Interpolation"),
-    steps: int = typer.Option(D.interp_steps, help="Intermediate interpolation frames (>= 5).", rich_help_panel="Interpolation"),
+    steps: int = typer.Option(D.interp_steps, help=f"Intermediate interpolation frames (5 to {MAX_INTERP_STEPS}).", rich_help_panel="Interpolation"),
     out_dir: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.", rich_help_panel="Run folder and data"),
-    name: Optional[str] = typer.Option(None, help="Run folder name (default: time-kind-zN).", rich_help_panel="Run folder and data"),
+    name: Optional[str] = typer.Option(None, help=f"Run folder name (default: time-kind-zN; at most {MAX_NAME} characters).", rich_help_panel="Run folder and data"),
     force: bool = typer.Option(False, help="Replace an existing run of the same --name.", rich_help_panel="Run folder and data"),
     resume: Optional[str] = typer.Option(None, help="Continue this stopped run (its own config is used).", rich_help_panel="Run folder and data"),
     data_dir: Optional[Path] = typer.Option(None, help="MNIST root (default: bundled copy via the cache).", rich_help_panel="Run folder and data"),

@@ -105,6 +105,11 @@ CASES = [
     ("interp-device-meta", ["interpolate", "done", "--device", "meta", "--out", "{runs}"], "--device is not a device aekl knows"),
     ("interp-device-cpu3", ["interpolate", "done", "--device", "cpu:3", "--out", "{runs}"], "got 'cpu:3'"),
     ("latent-device-unknown-run", ["latent", "ghost", "--device", "tpu", "--out", "{runs}"], "--device is not a device"),
+    ("bench-samples-huge", ["bench", "--samples", str(2**62), "--out", "{root}"], "--samples must be at most 6000000"),
+    ("bench-warmup-huge", ["bench", "--warmup", str(10**9), "--out", "{root}"], "--warmup must be at most 100000"),
+    ("bench-threads-huge", ["bench", "--threads", "100000", "--out", "{root}"], "--threads must be at most 1024"),
+    ("sweep-latent-huge", ["sweep", "--latent", "2,100000000", "--out", "{root}/sweep"], "--latent gives a model of"),
+    ("sweep-seed-huge", ["sweep", "--seed", str(2**63), "--out", "{root}/sweep"], "--seed must be at most"),
 ]
 
 
