@@ -221,10 +221,6 @@ class Run:
         return state
 
 
-def runs_root(out: str | os.PathLike | None = None) -> Path:
-    return Path(out) if out else DEFAULT_ROOT
-
-
 def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool = False,
             keep_lock: bool = False) -> Run:
     """Create a run folder. A name the user chose must be new unless `force`,
@@ -350,7 +346,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"id": run.id, "path": str(path)}
         try:
             cfg = run.config()
-            status = run.status()
+            run.status()  # read to find damage; the state below reads it again
             metrics = run.metrics()
         except RunError as exc:
             row.update(status="damaged", error=str(exc))
