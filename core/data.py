@@ -109,10 +109,8 @@ def verify(root: Path) -> None:
         path = raw_dir(root) / name
         st = path.stat()
         if _md5(str(path), st.st_size, st.st_mtime_ns) != want:
-            raise DataError(
-                f"{path} does not match the published MNIST md5 "
-                f"(size {st.st_size} bytes); delete it or use another data folder"
-            )
+            raise DataError(f"{path} does not match the published MNIST md5 (size {st.st_size} bytes)",
+                            field="data_dir", hint="delete it or point {name} elsewhere")
 
 
 def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
@@ -120,15 +118,14 @@ def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = Fals
     root, named = resolve_data_dir(data_dir)
     if named:
         if not root.is_dir() and not download:
-            raise DataError(field="data_dir", rule=f"{root} does not exist (download MNIST into it, "
-                                                   "or leave it unset to use the bundled copy)")
+            raise DataError(f"data folder {root} does not exist", field="download", hint="use {name} to fetch MNIST")
         missing = _missing(root)
         if missing and download:
             _download(root)
             missing = _missing(root)
         if missing:
-            raise DataError(field="data_dir", rule=f"{root} lacks {', '.join(missing)} under MNIST/raw ("
-                                                   "download MNIST into it, or leave it unset to use the bundled copy)")
+            raise DataError(f"data folder {root} lacks {', '.join(missing)} under MNIST/raw", field="download",
+                            hint="use {name}, or leave the data folder unset to use the bundled copy")
     else:
         try:
             _fill_from_bundle(root)
