@@ -19,8 +19,10 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from core.beta import beta_at
 from core.config import AEConfig
 from core.data import MNIST
+from core.elbo import epoch_fields
 from core.errors import BadInput, RunError, TrainingDiverged
 from core.latent import encode, interpolation_pair, line_frames
 from core.models import AutoEncoder, build_model, count_params
@@ -67,6 +69,13 @@ class EpochEnd:
     labels: np.ndarray = field(repr=False)  # (SCATTER_SIZE,) int64
     frames: np.ndarray = field(repr=False)  # (steps + 2, 28, 28) in [-1, 1]
     pair: tuple[int, int] = (0, 1)  # test indices of the interpolation endpoints
+    # VAE only (core/elbo.py); defaults so events rebuilt from older rows still load.
+    train_kl: float | None = None  # mean KL per image over the epoch's steps
+    train_beta_kl: float | None = None  # the KL part of the train objective, times 784
+    test_beta_kl: float | None = None  # beta * KL (after free bits) on the test set
+    kl_per_dim: tuple[float, ...] = ()  # test KL of each latent dimension; sums to test_kl
+    active_units: int | None = None  # dimensions with Var(posterior mean) > 0.01 on test
+    beta: float | None = None  # the KL weight in force at the end of the epoch
 
     def metrics_row(self) -> dict:
         row = {
@@ -81,6 +90,11 @@ class EpochEnd:
         }
         if self.test_kl is not None:
             row["test_kl"] = self.test_kl
+        for key in ("train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta"):
+            if getattr(self, key) is not None:
+                row[key] = getattr(self, key)
+        if self.kl_per_dim:
+            row["kl_per_dim"] = list(self.kl_per_dim)
         return row
 
 
@@ -269,6 +283,7 @@ def fit(
                 return
             for group in opt.param_groups:
                 group["lr"] = lr_at(done_steps, total, config.lr, config.warmup)
+            model.beta = beta_at(done_steps, steps, config)  # VAE: the KL weight of this step
             xb = data.train_x[perm[step * config.batch_size : (step + 1) * config.batch_size]]
             parts = model.losses(xb, noise_rng)
             opt.zero_grad(set_to_none=True)
@@ -316,6 +331,7 @@ def fit(
             labels=data.test_y[:SCATTER_SIZE].cpu().numpy(),
             frames=frames.reshape(-1, 28, 28).cpu().numpy(),
             pair=pair,
+            **epoch_fields(model, train, test, data.test_x),  # VAE: the ELBO in parts
         )
         if not math.isfinite(end.test_loss):
             run and run.write_status("failed", epoch - 1, 0, error="loss diverged")
