@@ -39,11 +39,23 @@ def beta_at(step: int, steps_per_epoch: int, config) -> float:
     return peak * (step + 1) / ramp
 
 
+MNIST_TRAIN = 60_000
+
+
+def steps_per_epoch(config) -> int:
+    """What the engine runs per epoch for `config` on MNIST (the ragged batch dropped).
+
+    Figures drawn later from a checkpoint (aekl latent) load no training set,
+    so they count from the config."""
+    images = min(config.subset or MNIST_TRAIN, MNIST_TRAIN)
+    return max(1, images // config.batch_size)
+
+
 def beta_curve(steps_per_epoch: int, config, points: int = 400) -> tuple[list[float], list[float]]:
     """(epochs as fractions, β) sampled along the run, for the loss chart."""
     total = steps_per_epoch * config.epochs
     stride = max(1, total // points)
     steps = list(range(0, total, stride))
-    if steps[-1] != total - 1:
+    if steps and steps[-1] != total - 1:
         steps.append(total - 1)
     return [(s + 1) / steps_per_epoch for s in steps], [beta_at(s, steps_per_epoch, config) for s in steps]
