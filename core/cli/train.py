@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from core.cli.base import app, err, out, print_json_line
+from core.cli.runs import print_elbo
 from core.config import AEConfig
 from core.errors import BadInput, ExitCode
 
@@ -126,6 +127,10 @@ def train(
     batch_size: int = typer.Option(D.batch_size, help="Images per step.", rich_help_panel="Training"),
     lr: float = typer.Option(D.lr, help="Peak learning rate (warm-up, then cosine decay).", rich_help_panel="Training"),
     beta: float = typer.Option(D.beta, help="VAE: weight of the KL term.", rich_help_panel="Model"),
+    kl_schedule: str = typer.Option(D.kl_schedule, help="VAE: monotonic or cyclical β (Fu et al. 2019).", rich_help_panel="Model"),
+    kl_warmup: float = typer.Option(D.kl_warmup, help="VAE: epochs over which β rises from 0 (monotonic).", rich_help_panel="Model"),
+    kl_cycles: int = typer.Option(D.kl_cycles, help="VAE: cycles of the cyclical schedule.", rich_help_panel="Model"),
+    free_bits: float = typer.Option(D.free_bits, help="VAE: nats per latent dimension not charged for.", rich_help_panel="Model"),
     hidden: str = typer.Option(",".join(map(str, D.hidden)), help="Encoder hidden widths, e.g. 512,256.", rich_help_panel="Model"),
     activation: str = typer.Option(D.activation, help="relu, gelu, tanh or silu.", rich_help_panel="Model"),
     seed: int = typer.Option(D.seed, help="Seed for init, batch order and noise.", rich_help_panel="Training"),
@@ -158,6 +163,7 @@ def train(
             latent=latent, hidden=parse_ints(hidden, "--hidden"), activation=activation, kind=kind,
             beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
             threads=threads, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
+            kl_schedule=kl_schedule, kl_warmup=kl_warmup, kl_cycles=kl_cycles, free_bits=free_bits,
         ).validate()
         run = None
     dev = pick_device(config.device)
@@ -173,6 +179,7 @@ def train(
     if not json_out:
         if ends:
             out.print(summary_table(ends))
+            print_elbo([e.metrics_row() for e in ends])  # VAE only
         if dry_run:
             err.print("[green]dry run ok[/]: one batch trained and evaluated, nothing written")
         for label, path in getattr(last, "files", {}).items():
