@@ -15,7 +15,7 @@ from core.cli import options as opt
 from core.cli.base import app, err, out, print_json_line
 from core.cli.runs import print_elbo
 from core.config import AEConfig
-from core.errors import BadInput, ExitCode
+from core.errors import BadInput
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
