@@ -16,6 +16,9 @@ KINDS = ("ae", "vae")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 IMAGE_DIM = 28 * 28
+# Fields added after runs were first written: a config.json without them
+# means what these values mean (a run from before β schedules).
+OLD_DEFAULTS = {"kl_schedule": "monotonic", "kl_warmup": 0.0, "kl_cycles": 4, "free_bits": 0.0}
 
 
 @dataclass
@@ -25,6 +28,15 @@ class AEConfig:
     activation: str = "relu"  # hidden nonlinearity, one of ACTIVATIONS
     kind: str = "ae"  # "ae" (deterministic) or "vae" (mean + log-variance)
     beta: float = 1.0  # VAE only: weight of the KL term against reconstruction
+    # VAE only: how beta moves during the run (core/beta.py). "monotonic"
+    # ramps from 0 over kl_warmup epochs, then holds (constant when 0);
+    # "cyclical" repeats that ramp kl_cycles times (Fu et al. 2019).
+    kl_schedule: str = "monotonic"
+    kl_warmup: float = 0.0  # epochs of linear KL warm-up (monotonic only); 0 = none
+    kl_cycles: int = 4  # cycles over the run for the cyclical schedule (Fu et al. used 4)
+    # VAE only: nats per latent dimension the KL term does not charge for
+    # (free bits, Kingma et al. 2016): a dimension may carry this much for free.
+    free_bits: float = 0.0
     epochs: int = 12  # full passes over the training set
     batch_size: int = 256  # large batches keep the matmuls efficient on CPU
     lr: float = 3e-3  # peak learning rate of the one-cycle schedule
@@ -56,7 +68,8 @@ class AEConfig:
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise BadInput(f"learning rate must be a positive number, got {self.lr}")
         if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise BadInput(f"beta must be a non-negative number, got {self.beta}")
+            raise BadInput(field="beta", value=self.beta, rule="must be a non-negative number")
+        self._validate_kl()
         if not 0 <= self.warmup < 1:
             raise BadInput(f"warmup must be a fraction in [0, 1), got {self.warmup}")
         if self.device not in DEVICES:
@@ -68,6 +81,22 @@ class AEConfig:
         if self.interp_steps < 5:
             raise BadInput(f"interpolation needs at least 5 intermediate steps, got {self.interp_steps}")
         return self
+
+    def _validate_kl(self) -> None:
+        from core.beta import SCHEDULES
+
+        if self.kl_schedule not in SCHEDULES:
+            raise BadInput(field="kl_schedule", value=self.kl_schedule, rule=f"must be one of {', '.join(SCHEDULES)}")
+        if not (math.isfinite(self.kl_warmup) and 0 <= self.kl_warmup <= self.epochs):
+            raise BadInput(field="kl_warmup", value=self.kl_warmup,
+                           rule=f"must be between 0 and the run's {self.epochs} epochs")
+        if self.kl_warmup and self.kl_schedule == "cyclical":
+            raise BadInput(field="kl_warmup", value=self.kl_warmup,
+                           rule="must be 0 with the cyclical schedule (each cycle has its own ramp)")
+        if self.kl_cycles < 1:
+            raise BadInput(field="kl_cycles", value=self.kl_cycles, rule="must be at least 1")
+        if not (math.isfinite(self.free_bits) and self.free_bits >= 0):
+            raise BadInput(field="free_bits", value=self.free_bits, rule="must be a non-negative number of nats")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -81,7 +110,7 @@ class AEConfig:
             raise BadInput(f"{source}: expected a JSON object")
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
-        missing = sorted(names - set(d))
+        missing = sorted(names - set(d) - set(OLD_DEFAULTS))
         if unknown or missing:
             parts = []
             if unknown:
@@ -89,7 +118,7 @@ class AEConfig:
             if missing:
                 parts.append(f"missing fields {', '.join(missing)}")
             raise BadInput(f"{source}: {'; '.join(parts)}")
-        d = dict(d)
+        d = {**OLD_DEFAULTS, **d}
         d["hidden"] = tuple(d["hidden"])
         try:
             return cls(**d)

@@ -19,8 +19,10 @@ from typing import Callable, Iterator
 
 import torch
 
+from core.beta import beta_at
 from core.config import AEConfig
 from core.data import MNIST
+from core.elbo import epoch_fields
 from core.errors import AeklError, BadInput, RunError, TrainingDiverged, TrainingFailed
 from core.events import EpochEnd, Event, Finished, Progress, Started, Stopped
 from core.journal import Journal, NullJournal
@@ -239,6 +241,7 @@ class _Loop:
                 if should_stop():
                     self.stopped = True
                     return
+                self.model.beta = beta_at(done, self.steps, cfg)  # VAE: the KL weight of this step
                 window += self._step(lr_at(done, self.total, cfg.lr, cfg.warmup))
                 s.step, done, window_steps = s.step + 1, done + 1, window_steps + 1
                 if s.step % self.every == 0 or s.step == self.steps:
@@ -290,4 +293,5 @@ class _Loop:
             samples_per_s=ran * cfg.batch_size / max(seconds, 1e-9), lr=self.opt.param_groups[0]["lr"],
             codes=codes.cpu().numpy(), labels=data.test_y[:SCATTER_SIZE].cpu().numpy(),
             frames=frames.reshape(-1, 28, 28).cpu().numpy(), pair=pair,
+            **epoch_fields(model, train, test, data.test_x),  # VAE: the ELBO in parts
         )

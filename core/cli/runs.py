@@ -16,6 +16,44 @@ RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folder
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
 
 
+def elbo_table(rows: list[dict]) -> Table | None:
+    """A VAE's ELBO in parts per epoch, from metrics rows; None for an autoencoder
+    (or rows written before these numbers existed)."""
+    rows = [m for m in rows if "kl_per_dim" in m]
+    if not rows:
+        return None
+    table = Table(title="ELBO in parts, test set", title_justify="left", caption_justify="left",
+                  caption="recon: MSE per pixel; KL: nats per image; total = recon + β·KL/784")
+    for col in ("epoch", "β", "recon", "KL", "β·KL", "total", "train KL", "active"):
+        table.add_column(col, justify="right")
+    latent = len(rows[0]["kl_per_dim"])
+    for m in rows:
+        table.add_row(
+            str(m["epoch"]), fmt(m.get("beta"), ".3g"), fmt(m["test_mse"]), fmt(m["test_kl"], ".2f"),
+            fmt(m.get("test_beta_kl"), ".2f"), fmt(m["test_loss"]), fmt(m.get("train_kl"), ".2f"),
+            f"{m.get('active_units', '-')}/{latent}",
+        )
+    return table
+
+
+def print_elbo(rows: list[dict]) -> None:
+    """The ELBO table, the last epoch's KL per dimension, and the collapse
+    warning if there is one. Prints nothing for an autoencoder."""
+    from core.elbo import collapse_warning
+
+    table = elbo_table(rows)
+    if table is None:
+        return
+    out.print(table)
+    last = [m for m in rows if "kl_per_dim" in m][-1]
+    per_dim = last["kl_per_dim"]
+    out.print(f"KL per latent dimension, epoch {last['epoch']} (nats, test mean; sum {sum(per_dim):.2f}): "
+              + "  ".join(f"z{d + 1} {v:.2f}" for d, v in enumerate(per_dim)))
+    warning = collapse_warning(per_dim)
+    if warning:
+        err.print(f"[yellow]warning[/]: {warning}")
+
+
 @app.command("runs")
 def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
     """List runs: id, kind, latent size, epochs, best test MSE, status."""
@@ -69,6 +107,7 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
             table.add_row(str(m["epoch"]), fmt(m["train_mse"]), fmt(m["test_mse"]), fmt(m["seconds"], ".2f"),
                           fmt(m["samples_per_s"], ",.0f"))
         out.print(table)
+        print_elbo(metrics)  # VAE only
     out.print("files: " + ", ".join(files))
 
 

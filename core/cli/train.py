@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.cli import options as opt
 from core.cli.base import app, err, out, print_json_line
+from core.cli.runs import print_elbo
 from core.config import AEConfig
 from core.errors import BadInput
 
@@ -125,7 +126,8 @@ def summary_table(ends) -> Table:
 
 
 # Options that --resume cannot honour: the run keeps the config it was started with.
-RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "beta", "hidden", "activation", "seed", "subset",
+RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "beta", "kl_schedule", "kl_warmup", "kl_cycles",
+                "free_bits", "hidden", "activation", "seed", "subset",
                 "from_index", "to_index", "steps", "name", "force", "download")
 
 
@@ -138,6 +140,10 @@ def train(
     batch_size: int = opt.BATCH_SIZE,
     lr: float = opt.LR,
     beta: float = opt.BETA,
+    kl_schedule: str = opt.KL_SCHEDULE,
+    kl_warmup: float = opt.KL_WARMUP,
+    kl_cycles: int = opt.KL_CYCLES,
+    free_bits: float = opt.FREE_BITS,
     hidden: str = opt.HIDDEN,
     activation: str = opt.ACTIVATION,
     seed: int = opt.SEED,
@@ -173,6 +179,7 @@ def train(
             latent=latent, hidden=parse_ints(hidden, "--hidden"), activation=activation, kind=kind,
             beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
             threads=threads, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
+            kl_schedule=kl_schedule, kl_warmup=kl_warmup, kl_cycles=kl_cycles, free_bits=free_bits,
         ).validate()
     given_device = ctx.get_parameter_source("device").name == "COMMANDLINE"
     request = RunRequest(config, out_dir, data_dir, download, name, force, resume, dry_run,
@@ -190,6 +197,7 @@ def report(last, ends, json_out: bool, dry_run: bool, out_dir: Path) -> None:
     if not json_out:  # stdout belongs to the JSON lines; stderr keeps the chatter
         if ends:
             out.print(summary_table(ends))
+            print_elbo([e.metrics_row() for e in ends])  # VAE only
         if dry_run:
             err.print("[green]dry run ok[/]: one batch trained and evaluated, nothing written")
         for label, path in getattr(last, "files", {}).items():

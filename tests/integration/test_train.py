@@ -42,7 +42,7 @@ def test_run_writes_every_artifact(tmp_path, mnist_small, tiny_config):
              ("loss.png", "latent.png", "interpolation.png", "reconstructions.png", "manifold.png")}
     # make_grid: n * (28 + 2) + 2 pixels per side, then upscaled without blur
     assert sizes["reconstructions.png"] == ((10 * 30 + 2) * 4, (2 * 30 + 2) * 4)
-    assert sizes["manifold.png"] == ((15 * 30 + 2) * 2, (15 * 30 + 2) * 2)
+    assert sizes["manifold.png"][0] >= 700  # a titled figure: the title says how the grid was chosen
     assert sizes["latent.png"][0] >= 700 and sizes["loss.png"][0] >= 600
     # the interpolation strip is wide: 2 originals + 10 frames in one row
     w, h = sizes["interpolation.png"]
