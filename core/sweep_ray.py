@@ -69,8 +69,6 @@ def connect(address: str | None) -> bool:
     """Start a local Ray (address None) or join a cluster; return whether this
     process started it (and so shuts it down). An existing connection is kept."""
     ray = import_ray()
-    if ray.is_initialized():
-        return False
     if address not in (None, "auto"):
         # ray.init retries an unreachable head for a long while; a plain TCP
         # connect answers within CONNECT_TIMEOUT.
@@ -80,6 +78,8 @@ def connect(address: str | None) -> bool:
         except OSError as exc:
             raise BadInput(field="ray_address", value=address,
                            rule=f"cannot be reached ({exc.strerror or type(exc).__name__})") from None
+    if ray.is_initialized():
+        return False
     # Ray logs its start-up at INFO and a few notices at WARNING to stderr;
     # the sweep's own lines say what matters.
     logging.getLogger("ray").setLevel(logging.ERROR)
@@ -90,8 +90,11 @@ def connect(address: str | None) -> bool:
         else:
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise BadInput(field="ray_address", value=address or "local", rule=f"gave no Ray cluster ({first})") from None
+        if address == "auto":  # Ray's own text here names its flags, not ours
+            rule = "found no running Ray cluster on this machine (start one with: ray start --head)"
+        else:
+            rule = f"gave no Ray cluster ({(str(exc).strip().split('. ') or [type(exc).__name__])[0][:160]})"
+        raise BadInput(field="ray_address", value=address or "local", rule=rule) from None
     return True
 
 
