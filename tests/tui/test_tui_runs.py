@@ -27,7 +27,7 @@ async def test_runs_screen_lists_a_prepared_run(prepared_run, runs_dir, text):
         assert prepared_run.id in shown and "2/5" in shown and "0.1234" in shown and "stopped" in shown
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen is app.train_screen
+        assert app.screen is app.get_default_screen()
 
 
 async def test_empty_runs_folder_says_how_to_make_one(runs_dir, text):
@@ -68,6 +68,7 @@ async def test_open_a_trained_run_and_decode_a_new_pair(trained_run, monkeypatch
         assert scatter.points.shape == (800, 2)  # from latents.npz: 10,000 codes, subsampled
         assert [e[0] for e in screen.query_one(LossChart).epochs] == [1]
 
+        await pilot.press("tab")  # the arrows move through epochs; Tab reaches the index fields
         assert app.focused.id == "pair-from"
         await pilot.press("ctrl+u", *"3", "tab", "ctrl+u", *"42", "enter")
         await until(pilot, lambda: screen.decoded == (3, 42), 30, "the new pair")
