@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from core.config import KINDS, AEConfig
 from core.errors import AeklError, BadInput, RunError
-from core.runs import Run, atomic_write, atomic_write_json, new_run
+from core.runs import RESUMABLE, Run, Status, atomic_write, atomic_write_json
 
 # Figures are saved at a fixed pixel size (no tight bbox) so that their shape
 # is a contract the tests can check: width x height in pixels.
@@ -170,11 +170,12 @@ def _matching_runs(root: Path, config: AEConfig) -> list[Run]:
 
 
 def plan(configs: list[AEConfig], root: Path, force: bool = False) -> list[Job]:
-    """What each point needs: a finished twin is reused, a stopped twin resumed.
+    """What each point needs: a finished twin is reused, a stopped (or
+    interrupted, or failed) twin with a checkpoint is resumed, as `aekl train
+    --resume` would.
 
     "Twin" means an identical config dict, seed, device and subset included. A
-    run left "running" is not touched: it may be alive in another process (or
-    was killed; `aekl train --resume` can pick it up deliberately).
+    run that is training (its lock is held) is not touched.
     """
     jobs = []
     root = Path(root)
@@ -183,14 +184,14 @@ def plan(configs: list[AEConfig], root: Path, force: bool = False) -> list[Job]:
         if not force:
             for run in _matching_runs(root, config):
                 try:
-                    status = run.status().get("status")
+                    state = run.state()
+                    if state is Status.FINISHED and run.metrics():
+                        chosen = Job(config, "reuse", run)
+                        break
+                    if state in RESUMABLE and run.file("checkpoint.pt").is_file():
+                        chosen = chosen or Job(config, "resume", run)
                 except RunError:
-                    continue
-                if status == "finished" and run.metrics():
-                    chosen = Job(config, "reuse", run)
-                    break
-                if status == "stopped" and run.file("checkpoint.pt").is_file():
-                    chosen = chosen or Job(config, "resume", run)
+                    continue  # damaged: `aekl runs` reports it
         jobs.append(chosen or Job(config, "train", None))
     return jobs
 
@@ -198,25 +199,24 @@ def plan(configs: list[AEConfig], root: Path, force: bool = False) -> list[Job]:
 # --- training one point (both executors) --------------------------------------
 
 
-def train_one(config: AEConfig, run: Run, resume: bool, data, should_stop: Callable[[], bool],
-              report: Report) -> tuple[str, str]:
-    """Train (or resume) one run to the end or to a stop; return (state, detail)."""
-    from core.train import EpochEnd, Finished, Progress, Started, Stopped, fit
+def follow(events, epochs: int, report: Report) -> tuple[str, str]:
+    """Turn one run's events into progress reports; return (state, detail) at its end."""
+    from core.events import EpochEnd, Finished, Progress, Started, Stopped
 
     steps = 1
-    for event in fit(config, data, run=run, resume=resume, should_stop=should_stop):
+    for event in events:
         if isinstance(event, Started):
             steps = event.steps_per_epoch
-            report("training", epoch=event.start_epoch + 1, epochs=config.epochs, step=event.start_step, steps=steps)
+            report("training", epoch=event.start_epoch + 1, epochs=epochs, step=event.start_step, steps=steps)
         elif isinstance(event, Progress):
-            report("training", epoch=event.epoch, epochs=config.epochs, step=event.step, steps=event.steps)
-        elif isinstance(event, EpochEnd) and event.epoch < config.epochs:
-            report("training", epoch=event.epoch + 1, epochs=config.epochs, step=0, steps=steps)
+            report("training", epoch=event.epoch, epochs=epochs, step=event.step, steps=event.steps)
+        elif isinstance(event, EpochEnd) and event.epoch < epochs:
+            report("training", epoch=event.epoch + 1, epochs=epochs, step=0, steps=steps)
         elif isinstance(event, Finished):
             return "finished", f"test MSE {event.test_mse:.4f}"
         elif isinstance(event, Stopped):
-            return "stopped", f"at epoch {event.epoch + 1}, step {event.step}; resumable"
-    raise RunError(f"training of {run.path} ended without a final event")  # fit always ends with one
+            return "stopped", f"after {event.epoch} epochs and {event.step} steps; resumable"
+    raise RunError("training ended without a final event")  # fit always ends with one
 
 
 @dataclass
@@ -226,12 +226,16 @@ class Outcome:
     detail: str = ""
 
 
-def run_local(jobs: list[Job], root: Path, data, should_stop: Callable[[], bool], report: Report) -> list[Outcome]:
-    """The local executor: each point in turn, in this process, on `data`.
+def run_local(jobs: list[Job], root: Path, data_dir, data, should_stop: Callable[[], bool],
+              report: Report) -> list[Outcome]:
+    """The local executor: each point in turn, in this process, on `data` (MNIST
+    loaded once for the whole grid), each run prepared as `aekl train` prepares it.
 
     A run folder is made only when its turn comes, so a stop leaves no empty
     folders behind; the run in progress stops at a step boundary and resumes.
     """
+    from core.session import RunRequest, prepare
+
     outcomes = []
     for i, job in enumerate(jobs):
         if job.action == "reuse":
@@ -242,10 +246,15 @@ def run_local(jobs: list[Job], root: Path, data, should_stop: Callable[[], bool]
             report(i, "cancelled")
             outcomes.append(Outcome("cancelled", None))
             continue
-        run = job.run or new_run(job.config, root)
+        resume = job.action == "resume"
+        request = RunRequest(None if resume else job.config, Path(root), data_dir=data_dir,
+                             resume=job.run.id if resume else None, data=data)
+        run = job.run
         try:
-            state, detail = train_one(job.config, run, job.action == "resume", data, should_stop,
-                                      lambda state, **kw: report(i, state, **kw))
+            with prepare(request) as ready:
+                run = ready.journal.run
+                state, detail = follow(ready.fit(should_stop), job.config.epochs,
+                                       lambda state, **kw: report(i, state, **kw))
         except AeklError as exc:
             state, detail = "failed", str(exc)
         report(i, state, detail=detail)

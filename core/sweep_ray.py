@@ -27,8 +27,9 @@ from typing import Any, Callable
 
 from core.config import AEConfig
 from core.errors import AeklError, BadInput, RunError
+from core.lock import LOCK_NAME
 from core.runs import Run, atomic_write_bytes, new_run
-from core.sweep import Job, Outcome, Report, train_one
+from core.sweep import Job, Outcome, Report, follow
 
 INSTALL = "pip install -e '.[ray]'"
 CONNECT_TIMEOUT = 3.0  # seconds to reach a head node before calling it unreachable
@@ -116,16 +117,22 @@ def check_cluster(cpus: float, gpus: float) -> None:
 
 
 def pack(folder: Path) -> dict[str, bytes]:
-    """The plain files of a run folder (temp files of a killed writer left out)."""
-    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())
-            if p.is_file() and not p.is_symlink() and not p.name.endswith(".tmp")}
+    """The files of a run folder by relative path (history/ included), without
+    the lock (it belongs to the worker's process) and temp files of a killed writer."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.is_symlink() and p.name != LOCK_NAME and not p.name.endswith(".tmp")}
 
 
 def unpack(files: dict[str, bytes], folder: Path) -> None:
     for name, data in files.items():
-        if "/" in name or name in ("", ".", ".."):  # names come from pack(); refuse anything else
+        parts = Path(name).parts
+        # names come from pack(); refuse anything that could leave the folder
+        if not parts or Path(name).is_absolute() or ".." in parts or len(parts) > 2:
             raise RunError(f"a worker returned a file named {name!r}")
-        atomic_write_bytes(Path(folder) / name, data)
+        target = Path(folder, *parts)
+        target.parent.mkdir(exist_ok=True)
+        atomic_write_bytes(target, data)
 
 
 # --- the board: progress in, stop flag out -----------------------------------
@@ -230,8 +237,12 @@ def run_task(index: int, config: dict, run_dir: str, resume: bool, marker: str, 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        state, detail = train_one(cfg, run, resume, _data(data_dir, cfg.device, cfg.subset), stop.is_set,
-                                  lambda state, **kw: board.report.remote(index, {"state": state, **kw}))
+        from core.train import fit
+
+        # fit locks the folder for its whole life, as under `aekl train`.
+        events = fit(cfg, _data(data_dir, cfg.device, cfg.subset), run=run, resume=resume, should_stop=stop.is_set)
+        state, detail = follow(events, cfg.epochs,
+                               lambda state, **kw: board.report.remote(index, {"state": state, **kw}))
         return {"state": state, "detail": detail, "files": None if shared else pack(run.path)}
     finally:
         done.set()

@@ -179,7 +179,7 @@ def _execute(jobs, grid, base, out_dir, data_dir, json_out, executor, remote):
         if remote is None:
             for i in range(len(jobs)):
                 lines(i, "queued")
-            outcomes = run_local(jobs, out_dir, data, stop, lines)
+            outcomes = run_local(jobs, out_dir, data_dir, data, stop, lines)
         else:
             outcomes = remote(stop, lines)
 
