@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from core.cli import options as opt
 from core.cli.base import app, err, out, print_json
 from core.cli.train import StopFlag, parse_ints
 from core.config import AEConfig
@@ -89,20 +90,20 @@ def sweep(
     kind: str = typer.Option(D.kind, help="Comma-separated model kinds: ae, vae or ae,vae.", rich_help_panel="Grid"),
     beta: Optional[str] = typer.Option(None, help="Comma-separated VAE β values (AEs have no KL term and ignore it).", rich_help_panel="Grid"),
     seeds: str = typer.Option(str(D.seed), "--seeds", "--seed", help="Comma-separated seeds; each configuration runs once per seed.", rich_help_panel="Grid"),
-    epochs: int = typer.Option(D.epochs, help="Passes over the training set, per run.", rich_help_panel="Training"),
-    batch_size: int = typer.Option(D.batch_size, help="Images per step.", rich_help_panel="Training"),
-    lr: float = typer.Option(D.lr, help="Peak learning rate (warm-up, then cosine decay).", rich_help_panel="Training"),
-    hidden: str = typer.Option(",".join(map(str, D.hidden)), help="Encoder hidden widths, e.g. 512,256.", rich_help_panel="Training"),
-    subset: Optional[int] = typer.Option(None, help="Train on the first N training images only.", rich_help_panel="Training"),
+    epochs: int = opt.EPOCHS,
+    batch_size: int = opt.BATCH_SIZE,
+    lr: float = opt.LR,
+    hidden: str = opt.HIDDEN,
+    subset: Optional[int] = opt.SUBSET,
     device: str = typer.Option(D.device, help="auto, cpu, cuda or mps (chosen on the machine that trains).", rich_help_panel="Training"),
     executor: str = typer.Option("local", help="local: one run after another in this process; ray: one Ray task per run.", rich_help_panel="Executor"),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster to join: auto or host:port (default: start a local Ray).", rich_help_panel="Executor"),
     gpus_per_run: Optional[float] = typer.Option(None, help="GPUs per Ray task, e.g. 0.25 packs four runs on a GPU (default 0).", rich_help_panel="Executor"),
     cpus_per_run: Optional[float] = typer.Option(None, help="CPUs per Ray task (default 1).", rich_help_panel="Executor"),
-    out_dir: Path = typer.Option(Path("runs"), "--out", help="Folder for the run folders and the sweep folder.", rich_help_panel="Output"),
-    data_dir: Optional[Path] = typer.Option(None, help="MNIST root (default: bundled copy via the cache).", rich_help_panel="Output"),
-    force: bool = typer.Option(False, help="Train new runs even where a finished run with the same config exists.", rich_help_panel="Output"),
-    json_out: bool = typer.Option(False, "--json", help="Print only the summary object (JSON) on stdout.", rich_help_panel="Output"),
+    out_dir: Path = opt.option(Path("runs"), "Folder for the run folders and the sweep folder.", opt.FOLDER, "--out", "--runs-dir"),
+    data_dir: Optional[Path] = opt.DATA_DIR,
+    force: bool = opt.option(False, "Train new runs even where a finished run with the same config exists.", opt.FOLDER),
+    json_out: bool = opt.option(False, "Print only the summary object (JSON) on stdout.", "Output", "--json"),
 ) -> None:
     """Train one run per point of a grid (reusing finished ones) and compare them.
 
