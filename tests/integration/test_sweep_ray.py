@@ -124,3 +124,12 @@ def test_a_cancelled_ray_sweep_leaves_resumable_runs(local_ray, tmp_path):
     again = plan(configs, tmp_path)
     assert sorted(j.action for j in again) == ["resume", "resume", "train"]
     assert {j.run.path for j in again if j.run} == {o.run.path for o in outcomes if o.run}
+
+
+def test_gpus_per_run_on_a_cluster_without_gpus_is_one_line(local_ray, tmp_path):
+    if ray.cluster_resources().get("GPU", 0):
+        pytest.skip("this Ray has GPUs")
+    result = runner.invoke(app, ["sweep", *TINY, "--executor", "ray", "--gpus-per-run", "0.25", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert "--gpus-per-run asks for a GPU, but the Ray cluster has none, got 0.25" in result.stderr
+    assert list(tmp_path.iterdir()) == []
