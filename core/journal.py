@@ -203,7 +203,7 @@ def read_snapshot(run: Run, epoch: int) -> dict[str, np.ndarray]:
             return {}
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("codes", "labels", "frames", "pair")}
-    except (OSError, ValueError, KeyError, EOFError):
+    except Exception:  # noqa: BLE001 - any damage (bad zip, bad header, cut data) means "no snapshot"
         return {}
     codes, labels, frames = arrays["codes"], arrays["labels"], arrays["frames"]
     if codes.ndim != 2 or labels.shape != (len(codes),) or frames.ndim != 3 or frames.shape[1:] != (28, 28):

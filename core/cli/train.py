@@ -14,7 +14,7 @@ from rich.table import Table
 from core.cli import options as opt
 from core.cli.base import app, err, out, print_json_line
 from core.config import AEConfig
-from core.errors import BadInput, ExitCode
+from core.errors import BadInput
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 
 from core.errors import AeklError
 from core.events import Failed, Finished, Stopped
+from core.runs import Run
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.run_board import RunBoard
@@ -138,19 +139,16 @@ class RunDetailScreen(Screen):
         elif isinstance(event, Failed):
             self.state = event.status
             self.notify(event.reason, title=f"Run {event.status}", severity="error", timeout=10)
-        if self.decoded is None and not self.query_one(RunBoard).epochs:
-            self.query_one(DigitStrip).clear("no epoch recorded yet")
-        if self._loaded is None and self.decoded is None and self.state != "damaged":
-            self.query_one(DigitStrip).set_caption("interpolation: loading the checkpoint ...")
-            from core.runs import Run
-
-            config = None
-            try:
-                config = Run(Path(self.run_dir)).config()
-            except AeklError:
-                pass
-            if config is not None:
-                self._decode(config.interp_from, config.interp_to)
+        board = self.query_one(RunBoard)
+        if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state == "damaged":
+            return
+        # A run from before aekl kept per-epoch snapshots: decode its pair from the checkpoint.
+        self.query_one(DigitStrip).set_caption("interpolation: loading the checkpoint ...")
+        try:
+            config = Run(Path(self.run_dir)).config()
+        except AeklError:
+            return
+        self._decode(config.interp_from, config.interp_to)
 
     def action_history(self, delta: int) -> None:
         self.query_one(RunBoard).move(delta)
@@ -162,7 +160,6 @@ class RunDetailScreen(Screen):
 
     def action_stop(self) -> None:
         from core.control import request_stop
-        from core.runs import Run
 
         try:
             request_stop(Run(Path(self.run_dir)))
