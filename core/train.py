@@ -103,7 +103,9 @@ class TrainState:
         return {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict(),
             "epoch": self.epoch, "step": self.step,
-            "perm": self.perm.cpu() if self.step else torch.zeros(0, dtype=torch.long),
+            # The permutation is kept whenever it was drawn, even at step 0: the
+            # order generator has moved past it, so it could not be drawn again.
+            "perm": self.perm.cpu() if self.perm is not None else torch.zeros(0, dtype=torch.long),
             "sums": self.sums.cpu(), "order_rng": self.order_rng.get_state(), "noise_rng": self.noise_rng.get_state(),
         }
 
@@ -122,7 +124,7 @@ class TrainState:
             # generator's state means nothing to the CPU's. Continue with noise
             # seeded from the position; bit-equality across devices is out of reach.
             self.noise_rng.manual_seed(seed + 1 + self.epoch * steps + self.step)
-        if self.step:
+        if len(state["perm"]):
             self.perm = state["perm"].to(self.sums.device)
             self.sums = state["sums"].to(self.sums.device)
 
