@@ -18,7 +18,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 IMAGE_DIM = 28 * 28
 # Fields added after runs were first written: a config.json without them
 # means what these values mean (a run from before β schedules).
-OLD_DEFAULTS = {"kl_schedule": "monotonic", "kl_warmup": 0.0, "kl_cycles": 4, "free_bits": 0.0}
+OLD_DEFAULTS = {"kl_schedule": "monotonic", "kl_warmup": 0.0, "kl_cycles": 4, "free_bits": 0.0,
+                "cuda_graphs": False}
 
 
 @dataclass
@@ -45,6 +46,9 @@ class AEConfig:
     warmup: float = 0.1
     seed: int = 0  # seeds init, batch order and VAE noise: same seed, same run
     device: str = "auto"  # auto = cuda > mps > cpu
+    # CUDA only, plain AE: replay the whole step as one CUDA graph (core/graphstep.py).
+    # Off by default until measured on a GPU; results match the eager path to float tolerance.
+    cuda_graphs: bool = False
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     subset: int | None = None  # use only the first N training images
     interp_from: int | None = None  # test index where the interpolation starts

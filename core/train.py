@@ -61,7 +61,16 @@ def evaluate(model: AutoEncoder, x: torch.Tensor) -> dict[str, float]:
     return {k: float(v) / len(x) for k, v in sums.items()}
 
 
-def make_optimizer(model: torch.nn.Module, config: AEConfig):
+def uses_graphs(config: AEConfig, device: torch.device) -> bool:
+    """CUDA graphs when asked for, on CUDA, for the plain autoencoder (core/graphstep.py)."""
+    return config.cuda_graphs and device.type == "cuda" and config.kind == "ae"
+
+
+def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.device):
+    if uses_graphs(config, device):
+        from core.graphstep import graph_optimizer
+
+        return graph_optimizer(model, config.lr, device)
     # The fused kernel updates all parameters in one pass; it exists for CUDA
     # and, in recent torch, for CPU too. Fall back to foreach where it does not.
     try:
@@ -164,7 +173,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     total = steps * config.epochs
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
-    opt = make_optimizer(model, config)
+    opt = make_optimizer(model, config, device)
     state = TrainState.fresh(config, device)
     if resume:
         # Loaded on the CPU: generator states must stay CPU byte tensors, and
@@ -229,6 +238,11 @@ class _Loop:
         self.steps, self.total, self.every = steps, total, every
         self.stopped = False
         self.last_test_mse = float("nan")
+        self.graph = None
+        if uses_graphs(config, data.device):
+            from core.graphstep import GraphStep
+
+            self.graph = GraphStep(model, opt, data, state, config.batch_size)
 
     def run(self, should_stop, max_steps, pair) -> Iterator[Progress | EpochEnd]:
         s, cfg = self.state, self.config
@@ -260,9 +274,11 @@ class _Loop:
 
     def _step(self, lr: float) -> torch.Tensor:
         s, cfg = self.state, self.config
+        if self.graph is not None:
+            return self.graph(lr, s.step * cfg.batch_size)[0]
         for group in self.opt.param_groups:
             group["lr"] = lr
-        xb = self.data.train_x[s.perm[s.step * cfg.batch_size : (s.step + 1) * cfg.batch_size]]
+        xb = self.data.batch(s.perm[s.step * cfg.batch_size : (s.step + 1) * cfg.batch_size])
         parts = self.model.losses(xb, s.noise_rng)
         self.opt.zero_grad(set_to_none=True)
         parts["loss"].backward()

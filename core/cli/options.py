@@ -33,6 +33,8 @@ BATCH_SIZE = option(AEConfig.batch_size, "Images per step.", TRAINING)
 LR = option(AEConfig.lr, "Peak learning rate (warm-up, then cosine decay).", TRAINING)
 SEED = option(AEConfig.seed, "Seed for init, batch order and noise.", TRAINING)
 DEVICE = option(AEConfig.device, "auto, cpu, cuda or mps (with --resume: where to continue).", TRAINING)
+CUDA_GRAPHS = option(AEConfig.cuda_graphs, "CUDA, plain AE: replay each training step as one CUDA graph.",
+                     TRAINING, "--cuda-graphs/--no-cuda-graphs")
 THREADS = option(AEConfig.threads, "CPU threads for torch (0 = torch default).", TRAINING)
 SUBSET = option(None, "Train on the first N training images only.", TRAINING)
 FROM_INDEX = option(None, "Test image where the interpolation starts.", INTERP)

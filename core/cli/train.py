@@ -127,7 +127,7 @@ def summary_table(ends) -> Table:
 
 # Options that --resume cannot honour: the run keeps the config it was started with.
 RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "beta", "kl_schedule", "kl_warmup", "kl_cycles",
-                "free_bits", "hidden", "activation", "seed", "subset",
+                "free_bits", "hidden", "activation", "seed", "subset", "cuda_graphs",
                 "from_index", "to_index", "steps", "name", "force", "download")
 
 
@@ -149,6 +149,7 @@ def train(
     seed: int = opt.SEED,
     device: str = opt.DEVICE,
     threads: int = opt.THREADS,
+    cuda_graphs: bool = opt.CUDA_GRAPHS,
     subset: Optional[int] = opt.SUBSET,
     from_index: Optional[int] = opt.FROM_INDEX,
     to_index: Optional[int] = opt.TO_INDEX,
@@ -178,7 +179,7 @@ def train(
         config = AEConfig(
             latent=latent, hidden=parse_ints(hidden, "--hidden"), activation=activation, kind=kind,
             beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-            threads=threads, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
+            threads=threads, cuda_graphs=cuda_graphs, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
             kl_schedule=kl_schedule, kl_warmup=kl_warmup, kl_cycles=kl_cycles, free_bits=free_bits,
         ).validate()
     given_device = ctx.get_parameter_source("device").name == "COMMANDLINE"
