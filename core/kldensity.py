@@ -63,9 +63,9 @@ def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 801)
     j = choose_dimension(q, p, dim)
     qj, pj = marginal(q, j), marginal(p, j)
     sq, sp = math.exp(0.5 * qj.log_variances[0]), math.exp(0.5 * pj.log_variances[0])
-    # Cover ±4σ of q (where the integrand lives) and the bulk of p.
-    lo = min(qj.mean[0] - 4 * sq, pj.mean[0] - 3 * sp)
-    hi = max(qj.mean[0] + 4 * sq, pj.mean[0] + 3 * sp)
+    # Cover ±8σ of q, so the area misses nothing visible at 6 digits, and the bulk of p.
+    lo = min(qj.mean[0] - 8 * sq, pj.mean[0] - 3 * sp)
+    hi = max(qj.mean[0] + 8 * sq, pj.mean[0] + 3 * sp)
     x = np.linspace(lo, hi, points)
     lq, lp = qj.log_density_1d(0, x), pj.log_density_1d(0, x)
     dq = np.exp(lq)
