@@ -86,7 +86,7 @@ def kl_command(
     samples: int = typer.Option(
         100_000, "--samples", help="Monte Carlo draws from q (0 skips the check). At most 10,000,000, and "
                                    "samples x d at most 1e9; draws are made in chunks of at most 16 MiB, so "
-                                   "memory stays bounded (d = 1000 with a full covariance: under 200 MB)."),
+                                   "memory stays bounded (d = 1000 with a full covariance: under 250 MB)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the Monte Carlo draws (0 to 2^63 - 1)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else."),
     explain: bool = typer.Option(False, "--explain", help="Also show the derivations, with these numbers."),
