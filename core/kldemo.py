@@ -37,7 +37,8 @@ class Mixture:
             raise BadInput(field="means", rule=f"must have 1 to {MAX_COMPONENTS} components, got {k}")
         for field, values in (("weights", weights), ("spreads", spreads)):
             if len(values) != k:
-                raise BadInput(field=field, rule=f"has {len(values)} values but there are {k} means")
+                raise BadInput(field=field, rule=f"has {len(values)} value{'s' * (len(values) != 1)} "
+                                                 f"but there {'are' if k != 1 else 'is'} {k} mean{'s' * (k != 1)}")
         if any(not s > 0 for s in spreads):
             raise BadInput(field="spreads", rule=f"must all be > 0, got {', '.join(f'{s:g}' for s in spreads)}")
         if any(not w > 0 for w in weights):

@@ -125,3 +125,27 @@ async def test_derivations_step_by_step(runs_dir):
         await pilot.pause()
         assert steps[2] in explain.source and steps[3] not in explain.source
         assert f"step 3 of {len(steps)}" in explain.source
+
+
+async def test_forward_vs_reverse_demo_screen(runs_dir):
+    from tui.screens.kl_demo import KLDemoScreen
+
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_kl(pilot)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, KLDemoScreen)
+        # default mixture ½ N(−2, 0.6²) + ½ N(2, 0.6²): moments 0 and 4 + 0.36
+        assert screen.demo.moments[0] == pytest.approx(0.0, abs=1e-12)
+        assert screen.demo.moments[1] ** 2 == pytest.approx(4.36, rel=1e-12)
+        assert min(abs(screen.demo.mode[0] - m) for m in (-2, 2)) < 0.1
+        weights, spreads = screen.query_one("#demo-weights"), screen.query_one("#demo-spreads")
+        await pilot.press("end", "backspace", "4")  # weights 0.5,0.4: the sum is not 1
+        await pilot.pause()
+        assert screen.errors == {"weights": "weights must sum to 1, got a sum of 0.9"}
+        assert weights.has_class("-invalid") and not spreads.has_class("-invalid")
+        await pilot.press("backspace", "5")
+        await pilot.pause()
+        assert not screen.errors and not weights.has_class("-invalid")

@@ -1,6 +1,6 @@
 """The KL screen: the KL panel, a picture of one dimension that follows the
 typing, and on request the derivations with the typed numbers, all at once
-(ctrl+t) or one step per key (ctrl+n)."""
+(ctrl+t) or one step per key (ctrl+n); ctrl+r opens forward vs reverse KL."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class KLScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("ctrl+t", "derivations", "Derivations"),
         Binding("ctrl+n", "next_step", "Next step"),
+        Binding("ctrl+r", "demo", "Forward vs reverse"),
     ]
 
     def __init__(self, mu: str = "", sigma: str = "", mu1: str = "", sigma1: str = "") -> None:
@@ -47,6 +48,11 @@ class KLScreen(Screen):
         self.steps_shown = None
         self.query_one("#kl-explain").display = self.derivations
         self._explain()
+
+    def action_demo(self) -> None:
+        from tui.screens.kl_demo import KLDemoScreen
+
+        self.app.push_screen(KLDemoScreen())
 
     def action_next_step(self) -> None:
         """Step-by-step: the first press shows step 1, each further press one more."""
