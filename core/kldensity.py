@@ -59,22 +59,30 @@ def ellipse(g: Gaussian, k: float, n: int = 120) -> np.ndarray:
     return g.mean[:, None] + k * L @ np.stack([np.cos(t), np.sin(t)])
 
 
-def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 801) -> Picture:
+def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 2001) -> Picture:
     j = choose_dimension(q, p, dim)
     qj, pj = marginal(q, j), marginal(p, j)
     sq, sp = math.exp(0.5 * qj.log_variances[0]), math.exp(0.5 * pj.log_variances[0])
-    # Cover ±8σ of q, so the area misses nothing visible at 6 digits, and the bulk of p.
-    lo = min(qj.mean[0] - 8 * sq, pj.mean[0] - 3 * sp)
-    hi = max(qj.mean[0] + 8 * sq, pj.mean[0] + 3 * sp)
-    x = np.linspace(lo, hi, points)
-    lq, lp = qj.log_density_1d(0, x), pj.log_density_1d(0, x)
-    dq = np.exp(lq)
-    integrand = dq * (lq - lp)
-    area = float(np.sum(0.5 * (integrand[1:] + integrand[:-1]) * np.diff(x)))
+    # Draw ±4σ of q and the bulk of p; integrate over ±10σ of q so that the
+    # area misses nothing visible at 6 digits.
+    def window(k_q: float, k_p: float) -> np.ndarray:
+        lo = min(qj.mean[0] - k_q * sq, pj.mean[0] - k_p * sp)
+        hi = max(qj.mean[0] + k_q * sq, pj.mean[0] + k_p * sp)
+        return np.linspace(lo, hi, points)
+
+    def integrand_at(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lq, lp = qj.log_density_1d(0, x), pj.log_density_1d(0, x)
+        return np.exp(lq), np.exp(lp), np.exp(lq) * (lq - lp)
+
+    wide = window(10, 3)
+    f = integrand_at(wide)[2]
+    area = float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(wide)))
+    x = window(4, 3)
+    dq, dp, integrand = integrand_at(x)
     ellipses = None
     if q.dim == 2:
         ellipses = {"q": [ellipse(q, 1), ellipse(q, 2)], "p": [ellipse(p, 1), ellipse(p, 2)]}
-    return Picture(j, x, dq, np.exp(lp), integrand, area, kl(qj, pj), q.is_diag and p.is_diag, ellipses)
+    return Picture(j, x, dq, dp, integrand, area, kl(qj, pj), q.is_diag and p.is_diag, ellipses)
 
 
 def caption(pic: Picture) -> str:
