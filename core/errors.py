@@ -43,14 +43,15 @@ class AeklError(Exception):
 
     Either a ready `message`, or `field` + `value` + `rule` from which the
     message "<field> <rule>, got <value>" is made (a face may word it anew
-    with `worded`).
+    with `worded`). `hint` says what the user can do, with "{name}" where the
+    face puts its name for `field` (e.g. "use {name} to replace it").
     """
 
     exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(self, message: str | None = None, *, field: str | None = None,
-                 value: Any = None, rule: str | None = None):
-        self.field, self.value, self.rule = field, value, rule
+                 value: Any = None, rule: str | None = None, hint: str | None = None):
+        self.field, self.value, self.rule, self.hint = field, value, rule, hint
         if message is None:
             message = self.worded(field_word(field or "value"))
         # Collapse newlines so the one-line contract holds even when a
@@ -60,7 +61,7 @@ class AeklError(Exception):
     def worded(self, name: str) -> str:
         """The message with the field called `name` (a flag, a form label)."""
         if self.rule is None:
-            return str(self)
+            return f"{self} ({self.hint.format(name=name)})" if self.hint else str(self)
         got = "" if self.value is None else f", got {_show(self.value)}"
         return " ".join(f"{name} {self.rule}{got}".split())
 

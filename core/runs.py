@@ -2,8 +2,11 @@
 
 runs/<YYYYmmdd-HHMMSS>-<kind>-z<latent>/
     config.json     the AEConfig
-    status.json     running / stopped / finished / failed, epoch, step
+    status.json     a Status, epoch, step, the writer's pid and a heartbeat
+    lock            held (flock) by the one process that writes the run
     metrics.jsonl   one JSON object per finished epoch, appended and flushed
+    progress.jsonl  one JSON object per Progress event
+    history/        epoch-NNNN.npz: scatter codes, labels, interpolation frames
     checkpoint.pt   one dict (model, optimizer, config, epoch, step, rng ...)
     *.png, latents.npz
 """
@@ -18,13 +21,38 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
 from core.config import AEConfig
 from core.errors import BadInput, RunError
+from core.lock import acquire, holder, release
 
 DEFAULT_ROOT = Path("runs")
+# Everything aekl may put in a run folder; only these are ever removed.
+RUN_FILES = ("config.json", "status.json", "metrics.jsonl", "progress.jsonl", "checkpoint.pt", "latents.npz",
+             "loss.png", "latent.png", "interpolation.png", "reconstructions.png", "manifold.png",
+             "samples.png", "traversals.png", "latent.gif", "interpolation.gif")
+HISTORY = "history"
+
+
+class Status(str, Enum):
+    """What a run is doing; serialised as the plain word in status.json."""
+
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # recorded as running, but its process is gone
+    DAMAGED = "damaged"  # a file of the run cannot be read
+
+    def __str__(self) -> str:
+        return self.value
+
+
+RESUMABLE = (Status.STOPPED, Status.INTERRUPTED, Status.FAILED)
 _ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -112,9 +140,24 @@ class Run:
             return {"status": "new", "epoch": 0, "step": 0}
         return read_json(path)
 
-    def write_status(self, status: str, epoch: int, step: int = 0, **extra: Any) -> None:
-        body = {"status": status, "epoch": epoch, "step": step, "updated": time.time(), **extra}
+    def write_status(self, status: Status | str, epoch: int, step: int = 0, **extra: Any) -> None:
+        body = {"status": str(Status(status)), "epoch": epoch, "step": step, "pid": os.getpid(),
+                "updated": time.time(), **extra}
         atomic_write_json(self.file("status.json"), body)
+
+    def state(self) -> Status:
+        """The status as it really is: a `running` run whose writer is gone is interrupted."""
+        word = self.status().get("status", "new")
+        try:
+            status = Status(word)
+        except ValueError:
+            return Status.DAMAGED
+        if status in (Status.RUNNING, Status.NEW) and holder(self.path) is None:
+            return Status.INTERRUPTED if status is Status.RUNNING else Status.NEW
+        return status
+
+    def history_file(self, epoch: int) -> Path:
+        return self.path / HISTORY / f"epoch-{epoch:04d}.npz"
 
     # metrics: appended whole lines, flushed, so a crash loses at most one line
     def append_metrics(self, row: dict[str, Any]) -> None:
@@ -182,29 +225,86 @@ def runs_root(out: str | os.PathLike | None = None) -> Path:
     return Path(out) if out else DEFAULT_ROOT
 
 
-def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool = False) -> Run:
-    """Create a run folder. A name the user chose must be new unless `force`."""
-    import shutil
+def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool = False,
+            keep_lock: bool = False) -> Run:
+    """Create a run folder. A name the user chose must be new unless `force`,
+    and `force` only ever replaces a run folder, never anything else.
 
+    With `keep_lock` the caller leaves holding the run's lock (and must
+    release it), so nobody can write the folder between creation and training.
+    """
+    run = _create(config, root, name, force)
+    if not keep_lock:
+        release(run.path)
+    return run
+
+
+def _create(config: AEConfig, root: Path, name: str | None, force: bool) -> Run:
     if name:
         path = Path(root) / check_run_id(name)
-        if path.exists():
+        if path.is_symlink() or path.exists():
             if not force:
-                raise RunError(f"run {path} already exists (use --force to replace it)")
-            shutil.rmtree(path)
+                raise RunError(f"run {path} already exists", field="force", hint="use {name} to replace it")
+            return _replace_run(path, config)
+        _mkdir(path, exist_ok=False)
     else:
         base = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.tag}"
         path, n = Path(root) / base, 1
-        while path.exists():  # two runs started in the same second
+        while not _mkdir(path, exist_ok=True):  # two runs started in the same second
             n += 1
             path = Path(root) / f"{base}-{n}"
+    run = Run(path)
+    acquire(path)
+    try:
+        run.write_config(config)
+        run.write_status(Status.NEW, 0)
+    except BaseException:
+        release(path)
+        raise
+    return run
+
+
+def _mkdir(path: Path, exist_ok: bool) -> bool:
+    """Create the folder; False if it already exists and `exist_ok`. mkdir is
+    atomic, so of two processes asking for one name exactly one gets it."""
     try:
         path.mkdir(parents=True)
+        return True
+    except FileExistsError:
+        if exist_ok:
+            return False
+        raise RunError(f"run {path} already exists", field="force", hint="use {name} to replace it") from None
     except OSError as exc:
         raise RunError(f"cannot create run folder {path}: {exc.strerror}") from None
+
+
+def _replace_run(path: Path, config: AEConfig) -> Run:
+    """Empty a run folder of what aekl wrote there, under its lock, and start anew."""
+    if path.is_symlink() or not path.is_dir():
+        raise RunError(f"{path} is not a run folder; not replacing it")
     run = Run(path)
-    run.write_config(config)
-    run.write_status("new", 0)
+    try:
+        if run.file("config.json").is_symlink():
+            raise RunError("its config.json is a link")
+        run.config()
+    except RunError:
+        raise RunError(f"{path} is not an aekl run (no readable config.json of ours); not replacing it") from None
+    acquire(path)
+    try:
+        for name in RUN_FILES:
+            target = path / name
+            if target.is_file() or target.is_symlink():
+                target.unlink()
+        history = path / HISTORY
+        if history.is_dir() and not history.is_symlink():
+            for item in history.glob("epoch-*.npz"):
+                item.unlink()
+        sweep_temp_files(run)
+        run.write_config(config)
+        run.write_status(Status.NEW, 0)
+    except BaseException:
+        release(path)
+        raise
     return run
 
 
@@ -252,7 +352,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
             epochs=len(metrics),
             planned=cfg.epochs,
             best_test_mse=min(tests) if tests else None,
-            status=status.get("status", "new"),
+            status=str(run.state()),
         )
         rows.append(row)
     return rows

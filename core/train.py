@@ -1,4 +1,5 @@
-"""The training engine: one generator of typed events that the CLI and the TUI both consume.
+"""The training engine: one generator of typed events that the CLI, the TUI
+(through the run folder), sweep and bench all consume.
 
     for event in fit(config, data, run=run, should_stop=flag.is_set):
         ...  # Started, Progress*, EpochEnd per epoch, then Finished or Stopped
@@ -13,95 +14,22 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
-import numpy as np
 import torch
 
 from core.config import AEConfig
 from core.data import MNIST
-from core.errors import BadInput, RunError, TrainingDiverged
+from core.errors import AeklError, BadInput, RunError, TrainingDiverged, TrainingFailed
+from core.events import EpochEnd, Event, Finished, Progress, Started, Stopped
+from core.journal import Journal, NullJournal
 from core.latent import encode, interpolation_pair, line_frames
 from core.models import AutoEncoder, build_model, count_params
-from core.runs import Run, sweep_temp_files
+from core.runs import Run
 
 SCATTER_SIZE = 2000  # test images whose codes every EpochEnd carries
 EVAL_BATCH = 2500
-
-
-@dataclass(frozen=True)
-class Started:
-    run_dir: str | None
-    config: dict
-    device: str
-    params: int
-    train_size: int
-    steps_per_epoch: int
-    start_epoch: int  # epochs already done (non-zero when resuming)
-    start_step: int  # steps already done inside the current epoch
-
-
-@dataclass(frozen=True)
-class Progress:
-    epoch: int  # 1-based epoch in progress
-    step: int  # steps done in this epoch
-    steps: int  # steps per epoch
-    loss: float  # mean training loss over the steps since the last Progress
-    samples_per_s: float
-
-
-@dataclass(frozen=True)
-class EpochEnd:
-    epoch: int
-    epochs: int
-    train_loss: float
-    train_mse: float
-    test_loss: float
-    test_mse: float
-    test_kl: float | None  # VAE only: mean KL(q(z|x) || N(0, I)) per test image
-    seconds: float  # training time of this epoch, evaluation excluded
-    samples_per_s: float
-    lr: float
-    codes: np.ndarray = field(repr=False)  # (SCATTER_SIZE, latent) float32
-    labels: np.ndarray = field(repr=False)  # (SCATTER_SIZE,) int64
-    frames: np.ndarray = field(repr=False)  # (steps + 2, 28, 28) in [-1, 1]
-    pair: tuple[int, int] = (0, 1)  # test indices of the interpolation endpoints
-
-    def metrics_row(self) -> dict:
-        row = {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss,
-            "train_mse": self.train_mse,
-            "test_loss": self.test_loss,
-            "test_mse": self.test_mse,
-            "seconds": round(self.seconds, 4),
-            "samples_per_s": round(self.samples_per_s, 1),
-            "lr": self.lr,
-        }
-        if self.test_kl is not None:
-            row["test_kl"] = self.test_kl
-        return row
-
-
-@dataclass(frozen=True)
-class Finished:
-    run_dir: str | None
-    epochs: int
-    test_mse: float
-    seconds: float  # wall time of this call, evaluation and writing included
-    files: dict[str, str]
-
-
-@dataclass(frozen=True)
-class Stopped:
-    run_dir: str | None
-    epoch: int  # epochs fully done
-    step: int  # steps done in the interrupted epoch
-    files: dict[str, str]
-
-
-Event = Started | Progress | EpochEnd | Finished | Stopped
 
 
 def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
@@ -131,7 +59,7 @@ def evaluate(model: AutoEncoder, x: torch.Tensor) -> dict[str, float]:
     return {k: float(v) / len(x) for k, v in sums.items()}
 
 
-def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.device):
+def make_optimizer(model: torch.nn.Module, config: AEConfig):
     # The fused kernel updates all parameters in one pass; it exists for CUDA
     # and, in recent torch, for CPU too. Fall back to foreach where it does not.
     try:
@@ -152,194 +80,211 @@ def preflight(config: AEConfig, data: MNIST) -> tuple[int, int]:
     return interpolation_pair(data.test_y, config.interp_from, config.interp_to)
 
 
-def fit(
-    config: AEConfig,
-    data: MNIST,
-    *,
-    run: Run | None = None,
-    resume: bool = False,
-    should_stop: Callable[[], bool] = lambda: False,
-    progress_every: int | None = None,
-    max_steps: int | None = None,
-) -> Iterator[Event]:
-    """Train `config` on `data`, yielding events; write files into `run` if given.
+@dataclass
+class TrainState:
+    """Everything besides the weights that a resume needs to continue exactly."""
+
+    epoch: int  # epochs fully done
+    step: int  # steps done in the current epoch
+    perm: torch.Tensor | None  # this epoch's batch order; None between epochs
+    sums: torch.Tensor  # (3,) loss, mse, kl summed over this epoch's steps, on the device
+    order_rng: torch.Generator  # batch order, on the CPU
+    noise_rng: torch.Generator  # VAE samples, on the device
+
+    @classmethod
+    def fresh(cls, config: AEConfig, device: torch.device) -> "TrainState":
+        return cls(0, 0, None, torch.zeros(3, device=device),
+                   torch.Generator().manual_seed(config.seed),
+                   torch.Generator(device=device).manual_seed(config.seed + 1))
+
+    def checkpoint(self, model, opt, config: AEConfig) -> dict:
+        return {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict(),
+            "epoch": self.epoch, "step": self.step,
+            "perm": self.perm.cpu() if self.step else torch.zeros(0, dtype=torch.long),
+            "sums": self.sums.cpu(), "order_rng": self.order_rng.get_state(), "noise_rng": self.noise_rng.get_state(),
+        }
+
+    def load(self, state: dict, model, opt, steps: int, seed: int, where: str) -> None:
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            self.order_rng.set_state(state["order_rng"])
+            self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            raise RunError(f"{where} does not fit this model ({str(exc).splitlines()[0][:100]})") from None
+        try:
+            self.noise_rng.set_state(state["noise_rng"])
+        except (RuntimeError, KeyError):
+            # Stopped on another kind of device (GPU box -> laptop): a CUDA
+            # generator's state means nothing to the CPU's. Continue with noise
+            # seeded from the position; bit-equality across devices is out of reach.
+            self.noise_rng.manual_seed(seed + 1 + self.epoch * steps + self.step)
+        if self.step:
+            self.perm = state["perm"].to(self.sums.device)
+            self.sums = state["sums"].to(self.sums.device)
+
+
+def _journal(run) -> NullJournal:
+    if run is None:
+        return NullJournal()
+    return run if isinstance(run, NullJournal) else Journal(run)
+
+
+def fit(config: AEConfig, data: MNIST, *, run: Run | NullJournal | None = None, resume: bool = False,
+        should_stop: Callable[[], bool] = lambda: False, progress_every: int | None = None,
+        max_steps: int | None = None) -> Iterator[Event]:
+    """Train `config` on `data`, yielding events and recording them in `run`.
 
     `should_stop` is polled between steps; when it turns true the engine
     finishes the step, writes checkpoint, status and figures, and yields
     Stopped. `resume` continues `run` from its checkpoint to the same weights
-    an uninterrupted run would reach. `max_steps` cuts training short (--dry-run).
+    an uninterrupted run would reach. `max_steps` cuts training short (a dry run).
+    Holds the run's lock throughout; any failure after the start is recorded
+    as a `failed` status and raised as an AeklError with exit code 1.
     """
     pair = preflight(config, data)
-    device = data.device
-    n = len(data.train_x)
+    journal = _journal(run)
+    journal.open()
+    try:
+        yield from _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps)
+    finally:
+        journal.close()
+
+
+def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps):
+    device, n = data.device, len(data.train_x)
     if config.threads:
         torch.set_num_threads(config.threads)
     steps = n // config.batch_size  # drop the ragged last batch; the permutation varies it
     total = steps * config.epochs
-    every = progress_every or max(1, steps // 20)
-
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
-    opt = make_optimizer(model, config, device)
-    order_rng = torch.Generator().manual_seed(config.seed)  # batch order, on the CPU
-    noise_rng = torch.Generator(device=device).manual_seed(config.seed + 1)  # VAE samples
-
-    epoch, step, perm = 0, 0, None
-    sums = torch.zeros(3, device=device)  # loss, mse, kl summed over this epoch's steps
+    opt = make_optimizer(model, config)
+    state = TrainState.fresh(config, device)
     if resume:
-        if run is None:
-            raise RunError("resume needs a run")
-        sweep_temp_files(run)
         # Loaded on the CPU: generator states must stay CPU byte tensors, and
         # load_state_dict copies the weights and Adam moments to the device.
-        state = run.load_checkpoint(map_location="cpu")
-        try:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise RunError(f"{run.file('checkpoint.pt')} does not fit this model ({str(exc).splitlines()[0][:100]})") from None
-        order_rng.set_state(state["order_rng"])
-        epoch, step = int(state["epoch"]), int(state["step"])
-        try:
-            noise_rng.set_state(state["noise_rng"])
-        except RuntimeError:
-            # Stopped on another kind of device (GPU box -> laptop): a CUDA
-            # generator's state means nothing to the CPU's. Continue with
-            # noise seeded from the position; bit-equality across devices is
-            # out of reach anyway.
-            noise_rng.manual_seed(config.seed + 1 + epoch * steps + step)
-        if step:
-            perm = state["perm"].to(device)
-            sums = state["sums"].to(device)
-        if epoch >= config.epochs:
-            raise RunError(f"run {run.id} already finished its {config.epochs} epochs")
-        run.truncate_metrics(epoch)
+        state.load(journal.restore(), model, opt, steps, config.seed, "checkpoint.pt")
+        if state.epoch >= config.epochs:
+            raise RunError(f"run already finished its {config.epochs} epochs")
+    began = time.perf_counter()
+    started = Started(journal.run_dir, config, str(device), count_params(model), n, steps, state.epoch, state.step)
+    journal.started(started)
+    yield started
+    loop = _Loop(config, data, model, opt, state, steps, total, progress_every or max(1, steps // 20))
+    try:
+        for event in loop.run(should_stop, max_steps, pair):
+            if isinstance(event, Progress):
+                journal.progress(event)
+            elif isinstance(event, EpochEnd):
+                journal.epoch_end(event, state.checkpoint(model, opt, config))
+            yield event
+    except AeklError as exc:
+        journal.failed(state.epoch, state.step, exc.message)
+        raise
+    except KeyboardInterrupt:  # a second Ctrl-C: no time for a checkpoint, but say so
+        journal.interrupted(state.epoch, state.step)
+        raise
+    except (OSError, RuntimeError, MemoryError) as exc:  # disk full, out of memory: the run failed
+        reason = _reason(exc)
+        journal.failed(state.epoch, state.step, reason)
+        raise TrainingFailed(f"training failed in epoch {state.epoch + 1}: {reason}") from None
+    draw = _figures(model, data, config, pair)
+    if loop.stopped:
+        journal.stopped(state.epoch, state.step, state.checkpoint(model, opt, config))
+        yield Stopped(journal.run_dir, state.epoch, state.step, journal.figures(draw))
+        return
+    files = journal.figures(draw)
+    journal.finished(state.epoch, {"seconds": round(time.perf_counter() - began, 3), "files": files})
+    yield Finished(journal.run_dir, state.epoch, loop.last_test_mse, time.perf_counter() - began, files)
 
-    def checkpoint(at_epoch: int, at_step: int) -> None:
-        if run is None:
-            return
-        run.save_checkpoint(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "config": config.to_dict(),
-                "epoch": at_epoch,
-                "step": at_step,
-                "perm": perm.cpu() if at_step else torch.zeros(0, dtype=torch.long),
-                "sums": sums.cpu(),
-                "order_rng": order_rng.get_state(),
-                "noise_rng": noise_rng.get_state(),
-            }
-        )
 
-    def figures() -> dict[str, str]:
-        if run is None:
-            return {}
+def _reason(exc: BaseException) -> str:
+    lines = str(getattr(exc, "strerror", None) or exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:160]
+
+
+def _figures(model, data, config, pair):
+    def draw(run: Run) -> dict[str, str]:
         from core.plots import save_run_figures
 
         return save_run_figures(run, model, data, config, pair)
 
-    began = time.perf_counter()
-    if run is not None:
-        run.write_status("running", epoch, step)
-    yield Started(
-        run_dir=str(run.path) if run else None,
-        config=config.to_dict(),
-        device=str(device),
-        params=count_params(model),
-        train_size=n,
-        steps_per_epoch=steps,
-        start_epoch=epoch,
-        start_step=step,
-    )
+    return draw
 
-    model.train()
-    done_steps = epoch * steps + step
-    while epoch < config.epochs:
-        if perm is None:
-            perm = torch.randperm(n, generator=order_rng).to(device, non_blocking=True)
-        window = torch.zeros((), device=device)
-        window_start, window_steps = time.perf_counter(), 0
-        epoch_start, epoch_first_step = time.perf_counter(), step
-        while step < steps:
-            if should_stop():
-                checkpoint(epoch, step)
-                run and run.write_status("stopped", epoch, step)
-                yield Stopped(str(run.path) if run else None, epoch, step, figures())
+
+class _Loop:
+    """The epochs and steps themselves; state lives in TrainState so it can be saved."""
+
+    def __init__(self, config, data, model, opt, state: TrainState, steps: int, total: int, every: int):
+        self.config, self.data, self.model, self.opt, self.state = config, data, model, opt, state
+        self.steps, self.total, self.every = steps, total, every
+        self.stopped = False
+        self.last_test_mse = float("nan")
+
+    def run(self, should_stop, max_steps, pair) -> Iterator[Progress | EpochEnd]:
+        s, cfg = self.state, self.config
+        done = s.epoch * self.steps + s.step
+        self.model.train()
+        while s.epoch < cfg.epochs:
+            if s.perm is None:
+                s.perm = torch.randperm(len(self.data.train_x), generator=s.order_rng).to(s.sums.device, non_blocking=True)
+            window, window_steps, window_start = torch.zeros((), device=s.sums.device), 0, time.perf_counter()
+            epoch_start, first_step = time.perf_counter(), s.step
+            while s.step < self.steps:
+                if should_stop():
+                    self.stopped = True
+                    return
+                window += self._step(lr_at(done, self.total, cfg.lr, cfg.warmup))
+                s.step, done, window_steps = s.step + 1, done + 1, window_steps + 1
+                if s.step % self.every == 0 or s.step == self.steps:
+                    mean = self._finite(float(window) / window_steps, "loss")  # the one sync per window
+                    rate = window_steps * cfg.batch_size / max(time.perf_counter() - window_start, 1e-9)
+                    yield Progress(s.epoch + 1, s.step, self.steps, mean, rate)
+                    window.zero_()
+                    window_start, window_steps = time.perf_counter(), 0
+                if max_steps is not None and done >= max_steps:
+                    break
+            yield self._epoch_end(time.perf_counter() - epoch_start, s.step - first_step, pair)
+            if max_steps is not None and done >= max_steps:
                 return
-            for group in opt.param_groups:
-                group["lr"] = lr_at(done_steps, total, config.lr, config.warmup)
-            xb = data.train_x[perm[step * config.batch_size : (step + 1) * config.batch_size]]
-            parts = model.losses(xb, noise_rng)
-            opt.zero_grad(set_to_none=True)
-            parts["loss"].backward()
-            opt.step()
-            # Accumulate on the device: no .item(), so no host sync per step.
-            detached = torch.stack([parts["loss"], parts["mse"], parts.get("kl", parts["mse"] * 0)]).detach()
-            sums += detached
-            window += detached[0]
-            step, done_steps, window_steps = step + 1, done_steps + 1, window_steps + 1
-            if step % every == 0 or step == steps:
-                mean = float(window) / window_steps  # the one sync every `every` steps
-                if not math.isfinite(mean):
-                    run and run.write_status("failed", epoch, step, error="loss diverged")
-                    raise TrainingDiverged(
-                        f"the loss became {mean} in epoch {epoch + 1}; the last good checkpoint "
-                        f"is kept; try a lower learning rate than {config.lr:g}"
-                    )
-                now = time.perf_counter()
-                rate = window_steps * config.batch_size / max(now - window_start, 1e-9)
-                yield Progress(epoch + 1, step, steps, mean, rate)
-                window.zero_()
-                window_start, window_steps = time.perf_counter(), 0
-            if max_steps is not None and done_steps >= max_steps:
-                break
-        seconds = time.perf_counter() - epoch_start
-        ran = step - epoch_first_step
-        train = (sums / max(step, 1)).tolist()
-        test = evaluate(model, data.test_x)
-        codes = encode(model, data.test_x[:SCATTER_SIZE])
-        frames = line_frames(model, data.test_x[list(pair)], config.interp_steps)
-        epoch += 1
-        end = EpochEnd(
-            epoch=epoch,
-            epochs=config.epochs,
-            train_loss=train[0],
-            train_mse=train[1],
-            test_loss=test["loss"],
-            test_mse=test["mse"],
-            test_kl=test.get("kl"),
-            seconds=seconds,
-            samples_per_s=ran * config.batch_size / max(seconds, 1e-9),
-            lr=opt.param_groups[0]["lr"],
-            codes=codes.cpu().numpy(),
-            labels=data.test_y[:SCATTER_SIZE].cpu().numpy(),
-            frames=frames.reshape(-1, 28, 28).cpu().numpy(),
-            pair=pair,
-        )
-        if not math.isfinite(end.test_loss):
-            run and run.write_status("failed", epoch - 1, 0, error="loss diverged")
-            raise TrainingDiverged(
-                f"the test loss became {end.test_loss} after epoch {epoch}; the last good "
-                f"checkpoint is kept; try a lower learning rate than {config.lr:g}"
-            )
-        step, perm = 0, None
-        sums.zero_()
-        if run is not None:
-            run.append_metrics(end.metrics_row())  # metrics first: a resume truncates extras
-            checkpoint(epoch, 0)
-            run.write_status("running", epoch, 0)
-        yield end
-        if max_steps is not None and done_steps >= max_steps:
-            break
 
-    files = figures()
-    if run is not None:
-        run.write_status("finished", epoch, 0)
-    yield Finished(
-        run_dir=str(run.path) if run else None,
-        epochs=epoch,
-        test_mse=end.test_mse,
-        seconds=time.perf_counter() - began,
-        files=files,
-    )
+    def _step(self, lr: float) -> torch.Tensor:
+        s, cfg = self.state, self.config
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        xb = self.data.train_x[s.perm[s.step * cfg.batch_size : (s.step + 1) * cfg.batch_size]]
+        parts = self.model.losses(xb, s.noise_rng)
+        self.opt.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        self.opt.step()
+        # Accumulate on the device: no .item(), so no host sync per step.
+        detached = torch.stack([parts["loss"], parts["mse"], parts.get("kl", parts["mse"] * 0)]).detach()
+        s.sums += detached
+        return detached[0]
+
+    def _finite(self, value: float, what: str) -> float:
+        """The one divergence check, for the training and the test loss alike."""
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"the {what} became {value} in epoch {self.state.epoch + 1}; "
+                                   f"try a lower learning rate than {self.config.lr:g}")
+        return value
+
+    def _epoch_end(self, seconds: float, ran: int, pair) -> EpochEnd:
+        s, cfg, data, model = self.state, self.config, self.data, self.model
+        train = (s.sums / max(s.step, 1)).tolist()
+        test = evaluate(model, data.test_x)
+        self._finite(test["loss"], "test loss")
+        codes = encode(model, data.test_x[:SCATTER_SIZE])
+        frames = line_frames(model, data.test_x[list(pair)], cfg.interp_steps)
+        s.epoch, s.step, s.perm = s.epoch + 1, 0, None
+        s.sums.zero_()
+        self.last_test_mse = test["mse"]
+        return EpochEnd(
+            epoch=s.epoch, epochs=cfg.epochs, train_loss=train[0], train_mse=train[1],
+            test_loss=test["loss"], test_mse=test["mse"], test_kl=test.get("kl"), seconds=seconds,
+            samples_per_s=ran * cfg.batch_size / max(seconds, 1e-9), lr=self.opt.param_groups[0]["lr"],
+            codes=codes.cpu().numpy(), labels=data.test_y[:SCATTER_SIZE].cpu().numpy(),
+            frames=frames.reshape(-1, 28, 28).cpu().numpy(), pair=pair,
+        )

@@ -75,7 +75,7 @@ def flag_for(field: str) -> str:
 
 def cli_message(exc: AeklError) -> str:
     """The CLI's wording of an error: a field is called by its flag."""
-    return exc.worded(flag_for(exc.field)) if exc.field and exc.rule else exc.message
+    return exc.worded(flag_for(exc.field)) if exc.field else exc.message
 
 
 def _rejected_value(exc: Exception) -> str:

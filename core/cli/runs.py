@@ -143,3 +143,47 @@ def latent(
     pair = interpolation_pair(data.test_y, config.interp_from, config.interp_to)
     for label, path in save_run_figures(run, model, data, config, pair).items():
         out.print(f"  {label:16s} {path}")
+
+
+@app.command()
+def stop(
+    run_id: str = typer.Argument(..., help="Run id (folder name) of a run that is training."),
+    out_dir: Path = RunsDir,
+    wait: float = typer.Option(120.0, help="Seconds to wait for the checkpoint and figures (0: do not wait)."),
+) -> None:
+    """Stop a training run gracefully, wherever it was started: it saves its checkpoint and figures."""
+    from core.control import request_stop, wait_stopped
+    from core.errors import BadInput, TrainingFailed
+    from core.runs import open_run
+
+    if not 0 <= wait <= 86400:
+        raise BadInput(field="wait", value=wait, rule="must be between 0 and 86400 seconds")
+    run = open_run(run_id, out_dir)
+    pid = request_stop(run)
+    err.print(f"asked process {pid} to stop run {run.id}")
+    if wait and not wait_stopped(run, wait):
+        raise TrainingFailed(f"run {run.id} has not stopped after {wait:g}s; it may still be writing its files")
+    if wait:
+        status = run.status()
+        out.print(f"{run.id}: {run.state()} at epoch {status.get('epoch')}, step {status.get('step')}")
+
+
+@app.command()
+def movie(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_dir: Path = RunsDir,
+          json_out: bool = JsonOut) -> None:
+    """Animate a run's history: latent.gif (test codes by digit) and interpolation.gif, one frame per epoch."""
+    from rich.progress import Progress
+
+    from core.movie import make_movies, snapshots
+    from core.runs import open_run
+
+    run = open_run(run_id, out_dir)
+    count = len(snapshots(run))
+    with Progress(console=err, disable=json_out, transient=True) as bar:
+        task = bar.add_task("drawing frames", total=2 * count)
+        files, frames = make_movies(run, tick=lambda: bar.advance(task))
+    if json_out:
+        print_json({"run": run.id, "frames": frames, "files": files})
+        return
+    for label, path in files.items():
+        out.print(f"  {label:16s} {path}  ({frames} frames)")

@@ -15,11 +15,14 @@ from core.cli.base import app, err, out, print_json_line
 from core.config import AEConfig
 from core.errors import BadInput, ExitCode
 
-D = AEConfig  # defaults live on the dataclass only
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class StopFlag:
-    """Set by SIGINT/SIGTERM; a second Ctrl-C aborts at once."""
+    """Set by SIGINT, SIGTERM or SIGHUP (a closed terminal): the engine stops
+    after the step and writes its checkpoint. A second Ctrl-C aborts at once.
+    A signal that was ignored when we started (nohup) stays ignored."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -37,8 +40,9 @@ class StopFlag:
 
     def __enter__(self) -> "StopFlag":
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
+            for sig in STOP_SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -47,7 +51,7 @@ class StopFlag:
 
     @property
     def exit_code(self) -> int:
-        return int(ExitCode.TERMINATED if self.signum == signal.SIGTERM else ExitCode.INTERRUPTED)
+        return 128 + int(self.signum or signal.SIGINT)
 
 
 def parse_ints(text: str, name: str) -> tuple[int, ...]:
@@ -73,7 +77,8 @@ def consume(events, json_lines: bool, quiet: bool = False):
     event and the EpochEnd events seen."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from core.train import EpochEnd, Progress as Step, Started
+    from core.events import EpochEnd, Started
+    from core.events import Progress as Step  # rich has a Progress too
 
     ends, last = [], None
     bar = Progress(
@@ -118,70 +123,84 @@ def summary_table(ends) -> Table:
     return table
 
 
+# Options that --resume cannot honour: the run keeps the config it was started with.
+RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "beta", "hidden", "activation", "seed", "subset",
+                "from_index", "to_index", "steps", "name", "force", "download")
+
+
+def option(default, help: str, panel: str, *names: str):
+    return typer.Option(default, *names, help=help, rich_help_panel=panel)
+
+
 @app.command()
 def train(
-    latent: int = typer.Option(D.latent, "--latent", "-z", help="Latent (code) size.", rich_help_panel="Model"),
-    kind: str = typer.Option(D.kind, help="Model kind: ae or vae.", rich_help_panel="Model"),
-    epochs: int = typer.Option(D.epochs, help="Passes over the training set.", rich_help_panel="Training"),
-    batch_size: int = typer.Option(D.batch_size, help="Images per step.", rich_help_panel="Training"),
-    lr: float = typer.Option(D.lr, help="Peak learning rate (warm-up, then cosine decay).", rich_help_panel="Training"),
-    beta: float = typer.Option(D.beta, help="VAE: weight of the KL term.", rich_help_panel="Model"),
-    hidden: str = typer.Option(",".join(map(str, D.hidden)), help="Encoder hidden widths, e.g. 512,256.", rich_help_panel="Model"),
-    activation: str = typer.Option(D.activation, help="relu, gelu, tanh or silu.", rich_help_panel="Model"),
-    seed: int = typer.Option(D.seed, help="Seed for init, batch order and noise.", rich_help_panel="Training"),
-    device: str = typer.Option(D.device, help="auto, cpu, cuda or mps.", rich_help_panel="Training"),
-    threads: int = typer.Option(D.threads, help="CPU threads for torch (0 = torch default).", rich_help_panel="Training"),
-    subset: Optional[int] = typer.Option(None, help="Train on the first N training images only.", rich_help_panel="Training"),
-    from_index: Optional[int] = typer.Option(None, help="Test image where the interpolation starts.", rich_help_panel="Interpolation"),
-    to_index: Optional[int] = typer.Option(None, help="Test image where the interpolation ends.", rich_help_panel="Interpolation"),
-    steps: int = typer.Option(D.interp_steps, help="Intermediate interpolation frames (>= 5).", rich_help_panel="Interpolation"),
-    out_dir: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.", rich_help_panel="Run folder and data"),
-    name: Optional[str] = typer.Option(None, help="Run folder name (default: time-kind-zN).", rich_help_panel="Run folder and data"),
-    force: bool = typer.Option(False, help="Replace an existing run of the same --name.", rich_help_panel="Run folder and data"),
-    resume: Optional[str] = typer.Option(None, help="Continue this stopped run (its own config is used).", rich_help_panel="Run folder and data"),
-    data_dir: Optional[Path] = typer.Option(None, help="MNIST root (default: bundled copy via the cache).", rich_help_panel="Run folder and data"),
-    download: bool = typer.Option(False, help="Let torchvision download MNIST into --data-dir.", rich_help_panel="Run folder and data"),
-    dry_run: bool = typer.Option(False, help="One batch, no files: check that everything is wired.", rich_help_panel="Output"),
-    json_out: bool = typer.Option(False, "--json", help="JSON lines of events on stdout.", rich_help_panel="Output"),
+    ctx: typer.Context,
+    latent: int = option(AEConfig.latent, "Latent (code) size.", "Model", "--latent", "-z"),
+    kind: str = option(AEConfig.kind, "Model kind: ae or vae.", "Model"),
+    epochs: int = option(AEConfig.epochs, "Passes over the training set.", "Training"),
+    batch_size: int = option(AEConfig.batch_size, "Images per step.", "Training"),
+    lr: float = option(AEConfig.lr, "Peak learning rate (warm-up, then cosine decay).", "Training"),
+    beta: float = option(AEConfig.beta, "VAE: weight of the KL term.", "Model"),
+    hidden: str = option(",".join(map(str, AEConfig.hidden)), "Encoder hidden widths, e.g. 512,256.", "Model"),
+    activation: str = option(AEConfig.activation, "relu, gelu, tanh or silu.", "Model"),
+    seed: int = option(AEConfig.seed, "Seed for init, batch order and noise.", "Training"),
+    device: str = option(AEConfig.device, "auto, cpu, cuda or mps (with --resume: where to continue).", "Training"),
+    threads: int = option(AEConfig.threads, "CPU threads for torch (0 = torch default).", "Training"),
+    subset: Optional[int] = option(None, "Train on the first N training images only.", "Training"),
+    from_index: Optional[int] = option(None, "Test image where the interpolation starts.", "Interpolation"),
+    to_index: Optional[int] = option(None, "Test image where the interpolation ends.", "Interpolation"),
+    steps: int = option(AEConfig.interp_steps, "Intermediate interpolation frames (>= 5).", "Interpolation"),
+    out_dir: Path = option(Path("runs"), "Folder that holds run folders.", "Run folder and data", "--out", "--runs-dir"),
+    name: Optional[str] = option(None, "Run folder name (default: time-kind-zN).", "Run folder and data"),
+    force: bool = option(False, "Replace an existing run of the same --name (only ever a run folder).",
+                         "Run folder and data"),
+    resume: Optional[str] = option(None, "Continue this stopped or interrupted run with its own config; "
+                                   "only --device, --threads, --out, --data-dir, --dry-run and --json "
+                                   "may be given with it.", "Run folder and data"),
+    data_dir: Optional[Path] = option(None, "MNIST root (default: bundled copy via the cache).", "Run folder and data"),
+    download: bool = option(False, "Let torchvision download MNIST into --data-dir.", "Run folder and data"),
+    dry_run: bool = option(False, "One batch, no files written (also with --resume).", "Output"),
+    json_out: bool = option(False, "JSON lines of events on stdout.", "Output", "--json"),
 ) -> None:
     """Train an autoencoder on MNIST and save its figures under runs/."""
-    from core.data import load_mnist
-    from core.models import pick_device
-    from core.runs import new_run, open_run
-    from core.train import Finished, Stopped, fit, preflight
+    from core.events import Stopped
+    from core.session import RunRequest, prepare
 
     if resume:
-        run = open_run(resume, out_dir)
-        config = run.config()
+        given = [n for n in RESUME_FIXED if ctx.get_parameter_source(n).name == "COMMANDLINE"]
+        if given:
+            flags = ", ".join("--" + n.replace("_", "-") for n in given)
+            raise BadInput(f"--resume continues a run with its own config; drop {flags}")
+        config = None
     else:
         config = AEConfig(
             latent=latent, hidden=parse_ints(hidden, "--hidden"), activation=activation, kind=kind,
             beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
             threads=threads, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
         ).validate()
-        run = None
-    dev = pick_device(config.device)
-    data = load_mnist(data_dir, dev, config.subset, download)
-    preflight(config, data)  # fail before a run folder exists, not after
-    if not resume and not dry_run:
-        run = new_run(config, out_dir, name=name, force=force)
+    given_device = ctx.get_parameter_source("device").name == "COMMANDLINE"
+    request = RunRequest(config, out_dir, data_dir, download, name, force, resume, dry_run,
+                         device if resume and given_device else None)
+    with StopFlag() as stop, prepare(request) as ready:
+        last, ends = consume(ready.fit(should_stop=stop), json_out)
+    report(last, ends, json_out, dry_run, out_dir)
+    if isinstance(last, Stopped):
+        raise typer.Exit(stop.exit_code)
 
-    with StopFlag() as stop:
-        events = fit(config, data, run=run, resume=bool(resume), should_stop=stop, max_steps=1 if dry_run else None)
-        last, ends = consume(events, json_out)
 
-    if not json_out:
+def report(last, ends, json_out: bool, dry_run: bool, out_dir: Path) -> None:
+    from core.events import Finished, Stopped
+
+    if not json_out:  # stdout belongs to the JSON lines; stderr keeps the chatter
         if ends:
             out.print(summary_table(ends))
         if dry_run:
             err.print("[green]dry run ok[/]: one batch trained and evaluated, nothing written")
         for label, path in getattr(last, "files", {}).items():
             out.print(f"  {label:16s} {path}")
-    if isinstance(last, Stopped):
+    if isinstance(last, Stopped) and last.run_dir:
+        again = f"aekl train --resume {Path(last.run_dir).name}" + (f" --out {out_dir}" if str(out_dir) != "runs" else "")
         err.print(f"[yellow]stopped[/] after epoch {last.epoch}, step {last.step}; checkpoint, metrics "
-                  f"and figures saved in {last.run_dir}. "
-                  + (f"Continue with: aekl train --resume {Path(last.run_dir).name}"
-                     + (f" --out {out_dir}" if str(out_dir) != "runs" else "") if last.run_dir else ""))
-        raise typer.Exit(stop.exit_code)
-    if isinstance(last, Finished) and not json_out:
+                  f"and figures saved in {last.run_dir}. Continue with: {again}")
+    elif isinstance(last, Finished) and not json_out:
         err.print(f"[green]finished[/] in {last.seconds:.1f}s, test MSE {last.test_mse:.4f}")

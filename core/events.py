@@ -1,0 +1,116 @@
+"""The typed events of a run, shared by the engine that yields them and the
+reader that rebuilds them from a run folder.
+
+    Started, Progress*, EpochEnd (per epoch) ..., then Finished, Stopped or Failed
+
+Kept free of torch so that a viewer of run folders starts fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from core.config import AEConfig
+
+
+@dataclass(frozen=True)
+class Started:
+    run_dir: str | None
+    config: AEConfig
+    device: str
+    params: int
+    train_size: int
+    steps_per_epoch: int
+    start_epoch: int  # epochs already done (non-zero when resuming)
+    start_step: int  # steps already done inside the current epoch
+
+
+@dataclass(frozen=True)
+class Progress:
+    epoch: int  # 1-based epoch in progress
+    step: int  # steps done in this epoch
+    steps: int  # steps per epoch
+    loss: float  # mean training loss over the steps since the last Progress
+    samples_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_mse: float
+    test_loss: float
+    test_mse: float
+    test_kl: float | None  # VAE only: mean KL(q(z|x) || N(0, I)) per test image
+    seconds: float  # training time of this epoch, evaluation excluded
+    samples_per_s: float
+    lr: float
+    codes: np.ndarray = field(repr=False)  # (n, latent) float32; n = 0 when not recorded
+    labels: np.ndarray = field(repr=False)  # (n,) int64
+    frames: np.ndarray = field(repr=False)  # (steps + 2, 28, 28) in [-1, 1]; may be empty
+    pair: tuple[int, int] = (0, 1)  # test indices of the interpolation endpoints
+
+    def metrics_row(self) -> dict:
+        row = {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "train_mse": self.train_mse,
+            "test_loss": self.test_loss,
+            "test_mse": self.test_mse,
+            "seconds": round(self.seconds, 4),
+            "samples_per_s": round(self.samples_per_s, 1),
+            "lr": self.lr,
+        }
+        if self.test_kl is not None:
+            row["test_kl"] = self.test_kl
+        return row
+
+
+ARRAY_FIELDS = ("codes", "labels", "frames", "pair")
+
+
+def epoch_from_row(row: dict, epochs: int, arrays: dict) -> EpochEnd:
+    """Rebuild an EpochEnd from a metrics row and its snapshot arrays (possibly empty)."""
+    names = {f.name for f in fields(EpochEnd)} - set(ARRAY_FIELDS) - {"epochs"}
+    scalars = {k: row[k] for k in names if k in row}
+    scalars.setdefault("test_kl", None)
+    return EpochEnd(epochs=epochs, **scalars,
+                    codes=arrays.get("codes", np.zeros((0, 2), np.float32)),
+                    labels=arrays.get("labels", np.zeros(0, np.int64)),
+                    frames=arrays.get("frames", np.zeros((0, 28, 28), np.float32)),
+                    pair=tuple(int(v) for v in arrays.get("pair", (0, 1))))
+
+
+@dataclass(frozen=True)
+class Finished:
+    run_dir: str | None
+    epochs: int
+    test_mse: float
+    seconds: float  # wall time of this call, evaluation and writing included
+    files: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Stopped:
+    run_dir: str | None
+    epoch: int  # epochs fully done
+    step: int  # steps done in the interrupted epoch
+    files: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Only a reader of a run folder sees this: the engine raises instead."""
+
+    run_dir: str | None
+    status: str  # "failed", "interrupted" (the process vanished) or "damaged"
+    epoch: int
+    step: int
+    reason: str
+
+
+Event = Started | Progress | EpochEnd | Finished | Stopped | Failed
+FINAL = (Finished, Stopped, Failed)

@@ -1,0 +1,209 @@
+"""What a run leaves in its folder while it trains, and how a reader gets it back.
+
+`Journal` is the engine's only way to touch a run folder: it turns each
+event into files, crash-safe (atomic replaces, whole appended lines), so a
+reader in another process never sees half a record. `NullJournal` does the
+same calls with no folder, so the engine has no `if run` branches; a dry run
+reads its checkpoint through it and writes nothing.
+
+`follow(run)` (core.follow) reads the same files back as the same events.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.events import EpochEnd, Progress, Started
+from core.lock import acquire, release
+from core.runs import HISTORY, RunError, Run, Status, atomic_write_bytes, sweep_temp_files
+
+HEARTBEAT_S = 5.0  # how often a Progress event also refreshes status.json
+
+
+class NullJournal:
+    """A run without a folder: every write is a no-op."""
+
+    run_dir: str | None = None
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def started(self, event: Started) -> None: ...
+    def progress(self, event: Progress) -> None: ...
+    def epoch_end(self, event: EpochEnd, checkpoint: dict) -> None: ...
+    def stopped(self, epoch: int, step: int, checkpoint: dict) -> None: ...
+    def finished(self, epoch: int, extra: dict) -> None: ...
+    def failed(self, epoch: int, step: int, reason: str) -> None: ...
+    def interrupted(self, epoch: int, step: int) -> None: ...
+
+    def figures(self, draw) -> dict[str, str]:
+        return {}
+
+    def restore(self) -> dict:
+        raise RunError("resume needs a run folder")
+
+
+class DryJournal(NullJournal):
+    """A dry run of a resume: reads the checkpoint, writes nothing."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def restore(self) -> dict:
+        return self.run.load_checkpoint(map_location="cpu")
+
+
+class Journal(NullJournal):
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.run_dir = str(run.path)
+        self._status: dict[str, Any] = {}
+        self._beat = 0.0
+        self._progress = None
+
+    # the lock spans the engine's whole life in this folder
+    def open(self) -> None:
+        acquire(self.run.path)
+        (self.run.path / HISTORY).mkdir(exist_ok=True)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        release(self.run.path)
+
+    def restore(self) -> dict:
+        """The checkpoint to resume from; drops what was written after it."""
+        sweep_temp_files(self.run)
+        state = self.run.load_checkpoint(map_location="cpu")
+        epoch, step = int(state["epoch"]), int(state["step"])
+        self.run.truncate_metrics(epoch)
+        for path in (self.run.path / HISTORY).glob("epoch-*.npz"):
+            if _epoch_of(path) > epoch:
+                path.unlink()
+        self._truncate_progress(epoch, step)
+        return state
+
+    def _truncate_progress(self, epoch: int, step: int) -> None:
+        path = self.run.file("progress.jsonl")
+        if not path.is_file():
+            return
+        keep = [r for r in read_lines(path) if (r.get("epoch", 0) - 1, r.get("step", 0)) <= (epoch, step)]
+        atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in keep).encode())
+
+    def _write_status(self, status: Status, epoch: int, step: int, **extra: Any) -> None:
+        self.run.write_status(status, epoch, step, **{**self._status, **extra})
+        self._beat = time.monotonic()
+
+    def started(self, event: Started) -> None:
+        self._status = {"device": event.device, "params": event.params, "train_size": event.train_size,
+                        "steps_per_epoch": event.steps_per_epoch}
+        self._write_status(Status.RUNNING, event.start_epoch, event.start_step)
+        self._progress = open(self.run.file("progress.jsonl"), "a", encoding="utf-8")
+
+    def progress(self, event: Progress) -> None:
+        row = {"epoch": event.epoch, "step": event.step, "steps": event.steps, "loss": _finite(event.loss),
+               "samples_per_s": round(event.samples_per_s, 1), "t": round(time.time(), 3)}
+        # One write of a whole line; no fsync: a kill loses at most this line,
+        # which the reader drops as partial. The OS sees it at once.
+        self._progress.write(json.dumps(row) + "\n")
+        self._progress.flush()
+        if time.monotonic() - self._beat > HEARTBEAT_S:
+            self._write_status(Status.RUNNING, event.epoch - 1, event.step)
+
+    def epoch_end(self, event: EpochEnd, checkpoint: dict) -> None:
+        # Order matters for readers and for resume: the snapshot first, then
+        # the metrics row that announces it, then the checkpoint and status.
+        buf = io.BytesIO()
+        np.savez(buf, codes=event.codes, labels=event.labels, frames=event.frames.astype(np.float16),
+                 pair=np.asarray(event.pair))
+        atomic_write_bytes(self.run.history_file(event.epoch), buf.getvalue())
+        self.run.append_metrics(event.metrics_row())
+        self.run.save_checkpoint(checkpoint)
+        self._write_status(Status.RUNNING, event.epoch, 0)
+
+    def stopped(self, epoch: int, step: int, checkpoint: dict) -> None:
+        self.run.save_checkpoint(checkpoint)
+        self._write_status(Status.STOPPED, epoch, step)
+
+    def finished(self, epoch: int, extra: dict) -> None:
+        self._write_status(Status.FINISHED, epoch, 0, **extra)
+
+    def failed(self, epoch: int, step: int, reason: str) -> None:
+        """Best effort: the disk that made us fail may refuse this too."""
+        try:
+            self._write_status(Status.FAILED, epoch, step, error=reason)
+        except (RunError, OSError):
+            pass
+
+    def interrupted(self, epoch: int, step: int) -> None:
+        try:
+            self._write_status(Status.INTERRUPTED, epoch, step, error="aborted before a checkpoint of this point")
+        except (RunError, OSError):
+            pass
+
+    def figures(self, draw) -> dict[str, str]:
+        return draw(self.run)
+
+
+def _finite(x: float) -> float | None:
+    return x if x == x and abs(x) != float("inf") else None
+
+
+def _epoch_of(path: Path) -> int:
+    try:
+        return int(path.stem.split("-")[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def read_lines(path: Path, start: int = 0) -> list[dict]:
+    """Whole JSON-object lines from byte `start`; a partial last line or a
+    line that is not an object (a kill, a hand edit) is left out."""
+    rows, _ = read_lines_from(path, start)
+    return rows
+
+
+def read_lines_from(path: Path, start: int) -> tuple[list[dict], int]:
+    """As read_lines, also returning the offset just past the last whole line."""
+    if not os.path.isfile(path):  # a FIFO in its place would block the open
+        return [], start
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read()
+    except OSError:
+        return [], start
+    end = data.rfind(b"\n") + 1
+    rows = []
+    for line in data[:end].splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows, start + end
+
+
+def read_snapshot(run: Run, epoch: int) -> dict[str, np.ndarray]:
+    """An epoch's arrays, or {} when the file is missing or damaged."""
+    path = run.history_file(epoch)
+    try:
+        if not path.is_file():
+            return {}
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("codes", "labels", "frames", "pair")}
+    except (OSError, ValueError, KeyError, EOFError):
+        return {}
+    codes, labels, frames = arrays["codes"], arrays["labels"], arrays["frames"]
+    if codes.ndim != 2 or labels.shape != (len(codes),) or frames.ndim != 3 or frames.shape[1:] != (28, 28):
+        return {}
+    arrays["frames"] = frames.astype(np.float32)
+    return arrays

@@ -1,0 +1,113 @@
+"""`aekl movie`: how the latent space and the decoded line formed, epoch by epoch, as GIFs.
+
+Frames come from the run's history (one snapshot per epoch) through the same
+reader the TUI uses; matplotlib's Pillow writer makes the GIF (no ffmpeg).
+Axes and legend are fixed over all frames so that motion is the codes', not
+the camera's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.animation import PillowWriter
+from matplotlib.figure import Figure
+
+from core.errors import RunError
+from core.events import EpochEnd
+from core.follow import follow
+from core.runs import Run, atomic_write_bytes
+
+FPS = 2
+
+
+def snapshots(run: Run) -> list[EpochEnd]:
+    ends = [e for e in follow(run, live=False) if isinstance(e, EpochEnd) and len(e.codes)]
+    if not ends:
+        raise RunError(f"run {run.id} has no per-epoch history to animate (it was written before aekl kept one, "
+                       "or has not finished an epoch)")
+    return ends
+
+
+def flat_2d(codes: np.ndarray) -> np.ndarray:
+    """(n, d) -> (n, 2): the codes themselves for d <= 2, else their two main axes."""
+    codes = codes.astype(np.float64)
+    if codes.shape[1] <= 2:
+        return np.pad(codes, ((0, 0), (0, 2 - codes.shape[1])))
+    centred = codes - codes.mean(0)
+    _, _, vh = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vh[:2].T
+
+
+def _limits(points: list[np.ndarray]) -> tuple[tuple[float, float], tuple[float, float]]:
+    allp = np.concatenate(points)
+    lo, hi = np.percentile(allp, 0.5, axis=0), np.percentile(allp, 99.5, axis=0)
+    pad = (hi - lo) * 0.05 + 1e-6
+    return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
+
+
+def _write_gif(fig: Figure, path: Path, frames: int, draw: Callable[[int], None],
+               tick: Callable[[], None]) -> Path:
+    tmp = path.with_name(f".{path.stem}.tmp.gif")  # Pillow picks the format by the suffix
+    writer = PillowWriter(fps=FPS)
+    try:
+        with writer.saving(fig, str(tmp), dpi=80):
+            for i in range(frames):
+                draw(i)
+                writer.grab_frame()
+                tick()
+        atomic_write_bytes(path, tmp.read_bytes())
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def latent_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path:
+    points = [flat_2d(e.codes) for e in ends]
+    xlim, ylim = _limits(points)
+    colours = colormaps["tab10"]
+    fig = Figure(figsize=(6.0, 5.0))
+    ax = fig.add_subplot()
+    note = "PCA to 2-D per epoch" if ends[0].codes.shape[1] > 2 else "2-D latent"
+
+    def draw(i: int) -> None:
+        ax.clear()
+        labels = ends[i].labels
+        for digit in range(10):
+            sel = labels == digit
+            ax.scatter(points[i][sel, 0], points[i][sel, 1], s=3, alpha=0.6, color=colours(digit), label=str(digit))
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.legend(title="digit", markerscale=4, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        ax.set_title(f"{run.id}: test codes, epoch {ends[i].epoch} ({note})", fontsize=9)
+        fig.subplots_adjust(right=0.8)
+
+    return _write_gif(fig, run.file("latent.gif"), len(ends), draw, tick)
+
+
+def interpolation_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path:
+    count = max(len(e.frames) for e in ends)
+    fig = Figure(figsize=(0.9 * count, 1.4))
+    axes = [fig.add_subplot(1, count, k + 1) for k in range(count)]
+
+    def draw(i: int) -> None:
+        frames = ends[i].frames
+        for k, ax in enumerate(axes):
+            ax.clear()
+            ax.axis("off")
+            if k < len(frames):
+                ax.imshow(np.clip((frames[k] + 1) / 2, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        a, b = ends[i].pair
+        fig.suptitle(f"epoch {ends[i].epoch}: decoded line from test #{a} to #{b}", fontsize=9)
+
+    return _write_gif(fig, run.file("interpolation.gif"), len(ends), draw, tick)
+
+
+def make_movies(run: Run, tick: Callable[[], None] = lambda: None) -> tuple[dict[str, str], int]:
+    """Write latent.gif and interpolation.gif; return their paths and the frame count."""
+    ends = snapshots(run)
+    files = {"latent": str(latent_gif(run, ends, tick)), "interpolation": str(interpolation_gif(run, ends, tick))}
+    return files, len(ends)

@@ -1,0 +1,105 @@
+"""From a request (config, runs folder, data folder, resume id) to a run ready to train.
+
+The one way to start a run, shared by `aekl train`, `aekl sweep` and, through
+`aekl train` in its own process, the TUI:
+
+    with prepare(RunRequest(config, runs_dir)) as ready:
+        for event in ready.fit(should_stop=flag):
+            ...
+
+Every check that can fail on the user's input runs before a folder is made
+or touched, and the run's lock is held from the moment its folder is made
+(or reopened) until training ends, so nobody else can write it in between.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from core.config import AEConfig
+from core.errors import RunError
+from core.journal import DryJournal, Journal, NullJournal
+from core.lock import acquire, holder as lock_holder, release
+from core.runs import RESUMABLE, Run, Status, new_run, open_run
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    config: AEConfig | None  # None when resuming: the run's own config is used
+    runs_dir: Path
+    data_dir: Path | None = None
+    download: bool = False  # let torchvision fill data_dir when online
+    name: str | None = None  # run folder name; None: time-kind-zN
+    force: bool = False  # replace a run of the same name (only ever a run folder)
+    resume: str | None = None  # id of a stopped or interrupted run to continue
+    dry_run: bool = False  # one batch, nothing written
+    device: str | None = None  # resume only: train on this device instead of the recorded one
+
+
+@dataclass
+class Ready:
+    config: AEConfig
+    data: object  # core.data.MNIST
+    journal: NullJournal
+    resume: bool
+    max_steps: int | None
+
+    def fit(self, should_stop: Callable[[], bool] = lambda: False, **kw):
+        from core.train import fit
+
+        return fit(self.config, self.data, run=self.journal, resume=self.resume, should_stop=should_stop,
+                   max_steps=self.max_steps, **kw)
+
+
+def resumable(run: Run) -> AEConfig:
+    """The config of a run that may be continued; RunError saying why not otherwise."""
+    state = run.state()
+    if state is Status.RUNNING and (lock_holder(run.path) or {}).get("pid") == os.getpid():
+        state = Status.INTERRUPTED  # we hold its lock now, so its old writer is gone
+    if state is Status.FINISHED:
+        raise RunError(f"run {run.id} already finished its epochs")
+    if state is Status.RUNNING:
+        raise RunError(f"run {run.id} is still training")
+    if state not in RESUMABLE or not run.file("checkpoint.pt").is_file():
+        raise RunError(f"run {run.id} has no checkpoint to resume from (it ended before its first epoch)",
+                       field="force", hint="start it again under the same name with {name}")
+    return run.config()
+
+
+@contextmanager
+def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: None) -> Iterator[Ready]:
+    from core.data import load_mnist
+    from core.models import pick_device
+    from core.train import preflight
+
+    run, locked = None, False
+    try:
+        if request.resume:
+            run = open_run(request.resume, request.runs_dir)
+            if not request.dry_run:
+                acquire(run.path)  # a live writer holds it: refused, naming the process
+                locked = True
+            config = resumable(run)
+            if request.device:
+                config = replace(config, device=request.device)
+        else:
+            config = request.config.validate()
+        device = pick_device(config.device)
+        phase(f"loading MNIST onto {device}")
+        data = load_mnist(request.data_dir, device, config.subset, request.download)
+        preflight(config, data)  # fail before a run folder exists, not after
+        if run is None and not request.dry_run:
+            run = new_run(config, request.runs_dir, name=request.name, force=request.force, keep_lock=True)
+            locked = True
+        if request.dry_run:
+            journal = DryJournal(run) if run else NullJournal()
+        else:
+            journal = Journal(run)
+        yield Ready(config, data, journal, bool(request.resume), 1 if request.dry_run else None)
+    finally:
+        if locked:
+            release(run.path)
