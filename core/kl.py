@@ -110,7 +110,11 @@ def kl_diag_terms(mu0, logvar0, mu1, logvar1) -> DiagKL:
 def check_covariance(cov, d: int, field: str) -> np.ndarray:
     """Validate a covariance for a d-dimensional Gaussian and return it as an
     array (a symmetrised copy when full). Raises BadInput about `field`."""
-    cov = np.asarray(cov, dtype=np.float64)
+    with np.errstate(all="ignore"):  # huge entries are judged below, not warned about
+        return _checked_covariance(np.asarray(cov, dtype=np.float64), d, field)
+
+
+def _checked_covariance(cov: np.ndarray, d: int, field: str) -> np.ndarray:
     if cov.size == 0:
         raise BadInput(field=field, rule="is empty")
     if not np.isfinite(cov).all():
@@ -135,7 +139,7 @@ def check_covariance(cov, d: int, field: str) -> np.ndarray:
         i, j = divmod(int(gap.argmax()), d)
         raise BadInput(field=field, rule=f"is not symmetric: [{i},{j}] = {cov[i, j]:g} "
                                          f"but [{j},{i}] = {cov[j, i]:g}")
-    cov = 0.5 * (cov + cov.T)
+    cov = 0.5 * cov + 0.5 * cov.T  # halves first: cov + cov.T overflows near 1e308
     try:
         np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:

@@ -100,11 +100,20 @@ def kl_command(
     When one direction overflows float64 the other is still printed, and the
     overflowed one is named. Ctrl-C stops a long Monte Carlo (exit 130).
     """
+    import numpy as np
+
+    _safe_stdout()
+    # Overflow is reported as "overflow" in the output; numpy's warnings
+    # would add stray lines to stderr, which must hold one line per error.
+    with np.errstate(all="ignore"):
+        _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png)
+
+
+def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png) -> None:
     from core.explain import explain_markdown
     from core.klinput import build_problem, evaluate
     from core.klview import direction_lines, kl_table, monte_carlo_lines
 
-    _safe_stdout()
     try:
         problem = build_problem(mu, sigma, logvar, mu1, sigma1, cov0, cov1)
     except BadInput as exc:
