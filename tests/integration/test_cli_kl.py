@@ -287,3 +287,11 @@ def test_demo_bad_input(args, words):
     result = runner.invoke(app, ["kl-demo", *args])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and words in result.stderr
+
+
+def test_huge_covariance_entry_gives_one_finite_direction_and_no_warnings():
+    done = run_aekl("kl", "--cov0", "[[1e308]]", "--samples", "10", "--json")
+    assert done.returncode == 0 and done.stderr == b""
+    d = json.loads(done.stdout)
+    assert d["total"] == pytest.approx(0.5 * (1e308 - 1 - math.log(1e308)), rel=1e-12)
+    assert d["reverse"] == pytest.approx(0.5 * (1e-308 - 1 + math.log(1e308)), rel=1e-12)
