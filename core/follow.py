@@ -14,7 +14,6 @@ over or ends with a Failed event that says what happened.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Callable, Iterator
 
 from core.errors import AeklError

@@ -37,7 +37,8 @@ class NullJournal:
     def started(self, event: Started) -> None: ...
     def progress(self, event: Progress) -> None: ...
     def epoch_end(self, event: EpochEnd, checkpoint: dict) -> None: ...
-    def stopped(self, epoch: int, step: int, checkpoint: dict) -> None: ...
+    def save_checkpoint(self, checkpoint: dict) -> None: ...
+    def stopped(self, epoch: int, step: int, files: dict) -> None: ...
     def finished(self, epoch: int, extra: dict) -> None: ...
     def failed(self, epoch: int, step: int, reason: str) -> None: ...
     def interrupted(self, epoch: int, step: int) -> None: ...
@@ -128,9 +129,11 @@ class Journal(NullJournal):
         self.run.save_checkpoint(checkpoint)
         self._write_status(Status.RUNNING, event.epoch, 0)
 
-    def stopped(self, epoch: int, step: int, checkpoint: dict) -> None:
+    def save_checkpoint(self, checkpoint: dict) -> None:
         self.run.save_checkpoint(checkpoint)
-        self._write_status(Status.STOPPED, epoch, step)
+
+    def stopped(self, epoch: int, step: int, files: dict) -> None:
+        self._write_status(Status.STOPPED, epoch, step, files=files)
 
     def finished(self, epoch: int, extra: dict) -> None:
         self._write_status(Status.FINISHED, epoch, 0, **extra)
@@ -200,7 +203,7 @@ def read_snapshot(run: Run, epoch: int) -> dict[str, np.ndarray]:
             return {}
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("codes", "labels", "frames", "pair")}
-    except (OSError, ValueError, KeyError, EOFError):
+    except Exception:  # noqa: BLE001 - any damage (bad zip, bad header, cut data) means "no snapshot"
         return {}
     codes, labels, frames = arrays["codes"], arrays["labels"], arrays["frames"]
     if codes.ndim != 2 or labels.shape != (len(codes),) or frames.ndim != 3 or frames.shape[1:] != (28, 28):

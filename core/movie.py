@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from core.errors import RunError
 from core.events import EpochEnd
 from core.follow import follow
+from core.project import pca_2d
 from core.runs import Run, atomic_write_bytes
 
 FPS = 2
@@ -30,16 +31,6 @@ def snapshots(run: Run) -> list[EpochEnd]:
         raise RunError(f"run {run.id} has no per-epoch history to animate (it was written before aekl kept one, "
                        "or has not finished an epoch)")
     return ends
-
-
-def flat_2d(codes: np.ndarray) -> np.ndarray:
-    """(n, d) -> (n, 2): the codes themselves for d <= 2, else their two main axes."""
-    codes = codes.astype(np.float64)
-    if codes.shape[1] <= 2:
-        return np.pad(codes, ((0, 0), (0, 2 - codes.shape[1])))
-    centred = codes - codes.mean(0)
-    _, _, vh = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vh[:2].T
 
 
 def _limits(points: list[np.ndarray]) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -66,7 +57,7 @@ def _write_gif(fig: Figure, path: Path, frames: int, draw: Callable[[int], None]
 
 
 def latent_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path:
-    points = [flat_2d(e.codes) for e in ends]
+    points = [pca_2d(e.codes)[0] for e in ends]
     xlim, ylim = _limits(points)
     colours = colormaps["tab10"]
     fig = Figure(figsize=(6.0, 5.0))

@@ -221,10 +221,6 @@ class Run:
         return state
 
 
-def runs_root(out: str | os.PathLike | None = None) -> Path:
-    return Path(out) if out else DEFAULT_ROOT
-
-
 def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool = False,
             keep_lock: bool = False) -> Run:
     """Create a run folder. A name the user chose must be new unless `force`,
@@ -264,6 +260,16 @@ def _create(config: AEConfig, root: Path, name: str | None, force: bool) -> Run:
     return run
 
 
+def _is_ours(run: Run) -> bool:
+    if run.file("config.json").is_symlink():
+        return False
+    try:
+        run.config()
+        return True
+    except RunError:
+        return False
+
+
 def _mkdir(path: Path, exist_ok: bool) -> bool:
     """Create the folder; False if it already exists and `exist_ok`. mkdir is
     atomic, so of two processes asking for one name exactly one gets it."""
@@ -283,14 +289,15 @@ def _replace_run(path: Path, config: AEConfig) -> Run:
     if path.is_symlink() or not path.is_dir():
         raise RunError(f"{path} is not a run folder; not replacing it")
     run = Run(path)
-    try:
-        if run.file("config.json").is_symlink():
-            raise RunError("its config.json is a link")
-        run.config()
-    except RunError:
-        raise RunError(f"{path} is not an aekl run (no readable config.json of ours); not replacing it") from None
+    if not _is_ours(run):
+        if holder(path) is not None:  # another writer is replacing it this very moment
+            acquire(path, wait=0)  # raises "in use by process N" ...
+            release(path)  # ... unless it let go just now
+        raise RunError(f"{path} is not an aekl run (no readable config.json of ours); not replacing it")
     acquire(path)
     try:
+        if not _is_ours(run):
+            raise RunError(f"{path} is not an aekl run any more; not replacing it")
         for name in RUN_FILES:
             target = path / name
             if target.is_file() or target.is_symlink():
@@ -339,7 +346,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"id": run.id, "path": str(path)}
         try:
             cfg = run.config()
-            status = run.status()
+            run.status()  # read to find damage; the state below reads it again
             metrics = run.metrics()
         except RunError as exc:
             row.update(status="damaged", error=str(exc))

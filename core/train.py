@@ -190,12 +190,15 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
         reason = _reason(exc)
         journal.failed(state.epoch, state.step, reason)
         raise TrainingFailed(f"training failed in epoch {state.epoch + 1}: {reason}") from None
-    draw = _figures(model, data, config, pair)
+    # The final status comes last, after the files it announces: a reader that
+    # sees "stopped" or "finished" finds the checkpoint and figures in place.
     if loop.stopped:
-        journal.stopped(state.epoch, state.step, state.checkpoint(model, opt, config))
-        yield Stopped(journal.run_dir, state.epoch, state.step, journal.figures(draw))
+        journal.save_checkpoint(state.checkpoint(model, opt, config))
+    files = journal.figures(_figures(model, data, config, pair))
+    if loop.stopped:
+        journal.stopped(state.epoch, state.step, files)
+        yield Stopped(journal.run_dir, state.epoch, state.step, files)
         return
-    files = journal.figures(draw)
     journal.finished(state.epoch, {"seconds": round(time.perf_counter() - began, 3), "files": files})
     yield Finished(journal.run_dir, state.epoch, loop.last_test_mse, time.perf_counter() - began, files)
 

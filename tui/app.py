@@ -1,25 +1,26 @@
-"""aekl-tui: train and inspect MNIST autoencoders, and compute KL, in a terminal.
+"""aekl-tui: train and watch MNIST autoencoders, and compute KL, in a terminal.
 
 `make_app(**options)` builds the app for `main()` and for the tests alike.
-Options are the command-line flags: runs_dir, data_dir, start, and any
-AEConfig field (latent, kind, epochs, batch_size, lr, subset, device, seed;
-tests also pass e.g. hidden) to prefill the training form.
+Options are the command-line flags: runs_dir, data_dir, start, attach, and
+any AEConfig field (latent, kind, epochs, batch_size, lr, subset, device,
+seed; tests also pass e.g. hidden) to prefill the training form.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
+import typer
 from textual.app import App
 from textual.binding import Binding
 
-from core.config import DEVICES, KINDS, AEConfig
-from core.errors import AeklError, ExitCode
+from core.cli import options as opt
+from core.config import AEConfig
 from core.runs import DEFAULT_ROOT
+from tui.messages import ContinueRun
 from tui.screens.training import TrainScreen
 
 CONFIG_FIELDS = {f.name for f in fields(AEConfig)}
@@ -35,15 +36,29 @@ class AeklApp(App):
         Binding("t", "toggle_theme", "Theme", show=False),
     ]
 
-    def __init__(self, config: AEConfig, runs_dir: Path, data_dir: Path | None, start: bool = False) -> None:
+    def __init__(self, config: AEConfig, runs_dir: Path, data_dir: Path | None, start: bool = False,
+                 attach: str | None = None) -> None:
         super().__init__()
-        self.config = config
         self.runs_dir = Path(runs_dir)
         self.data_dir = data_dir
-        self.train_screen = TrainScreen(config, self.runs_dir, data_dir, start)
+        self.attach = attach
+        self.config = config  # what the form shows at start
+        self._trainer = TrainScreen(config, self.runs_dir, data_dir, start)
 
     def get_default_screen(self) -> TrainScreen:
-        return self.train_screen
+        return self._trainer
+
+    def on_mount(self) -> None:
+        if self.attach:
+            from tui.screens.run_detail import RunDetailScreen
+
+            self.push_screen(RunDetailScreen(self.attach, self.runs_dir, self.data_dir))
+
+    def on_continue_run(self, message: ContinueRun) -> None:
+        """A screen asks to continue a run: it trains from the training screen."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self._trainer.continue_run(message.run_id)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
@@ -57,84 +72,93 @@ class AeklApp(App):
     async def action_quit(self) -> None:
         from tui.screens.confirm import Confirm
 
-        trainer = self.train_screen
-        if not trainer.training:
+        trainer = self._trainer
+        if not trainer.owns_live_run:
             self.exit()
             return
         if isinstance(self.screen, Confirm):
             return
-        if trainer.quit_when_done:
-            # Already stopping: offer to leave without waiting for the files.
-            question = "Still writing the checkpoint and figures. Quit without waiting?"
-            self.push_screen(Confirm(question, "Quit now", "Wait"), lambda yes: yes and self.exit())
-            return
 
-        def answer(yes: bool | None) -> None:
-            if yes:
-                trainer.stop_and_quit()
+        def answer(choice: str | None) -> None:
+            if choice == "leave":
+                self.exit()
+            elif choice == "stop":
+                trainer.action_stop()
+                self.exit()
 
-        self.push_screen(Confirm("A run is training. Stop it (checkpoint and figures are saved) and quit?",
-                                 "Stop and quit", "Keep training"), answer)
+        self.push_screen(Confirm(
+            "This app started a run that is still training. Stop it (checkpoint and figures are saved), "
+            "or leave it training (watch it again with aekl-tui --attach)?",
+            [("s", "Stop it", "stop"), ("l", "Leave it training", "leave"), ("escape", "Cancel", "")]), answer)
 
 
 def make_app(runs_dir: str | Path | None = None, data_dir: str | Path | None = None,
-             start: bool = False, **training: Any) -> AeklApp:
+             start: bool = False, attach: str | None = None, **training: Any) -> AeklApp:
     """The app, its form prefilled with `training` (AEConfig fields; None means default)."""
     unknown = sorted(set(training) - CONFIG_FIELDS)
     if unknown:
         raise TypeError(f"unknown training options: {', '.join(unknown)}")
     config = AEConfig(**{k: v for k, v in training.items() if v is not None})
     return AeklApp(config, Path(runs_dir) if runs_dir else DEFAULT_ROOT,
-                   Path(data_dir) if data_dir else None, start)
+                   Path(data_dir) if data_dir else None, start, attach)
 
 
-# --- the command line ------------------------------------------------------------
+cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
 
 
-class _Parser(argparse.ArgumentParser):
-    """Errors as one line on stderr and exit code 2, as the aekl CLI does."""
+@cli.command(help="Train and watch MNIST autoencoders, and compute KL, in a terminal.")
+def options(
+    out_dir: Path = opt.OUT,
+    data_dir: Optional[Path] = opt.DATA_DIR,
+    attach: Optional[str] = typer.Option(None, help="Open this run at once (live, or replayed if it has ended)."),
+    start: bool = typer.Option(False, help="Start training at once."),
+    latent: int = opt.LATENT,
+    kind: str = opt.KIND,
+    epochs: int = opt.EPOCHS,
+    batch_size: int = opt.BATCH_SIZE,
+    lr: float = opt.LR,
+    subset: Optional[int] = opt.SUBSET,
+    device: str = opt.DEVICE,
+    seed: int = opt.SEED,
+) -> dict[str, Any]:
+    """Check the flags as `aekl train` would; return make_app's options."""
+    from core.runs import open_run
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"aekl-tui: error: {message}", file=sys.stderr, flush=True)
-        sys.exit(int(ExitCode.USAGE))
+    training = dict(latent=latent, kind=kind, epochs=epochs, batch_size=batch_size, lr=lr, subset=subset,
+                    device=device, seed=seed)
+    AEConfig(**{k: v for k, v in training.items() if v is not None}).validate()
+    if device not in ("auto", "cpu"):
+        from core.models import pick_device
 
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="aekl-tui", description="Train and inspect MNIST autoencoders, and compute KL, in a terminal.")
-    p.add_argument("--runs-dir", type=Path, default=None, help=f"folder that holds run folders (default {DEFAULT_ROOT})")
-    p.add_argument("--data-dir", type=Path, default=None, help="MNIST root (default: the bundled copy via the cache)")
-    g = p.add_argument_group("training form (defaults: aekl train's)")
-    # default=None everywhere: AEConfig alone holds defaults
-    g.add_argument("--latent", "-z", type=int, default=None, help="latent (code) size")
-    g.add_argument("--kind", choices=KINDS, default=None, help="model kind")
-    g.add_argument("--epochs", type=int, default=None, help="passes over the training set")
-    g.add_argument("--batch-size", type=int, default=None, help="images per step")
-    g.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    g.add_argument("--subset", type=int, default=None, help="train on the first N training images only")
-    g.add_argument("--device", choices=DEVICES, default=None, help="auto, cpu, cuda or mps")
-    g.add_argument("--seed", type=int, default=None, help="seed for init, batch order and noise")
-    p.add_argument("--start", action="store_true", help="start training at once")
-    return p
+        pick_device(device)  # say "no CUDA here" now, not inside the app
+    if attach:
+        open_run(attach, out_dir)
+    return dict(runs_dir=out_dir, data_dir=data_dir, attach=attach, start=start, **training)
 
 
 def parse_options(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Flags -> make_app options; a value AEConfig rejects is a usage error."""
-    parser = build_parser()
-    options = vars(parser.parse_args(argv))
-    training = {k: options[k] for k in ("latent", "kind", "epochs", "batch_size", "lr", "subset", "device", "seed")}
-    try:
-        AEConfig(**{k: v for k, v in training.items() if v is not None}).validate()
-        if options["device"] not in (None, "auto", "cpu"):
-            from core.models import pick_device
+    """Flags -> make_app options. Bad input: one line on stderr, exit 2 (as `aekl`)."""
+    from typer._click.exceptions import UsageError
 
-            pick_device(options["device"])  # say "no CUDA here" now, not inside the app
+    from core.cli.base import cli_message, error_line_for, rejected_value
+    from core.errors import AeklError, ExitCode
+
+    command = typer.main.get_command(cli)
+    try:
+        return command.main(list(sys.argv[1:] if argv is None else argv), prog_name="aekl-tui",
+                            standalone_mode=False)
     except AeklError as exc:
-        parser.error(exc.message)
-    return options
+        error_line_for("aekl-tui", cli_message(exc))
+        sys.exit(int(exc.exit_code))
+    except UsageError as exc:
+        error_line_for("aekl-tui", exc.format_message() + rejected_value(exc))
+        sys.exit(int(ExitCode.USAGE))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     options = parse_options(argv)
+    if not isinstance(options, dict):  # --help printed its text and returned an exit code
+        return
     make_app(**options).run()
 
 

@@ -1,36 +1,67 @@
-"""Messages that carry the training worker's news to the UI thread.
+"""Messages that carry a run's events from a watcher thread to the UI thread.
 
-The worker never touches a widget: it wraps each engine event in a message and
-posts it; handlers on the UI thread do every update. Events are frozen
-dataclasses holding numpy arrays, so passing them across threads is safe.
+One message type per engine event, so screens handle each in its own
+`on_run_*` method. Every message names the run folder it comes from: a screen
+that has moved on to another run ignores what is still in flight for the old one.
 """
 
 from __future__ import annotations
 
 from textual.message import Message
 
+from core.events import EpochEnd, Failed, Finished, Progress, Started, Stopped
 
-class TrainEvent(Message):
-    """One event from core.train.fit (Started, Progress, EpochEnd, Finished, Stopped)."""
 
-    def __init__(self, event: object) -> None:
+class RunMessage(Message):
+    def __init__(self, run_dir: str, event) -> None:
         super().__init__()
+        self.run_dir = run_dir
         self.event = event
 
 
-class TrainPhase(Message):
-    """What the worker is doing before the first engine event (loading data ...)."""
+class RunStarted(RunMessage):
+    """The run's Started event (again, if a resume rewrote its history)."""
+
+
+class RunProgress(RunMessage):
+    """A Progress event: the mean training loss of the last few steps."""
+
+
+class RunEpoch(RunMessage):
+    """An EpochEnd event: losses, scatter codes and interpolation frames of one epoch."""
+
+
+class RunEnded(RunMessage):
+    """The final event: Finished, Stopped or Failed (killed, damaged, deleted)."""
+
+
+MESSAGE_FOR = {Started: RunStarted, Progress: RunProgress, EpochEnd: RunEpoch,
+               Finished: RunEnded, Stopped: RunEnded, Failed: RunEnded}
+
+
+def message_for(run_dir: str, event) -> RunMessage:
+    return MESSAGE_FOR[type(event)](run_dir, event)
+
+
+class LaunchPhase(Message):
+    """What a run started from the app is doing before its folder exists."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
 
 
-class TrainFailed(Message):
-    """The worker ended with an error; `user` is True for an AeklError (a user
-    can fix it, no traceback needed)."""
+class LaunchFailed(Message):
+    """The training process ended before its run folder was ready, or could not start."""
 
-    def __init__(self, message: str, user: bool) -> None:
+    def __init__(self, text: str) -> None:
         super().__init__()
-        self.message = message
-        self.user = user
+        self.text = text
+
+
+class ContinueRun(Message):
+    """A screen asks the app to continue (resume) a run in a training process."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id

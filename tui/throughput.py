@@ -1,13 +1,14 @@
-"""Does watching slow training down? Headless `aekl train` against the TUI.
+"""Does watching slow training down? `aekl train` alone against `aekl train`
+with an `aekl-tui --attach` app following it.
 
-    python -m tui.throughput --subset 20000 --epochs 2 --repeat 2
+    python -m tui.throughput --subset 20000 --epochs 2 --repeat 3
 
-Each measurement is a fresh process with the same config; the runs alternate
-(CLI, TUI, CLI, TUI ...) so a machine that speeds up or slows down over time
-biases neither side. The figure compared is samples/s from EpochEnd, which
-times only the training steps (evaluation and file writing excluded). The TUI
-runs headless at 80x24: the app, its worker, message handlers and redraws are
-all real; only the bytes to a terminal are not written.
+Training always runs in its own process; the viewer is a second process that
+follows the run folder, as over SSH. Each measurement is fresh processes with
+the same config, alternating (alone, watched, alone, watched ...) so a machine
+that speeds up or slows down biases neither side. The figure compared is the
+trainer's samples/s per epoch (training steps only). The app runs headless at
+80x24: its watcher thread, message handlers and redraws are all real.
 """
 
 from __future__ import annotations
@@ -19,55 +20,68 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from pathlib import Path
+
+TRAIN = [sys.executable, "-m", "core.cli", "train", "--json"]
 
 
-def cli_rates(options: list[str], out: str) -> list[float]:
-    cmd = [sys.executable, "-c", "from core.cli import app; app()", "train", *options, "--out", out, "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    events = [json.loads(line) for line in done.stdout.splitlines()]
-    return [e["samples_per_s"] for e in events if e["event"] == "EpochEnd"]
+def rates(run_dir: Path) -> list[float]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["samples_per_s"] for r in rows]
 
 
-def tui_rates_here(subset: int, epochs: int, out: str) -> list[float]:
-    """Run the app headless in this process until training ends; EpochEnd rates."""
+def watch_here(runs_dir: str, run_id: str) -> int:
+    """Attach a headless app to the run until it ends; return the epochs it drew."""
     from tui.app import make_app
+    from tui.messages import RunEnded, RunEpoch
 
-    app = make_app(runs_dir=out, subset=subset, epochs=epochs, start=True)
+    seen: list = []
+    app = make_app(runs_dir=runs_dir, attach=run_id)
 
     async def drive() -> None:
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = app.train_screen
-            while not screen.milestones or screen.training:
+        async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+            while not any(isinstance(m, RunEnded) for m in seen):
                 await asyncio.sleep(0.2)
             await pilot.pause(0.1)
 
     asyncio.run(drive())
-    return app.train_screen.epoch_rates
+    return len({id(m) for m in seen if isinstance(m, RunEpoch)})
 
 
-def tui_rates(subset: int, epochs: int, out: str) -> list[float]:
-    code = ("import json; from tui.throughput import tui_rates_here; "
-            f"print(json.dumps(tui_rates_here({subset}, {epochs}, {out!r})))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def measure(options: list[str], out: str, name: str, watched: bool) -> float:
+    trainer = subprocess.Popen([*TRAIN, *options, "--out", out, "--name", name], stdout=subprocess.DEVNULL)
+    viewer = None
+    if watched:
+        while not (Path(out) / name / "config.json").is_file():
+            time.sleep(0.05)
+        code = f"from tui.throughput import watch_here; print(watch_here({out!r}, {name!r}))"
+        viewer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    if trainer.wait() != 0:
+        raise SystemExit(f"training failed ({name})")
+    if viewer is not None:
+        drawn = int(viewer.communicate()[0].strip().splitlines()[-1])
+        if drawn != len(rates(Path(out) / name)):
+            raise SystemExit(f"the viewer drew {drawn} epochs")
+    return statistics.mean(rates(Path(out) / name))
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m tui.throughput", description=__doc__.splitlines()[0])
     p.add_argument("--subset", type=int, default=20000)
     p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
     options = ["--subset", str(args.subset), "--epochs", str(args.epochs)]
-    cli, tui = [], []
+    alone, watched = [], []
     with tempfile.TemporaryDirectory(prefix="aekl-throughput-") as out:
         for i in range(args.repeat):
-            cli.append(statistics.mean(cli_rates(options, out)))
-            tui.append(statistics.mean(tui_rates(args.subset, args.epochs, out)))
-            print(f"round {i + 1}: headless {cli[-1]:,.0f} img/s, TUI {tui[-1]:,.0f} img/s", flush=True)
-    ratio = statistics.mean(tui) / statistics.mean(cli)
-    print(f"mean: headless {statistics.mean(cli):,.0f} img/s, TUI {statistics.mean(tui):,.0f} img/s, "
-          f"ratio {ratio:.3f}")
+            alone.append(measure(options, out, f"alone-{i}", False))
+            watched.append(measure(options, out, f"watched-{i}", True))
+            print(f"round {i + 1}: alone {alone[-1]:,.0f} img/s, watched {watched[-1]:,.0f} img/s", flush=True)
+    ratio = statistics.mean(watched) / statistics.mean(alone)
+    print(f"mean: alone {statistics.mean(alone):,.0f} img/s, watched {statistics.mean(watched):,.0f} img/s, "
+          f"ratio {ratio:.3f} (rounds {', '.join(f'{w / a:.2f}' for a, w in zip(alone, watched))})")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,11 @@ err = Console(stderr=True)
 def error_line(message: str) -> None:
     """Print one plain line on stderr. Plain print, not rich: rich would wrap
     a long message across lines and scripts grep for a single line."""
-    print(f"aekl: error: {message}", file=sys.stderr, flush=True)
+    error_line_for("aekl", message)
+
+
+def error_line_for(prog: str, message: str) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
 
 
 class AeklGroup(TyperGroup):
@@ -58,7 +62,7 @@ class AeklGroup(TyperGroup):
             if DEBUG:
                 raise
             where = f"{exc.ctx.command_path}: " if exc.ctx else ""
-            error_line(where + exc.format_message() + _rejected_value(exc))
+            error_line(where + exc.format_message() + rejected_value(exc))
             ctx.exit(int(ExitCode.USAGE))
         except KeyboardInterrupt:
             error_line("interrupted")
@@ -78,7 +82,7 @@ def cli_message(exc: AeklError) -> str:
     return exc.worded(flag_for(exc.field)) if exc.field else exc.message
 
 
-def _rejected_value(exc: Exception) -> str:
+def rejected_value(exc: Exception) -> str:
     """Typer checks types with pydantic, whose message omits the value; name it."""
     errors = getattr(exc.__cause__, "errors", None)
     try:

@@ -10,13 +10,10 @@ from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
 from core.config import AEConfig
+from core.present import STATUS_COLOUR, fmt, status_word
 
 RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
-
-
-def _fmt(value, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 @app.command("runs")
@@ -35,13 +32,12 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
     for col, just in (("id", "left"), ("kind", "left"), ("latent", "right"), ("epochs", "right"),
                       ("best test MSE", "right"), ("status", "left")):
         table.add_column(col, justify=just)
-    colour = {"finished": "green", "stopped": "yellow", "running": "cyan", "failed": "red", "damaged": "red"}
     for r in rows:
         status = r["status"]
         table.add_row(
             r["id"], r.get("kind", "?"), str(r.get("latent", "?")),
-            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", _fmt(r.get("best_test_mse")),
-            f"[{colour.get(status, 'white')}]{status}[/]",
+            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", fmt(r.get("best_test_mse")),
+            f"[{STATUS_COLOUR.get(status, 'white')}]{status_word(status)}[/]",
         )
     out.print(table)
 
@@ -57,9 +53,10 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
     files = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
     if json_out:
         print_json({"id": run.id, "path": str(run.path), "config": config.to_dict(), "status": status,
+                    "state": str(run.state()),
                     "metrics": metrics, "files": files})
         return
-    out.print(f"[bold]{run.id}[/]  {status.get('status')}  ({run.path})")
+    out.print(f"[bold]{run.id}[/]  {status_word(str(run.state()))}  ({run.path})")
     cfg = Table(show_header=False, box=None)
     for key, value in config.to_dict().items():
         cfg.add_row(key, str(value))
@@ -69,8 +66,8 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
         for col in ("epoch", "train MSE", "test MSE", "seconds", "img/s"):
             table.add_column(col, justify="right")
         for m in metrics:
-            table.add_row(str(m["epoch"]), _fmt(m["train_mse"]), _fmt(m["test_mse"]), _fmt(m["seconds"], ".2f"),
-                          _fmt(m["samples_per_s"], ",.0f"))
+            table.add_row(str(m["epoch"]), fmt(m["train_mse"]), fmt(m["test_mse"]), fmt(m["seconds"], ".2f"),
+                          fmt(m["samples_per_s"], ",.0f"))
         out.print(table)
     out.print("files: " + ", ".join(files))
 

@@ -11,9 +11,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from core.cli import options as opt
 from core.cli.base import app, err, out, print_json_line
 from core.config import AEConfig
-from core.errors import BadInput, ExitCode
+from core.errors import BadInput
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -128,39 +129,34 @@ RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "beta", "hidden"
                 "from_index", "to_index", "steps", "name", "force", "download")
 
 
-def option(default, help: str, panel: str, *names: str):
-    return typer.Option(default, *names, help=help, rich_help_panel=panel)
-
-
 @app.command()
 def train(
     ctx: typer.Context,
-    latent: int = option(AEConfig.latent, "Latent (code) size.", "Model", "--latent", "-z"),
-    kind: str = option(AEConfig.kind, "Model kind: ae or vae.", "Model"),
-    epochs: int = option(AEConfig.epochs, "Passes over the training set.", "Training"),
-    batch_size: int = option(AEConfig.batch_size, "Images per step.", "Training"),
-    lr: float = option(AEConfig.lr, "Peak learning rate (warm-up, then cosine decay).", "Training"),
-    beta: float = option(AEConfig.beta, "VAE: weight of the KL term.", "Model"),
-    hidden: str = option(",".join(map(str, AEConfig.hidden)), "Encoder hidden widths, e.g. 512,256.", "Model"),
-    activation: str = option(AEConfig.activation, "relu, gelu, tanh or silu.", "Model"),
-    seed: int = option(AEConfig.seed, "Seed for init, batch order and noise.", "Training"),
-    device: str = option(AEConfig.device, "auto, cpu, cuda or mps (with --resume: where to continue).", "Training"),
-    threads: int = option(AEConfig.threads, "CPU threads for torch (0 = torch default).", "Training"),
-    subset: Optional[int] = option(None, "Train on the first N training images only.", "Training"),
-    from_index: Optional[int] = option(None, "Test image where the interpolation starts.", "Interpolation"),
-    to_index: Optional[int] = option(None, "Test image where the interpolation ends.", "Interpolation"),
-    steps: int = option(AEConfig.interp_steps, "Intermediate interpolation frames (>= 5).", "Interpolation"),
-    out_dir: Path = option(Path("runs"), "Folder that holds run folders.", "Run folder and data", "--out", "--runs-dir"),
-    name: Optional[str] = option(None, "Run folder name (default: time-kind-zN).", "Run folder and data"),
-    force: bool = option(False, "Replace an existing run of the same --name (only ever a run folder).",
-                         "Run folder and data"),
-    resume: Optional[str] = option(None, "Continue this stopped or interrupted run with its own config; "
-                                   "only --device, --threads, --out, --data-dir, --dry-run and --json "
-                                   "may be given with it.", "Run folder and data"),
-    data_dir: Optional[Path] = option(None, "MNIST root (default: bundled copy via the cache).", "Run folder and data"),
-    download: bool = option(False, "Let torchvision download MNIST into --data-dir.", "Run folder and data"),
-    dry_run: bool = option(False, "One batch, no files written (also with --resume).", "Output"),
-    json_out: bool = option(False, "JSON lines of events on stdout.", "Output", "--json"),
+    latent: int = opt.LATENT,
+    kind: str = opt.KIND,
+    epochs: int = opt.EPOCHS,
+    batch_size: int = opt.BATCH_SIZE,
+    lr: float = opt.LR,
+    beta: float = opt.BETA,
+    hidden: str = opt.HIDDEN,
+    activation: str = opt.ACTIVATION,
+    seed: int = opt.SEED,
+    device: str = opt.DEVICE,
+    threads: int = opt.THREADS,
+    subset: Optional[int] = opt.SUBSET,
+    from_index: Optional[int] = opt.FROM_INDEX,
+    to_index: Optional[int] = opt.TO_INDEX,
+    steps: int = opt.STEPS,
+    out_dir: Path = opt.OUT,
+    name: Optional[str] = opt.option(None, "Run folder name (default: time-kind-zN).", opt.FOLDER),
+    force: bool = opt.option(False, "Replace an existing run of the same --name (only ever a run folder).", opt.FOLDER),
+    resume: Optional[str] = opt.option(None, "Continue this stopped or interrupted run with its own config; "
+                                       "only --device, --threads, --out, --data-dir, --dry-run and --json "
+                                       "may be given with it.", opt.FOLDER),
+    data_dir: Optional[Path] = opt.DATA_DIR,
+    download: bool = opt.option(False, "Let torchvision download MNIST into --data-dir.", opt.FOLDER),
+    dry_run: bool = opt.option(False, "One batch, no files written (also with --resume).", "Output"),
+    json_out: bool = opt.option(False, "JSON lines of events on stdout.", "Output", "--json"),
 ) -> None:
     """Train an autoencoder on MNIST and save its figures under runs/."""
     from core.events import Stopped

@@ -7,12 +7,12 @@ MNIST comes from the session cache that tests/conftest.py sets up
 
 from __future__ import annotations
 
-import io
+import html
+import re
 import time
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 FIXED_RUN = "20240101-120000-ae-z2"
 
@@ -54,12 +54,22 @@ def trained_run(tmp_path_factory):
     return run
 
 
+_CELL = re.compile(r'<text [^>]*?x="([0-9.]+)"[^>]*?clip-path="url\(#[^)]*-line-(\d+)\)">(.*?)</text>', re.S)
+
+
 def screen_text(app) -> str:
-    """The current screen as plain text, as a terminal would show it."""
-    console = Console(width=app.size.width, height=app.size.height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text()
+    """The screen as plain text, as a terminal would show it, read from the
+    public SVG screenshot (each cell is 12.2 units wide in Textual's export)."""
+    rows: dict[int, dict[int, str]] = {}
+    for x, line, body in _CELL.findall(app.export_screenshot()):
+        col = round(float(x) / 12.2)
+        for k, ch in enumerate(html.unescape(body).replace("\xa0", " ").rstrip("\n")):
+            rows.setdefault(int(line), {})[col + k] = ch
+    lines = []
+    for n in range(app.size.height):
+        cells = rows.get(n, {})
+        lines.append("".join(cells.get(c, " ") for c in range(app.size.width)).rstrip())
+    return "\n".join(lines)
 
 
 async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition") -> None:
@@ -69,28 +79,6 @@ async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "conditi
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen_text(pilot.app)}")
         await pilot.pause(0.02)
-
-
-async def tap(pilot, *keys: str) -> None:
-    """Press keys while the app is busy training.
-
-    Pilot.press waits, after every key, until the process looks idle (at most
-    a second, twice) and a training thread never lets it look idle. This sends
-    the same Key events through the same driver, then only lets the app
-    handle them.
-    """
-    from textual import events
-
-    for key in keys:
-        event = events.Key(key, key if len(key) == 1 else None)
-        event.set_sender(pilot.app)
-        pilot.app._driver.send_message(event)
-        await pilot.pause(0.05)
-
-
-@pytest.fixture
-def press_busy():
-    return tap
 
 
 @pytest.fixture

@@ -1,21 +1,49 @@
-"""Training from the TUI: the real engine on a small MNIST subset, driven by keys."""
+"""Training from the TUI: `aekl train` in a process of its own, followed through
+its run folder, driven by keys. The app is observed through public API: its
+widgets' data, the screen's text and the messages it handles (message_hook)."""
 
 from __future__ import annotations
 
 import pytest
 
+from core.control import wait_stopped
+from core.events import Finished, Stopped
+from core.lock import holder
 from core.runs import Run, list_runs
-from core.train import Finished, Stopped
 from tui.app import make_app
+from tui.messages import RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.screens.confirm import Confirm
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.run_board import RunBoard
 from tui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.asyncio
 
 PNGS = ("loss.png", "latent.png", "interpolation.png", "reconstructions.png", "manifold.png")
+# Far more epochs than a test waits for: the stop key always lands mid-run.
+LONG = dict(subset=2048, batch_size=256, epochs=200, hidden=(64, 32))
+
+
+class Seen:
+    """Every message the app handles, once each (a bubbling message reaches
+    several pumps), for message_hook."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+        self._ids: set[int] = set()
+
+    def __call__(self, message) -> None:
+        if id(message) not in self._ids:
+            self._ids.add(id(message))
+            self.messages.append(message)
+
+    def of(self, kind) -> list:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+    def notes(self) -> list[str]:
+        return [str(m.notification.message) for m in self.messages if type(m).__name__ == "Notify"]
 
 
 def only_run(runs_dir) -> Run:
@@ -25,96 +53,104 @@ def only_run(runs_dir) -> Run:
 
 
 async def test_a_run_started_from_the_keyboard_fills_every_widget(runs_dir, text, until):
-    app = make_app(runs_dir=runs_dir, epochs=1, hidden=(64, 32), batch_size=64)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.train_screen
+    seen = Seen()
+    app = make_app(runs_dir=runs_dir, epochs=2, hidden=(64, 32), batch_size=64)
+    async with app.run_test(size=(80, 24), message_hook=seen) as pilot:
         # Tab to the subset field (latent, kind, epochs, batch, lr, subset), type, Enter starts
         await pilot.press(*["tab"] * 6)
         assert app.focused.id == "f-subset"
         await pilot.press(*"512", "enter")
-        # (a warm process may finish this tiny run while the key is still being processed)
-        await until(pilot, lambda: screen.milestones and not screen.training, 120, "training to end")
+        await until(pilot, lambda: seen.of(RunEnded), 180, "the run to end")
         await pilot.pause(2.2)  # let the throttled redraws (every two seconds) land
 
-        assert isinstance(screen.last_event, Finished)
-        chart = screen.query_one(LossChart)
-        assert len(chart.steps) == 8  # 512 / 64 steps, one Progress per step
-        # drawn on mount, cleared at the start, then at least once with data
-        assert [e[0] for e in chart.epochs] == [1] and chart.draws >= 3
-        scatter = screen.query_one(LatentScatter)
+        assert isinstance(seen.of(RunEnded)[0].event, Finished)
+        assert len(seen.of(RunStarted)) == 1 and [m.event.epoch for m in seen.of(RunEpoch)] == [1, 2]
+        board = app.screen.query_one(RunBoard)
+        chart = board.query_one(LossChart)
+        assert len(chart.steps) == 16  # 512 / 64 steps per epoch, one Progress per step, two epochs
+        assert [e[0] for e in chart.epochs] == [1, 2]
+        scatter = board.query_one(LatentScatter)
         assert scatter.points.shape == (800, 2) and set(scatter.labels) == set(range(10))
-        assert scatter.caption == "latent z1, z2" and scatter.draws >= 3
-        strip = screen.query_one(DigitStrip)
-        assert strip.frames.shape == (10, 28, 28)
-        assert len(strip.shown) >= 7 and strip.shown[0] == 0 and strip.shown[-1] == 9 and strip.side >= 8
+        strip = board.query_one(DigitStrip)
+        assert strip.frames.shape == (10, 28, 28) and strip.caption.startswith("epoch 2:")
 
         run = only_run(runs_dir)
-        assert run.config().subset == 512 and run.config().epochs == 1
+        assert run.config().subset == 512 and run.config().epochs == 2
         assert run.status()["status"] == "finished"
         for name in PNGS:
             assert run.file(name).stat().st_size > 1000, name
         shown = text(app)
-        assert "finished" in shown and "epoch 1/1" in shown and run.id[:12] in shown
+        assert "finished" in shown and "epoch 2/2" in shown and run.id[:12] in shown
+        assert "latent z1, z2" in shown and "loss (log)" in shown
+
+        # history: back one epoch shows epoch 1's frames and a chart up to epoch 1
+        await pilot.press("left")
+        assert board.shown_epoch == 1 and [e[0] for e in chart.epochs] == [1]
+        assert strip.caption.startswith("epoch 1:") and "history 1/2" in strip.caption
+        await pilot.press("end")
+        assert board.shown_epoch == 2 and [e[0] for e in chart.epochs] == [1, 2]
 
 
-# Far more epochs than a test waits for: the stop key always lands mid-run. Few
-# steps per epoch keep the message rate low, so the pilot's key presses (which
-# wait for the app to be idle) are not held up.
-LONG = dict(subset=2048, batch_size=256, epochs=200)
-
-
-async def test_stop_mid_run_saves_a_checkpoint_and_the_runs_screen_resumes_it(runs_dir, text, until, press_busy):
+async def test_stop_mid_run_saves_a_checkpoint_and_the_runs_screen_continues_it(runs_dir, text, until):
+    seen = Seen()
     app = make_app(runs_dir=runs_dir, **LONG)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.train_screen
+    async with app.run_test(size=(80, 24), message_hook=seen) as pilot:
         await pilot.press("s")
-        await until(pilot, lambda: screen.progress_seen >= 1, 120, "the first progress message")
-        await press_busy(pilot, "x")
-        await until(pilot, lambda: not screen.training, 120, "the stop to finish")
+        await until(pilot, lambda: seen.of(RunEpoch), 180, "the first epoch")
+        await pilot.press("x")
+        await until(pilot, lambda: seen.of(RunEnded), 120, "the stop to finish")
 
-        stopped = screen.last_event
-        assert isinstance(stopped, Stopped) and stopped.epoch < 200
+        stopped = seen.of(RunEnded)[0].event
+        assert isinstance(stopped, Stopped) and 1 <= stopped.epoch < 200
         run = only_run(runs_dir)
         assert run.file("checkpoint.pt").is_file() and run.file("interpolation.png").is_file()
         status = run.status()
         assert (status["status"], status["epoch"], status["step"]) == ("stopped", stopped.epoch, stopped.step)
         assert len(run.metrics()) == stopped.epoch
+        assert wait_stopped(run, 30)  # the process has let go of the run
         shown = text(app)
         assert "stopped" in shown and "resume" in shown
 
-        # runs screen: the run is listed as stopped; c continues it on the training screen
+        # runs screen: listed as stopped; c continues it in a new process
         await pilot.press("r")
         await pilot.pause()
         assert "stopped" in text(app) and run.id in text(app)
         await pilot.press("c")
-        await until(pilot, lambda: screen.progress_seen >= 1, 120, "the resumed run to train")
-        assert app.screen is screen
-        started = screen.milestones[0]
-        assert (started.run_dir, started.start_epoch, started.start_step) == (str(run.path), stopped.epoch, stopped.step)
-        await press_busy(pilot, "x")
-        await until(pilot, lambda: not screen.training, 120, "the second stop")
-        again = screen.last_event
+        await until(pilot, lambda: len(seen.of(RunStarted)) >= 2 and len(seen.of(RunProgress)) > 0
+                    and seen.of(RunProgress)[-1].event.epoch > stopped.epoch, 180, "the continued run to train")
+        assert isinstance(app.screen, type(app.get_default_screen()))
+        await pilot.press("x")
+        await until(pilot, lambda: len(seen.of(RunEnded)) >= 2, 120, "the second stop")
+        again = seen.of(RunEnded)[-1].event
         assert isinstance(again, Stopped) and (again.epoch, again.step) >= (stopped.epoch, stopped.step)
         assert [m["epoch"] for m in run.metrics()] == list(range(1, again.epoch + 1))
-        # the chart shows the epochs from before the first stop as well as after it
-        assert [e[0] for e in screen.query_one(LossChart).epochs] == list(range(1, again.epoch + 1))
+        # the board replays the epochs from before the first stop as well as after it
+        board = app.screen.query_one(RunBoard)
+        assert [e.epoch for e in board.epochs] == list(range(1, again.epoch + 1))
+        assert wait_stopped(run, 30)
 
 
-async def test_quit_while_training_asks_then_stops_cleanly(runs_dir, until, press_busy):
+@pytest.mark.parametrize("answer", ["s", "l"])
+async def test_quit_while_training_asks_stop_or_leave(runs_dir, until, answer):
+    seen = Seen()
     app = make_app(runs_dir=runs_dir, start=True, **LONG)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.train_screen
-        await until(pilot, lambda: screen.progress_seen >= 1, 120, "training (--start)")
-        await press_busy(pilot, "q")
+    async with app.run_test(size=(80, 24), message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(RunProgress), 180, "training (--start)")
+        await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, Confirm), 10, "the question")
-        await press_busy(pilot, "n")  # keep training
-        await until(pilot, lambda: app.screen is screen, 10, "the question to close")
-        assert screen.training
-        await press_busy(pilot, "q")
+        await pilot.press("escape")  # cancel: keep watching
+        await until(pilot, lambda: not isinstance(app.screen, Confirm), 10, "the question to close")
+        await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, Confirm), 10, "the question")
-        await press_busy(pilot, "y")
-        await until(pilot, lambda: app.return_code is not None, 120, "the app to exit")
+        await pilot.press(answer)
+        await until(pilot, lambda: app.return_code is not None, 30, "the app to exit")
     run = only_run(runs_dir)
+    if answer == "l":  # left training: the process outlives the app; stop it the CLI's way
+        assert holder(run.path) is not None and run.state() == "running"
+        from core.control import request_stop
+
+        request_stop(run)
+    assert wait_stopped(run, 120)
     assert run.status()["status"] == "stopped" and run.file("checkpoint.pt").is_file()
     assert len(run.metrics()) < 200
 
@@ -131,36 +167,36 @@ async def test_bad_form_value_is_marked_and_nothing_starts(runs_dir, text):
         assert "latent size must be" in text(app)  # on screen, shortened to fit
         await pilot.press("escape", "s")
         await pilot.pause()
-        assert not app.train_screen.training
-        assert "latent size must be at least 1" in app.train_screen.query_one(StatusBar).text
+        assert app.screen.phase == "idle"
+        assert "latent size must be at least 1" in app.screen.query_one(StatusBar).text
         await pilot.press("tab", "3")
         await pilot.pause()
         assert not field.has_class("-invalid")
     assert not runs_dir.exists()  # nothing was created
 
 
-async def test_worker_errors_are_shown_and_the_app_keeps_running(runs_dir, tmp_path, text, until, monkeypatch):
-    # a user error (AeklError): a data folder that does not exist
+async def test_launch_errors_are_shown_and_the_app_keeps_running(runs_dir, tmp_path, text, until, monkeypatch):
+    seen = Seen()
+    # a user error: a data folder that does not exist; the process says so and exits 2
     app = make_app(runs_dir=runs_dir, data_dir=tmp_path / "nowhere", subset=512, epochs=1)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.train_screen
+    async with app.run_test(size=(80, 24), message_hook=seen) as pilot:
+        screen = app.screen
         await pilot.press("s")
-        await until(pilot, lambda: not screen.training, 60, "the worker to fail")
-        await pilot.pause()
+        await until(pilot, lambda: screen.phase == "idle" and screen.query_one(StatusBar).fields["state"] == "failed",
+                    120, "the launch to fail")
         status = screen.query_one(StatusBar)
-        assert status.fields["state"] == "failed" and "does not exist" in status.text
-        assert any("does not exist" in str(n.message) for n in app._notifications)
+        assert "does not exist" in status.text and "Traceback" not in status.text
+        assert any("does not exist" in n for n in seen.notes())
 
-        # a bug (any other exception) is reported the same way
-        import tui.trainer
+        # a process that cannot even start is reported the same way
+        import tui.launcher
 
-        def boom(*args, **kwargs):
-            raise RuntimeError("boom")
+        def refuse(*args, **kwargs):
+            raise OSError(24, "Too many open files")
 
-        monkeypatch.setattr(tui.trainer, "_train", boom)
+        monkeypatch.setattr(tui.launcher, "launch", refuse)
         await pilot.press("s")
-        await until(pilot, lambda: status.fields["state"] == "failed" and "boom" in status.text, 30, "the bug report")
-        assert "RuntimeError: boom" in status.text
+        await until(pilot, lambda: "Too many open files" in status.text, 30, "the start failure")
         # still alive: other screens open and close
         await pilot.press("k")
         await pilot.pause()

@@ -1,4 +1,4 @@
-"""A yes/no question over the current screen."""
+"""A question with a few answers over the current screen, each with its own key."""
 
 from __future__ import annotations
 
@@ -9,26 +9,32 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 
-class Confirm(ModalScreen[bool]):
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n", "answer(False)", "No"),
-        Binding("escape", "answer(False)", "No", show=False),
-    ]
+class Confirm(ModalScreen[str | None]):
+    """Dismissed with the chosen answer's value; Escape gives None (cancel)."""
 
-    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+    BINDINGS = [Binding("escape", "answer('')", "Cancel", show=False)]
+
+    def __init__(self, question: str, answers: list[tuple[str, str, str]]) -> None:
+        """`answers`: (key, label, value); the first is the one drawn as the warning."""
         super().__init__()
-        self.question, self.yes, self.no = question, yes, no
+        self.question, self.answers = question, answers
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Static(self.question, id="confirm-question")
             with Horizontal(id="confirm-buttons"):
-                yield Button(f"{self.yes} (y)", id="yes", variant="error", compact=True)
-                yield Button(f"{self.no} (n)", id="no", compact=True)
+                for n, (key, label, value) in enumerate(self.answers):
+                    yield Button(f"{label} ({key})", id=f"answer-{value}", compact=True,
+                                 variant="error" if n == 0 else "default")
 
-    def action_answer(self, value: bool) -> None:
-        self.dismiss(value)
+    def on_key(self, event) -> None:
+        for key, _, value in self.answers:
+            if event.key == key:
+                event.stop()
+                self.dismiss(value)
+
+    def action_answer(self, value: str) -> None:
+        self.dismiss(value or None)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        self.dismiss(event.button.id.removeprefix("answer-"))

@@ -1,9 +1,11 @@
-"""One saved run: loss history, latent scatter, and interpolations decoded on demand.
+"""One run, live or ended: its board followed from the folder, its history,
+and interpolations decoded on demand.
 
-History and scatter come from the run's files (metrics.jsonl, latents.npz).
-The interpolation is decoded from checkpoint.pt: a worker thread loads the
-model and the MNIST test set once, then each pair of test indices the user
-types is one small decode.
+A watcher thread replays the run's events from its first epoch and keeps
+following while it trains (the same path as the training screen). ←/→,
+home and end move through the epochs. The decoded pair comes from
+checkpoint.pt: a worker loads the model and the test set once, then each
+pair of test indices the user types is one small decode.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import numpy as np
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
+from textual.worker import get_current_worker
 
 from core.errors import AeklError
+from core.events import Failed, Finished, Stopped
+from core.runs import Run
+from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.digit_strip import DigitStrip
-from tui.widgets.latent_scatter import LatentScatter
-from tui.widgets.loss_chart import LossChart
+from tui.widgets.run_board import RunBoard
 
 
 class Decoded(Message):
@@ -38,23 +44,33 @@ class DecodeFailed(Message):
 
 
 class RunDetailScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    AUTO_FOCUS = ""  # arrows move through epochs; Tab reaches the index fields
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("left", "history(-1)", "Epoch -"),
+        Binding("right", "history(1)", "Epoch +"),
+        Binding("home", "history_at(0)", "First", show=False),
+        Binding("end", "history_at(-1)", "Newest", show=False),
+        Binding("x", "stop", "Stop"),
+        Binding("c", "resume", "Continue"),
+    ]
+
+    # the run's state as last seen: "loading", "running", "stopping" or its final status word
+    state: reactive[str] = reactive("loading", bindings=True)
 
     def __init__(self, run_id: str, runs_dir: Path, data_dir: Path | None) -> None:
         super().__init__()
         self.run_id = run_id
         self.runs_dir = Path(runs_dir)
         self.data_dir = data_dir
+        self.run_dir = str(self.runs_dir / run_id)
         self._loaded = None  # (model, config, test_x, test_y), filled by the worker
         self.decoded: tuple[int, int] | None = None  # last pair shown
+        self._title = run_id
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
-        with Vertical(id="board"):
-            with Horizontal(id="charts"):
-                yield LossChart(title="loss per epoch", live=False, id="loss", classes="panel")
-                yield LatentScatter(id="scatter", classes="panel")
-            yield DigitStrip(id="strip", classes="panel")
+        yield RunBoard(id="board")
         with Horizontal(id="pair-row"):
             yield Label("test index from", classes="form-label")
             yield Input(compact=True, id="pair-from", classes="form-input", type="integer")
@@ -68,20 +84,92 @@ class RunDetailScreen(Screen):
 
         try:
             run = open_run(self.run_id, self.runs_dir)
-            config, status, metrics = run.config(), run.status(), run.metrics()
+            config = run.config()
         except AeklError as exc:
             self.query_one("#detail-title", Static).update(f"{self.run_id}: {exc.message}")
+            self.state = "damaged"
             return
-        self.query_one("#detail-title", Static).update(
-            f"{self.run_id}  {status.get('status')}  {config.kind} z{config.latent}  "
-            f"{len(metrics)}/{config.epochs} epochs")
-        self.query_one(LossChart).set_history(metrics)
-        latents = run.file("latents.npz")
-        if latents.is_file():
-            with np.load(latents) as z:
-                self.query_one(LatentScatter).set_codes(z["codes"], z["labels"])
-        self.query_one(DigitStrip).clear("interpolation: loading the checkpoint ...")
+        self._title = f"{self.run_id}  {config.kind} z{config.latent}"
+        self._set_title()
+        self._watch(self.run_dir)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # hidden, not greyed: on a finished run neither key means anything
+        if action == "stop":
+            return self.state == "running"
+        if action == "resume":
+            return self.state in ("stopped", "interrupted", "failed")
+        return True
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False, description="following the run")
+    def _watch(self, run_dir: str) -> None:
+        from tui.watcher import watch
+
+        worker = get_current_worker()
+        watch(run_dir, self.post_message, lambda: worker.is_cancelled)
+
+    def _set_title(self, note: str = "") -> None:
+        board = self.query_one(RunBoard)
+        epoch = board.shown_epoch
+        where = "" if epoch is None else f"  epoch {epoch}"
+        self.query_one("#detail-title", Static).update(f"{self._title}  {self.state}{where}{note}")
+
+    def watch_state(self) -> None:
+        if self.is_mounted:
+            self._set_title()
+
+    def on_run_started(self, message: RunStarted) -> None:
+        self.query_one(RunBoard).clear()
+        if self.state == "loading":
+            self.state = "running"  # until the final event says otherwise
+
+    def on_run_progress(self, message: RunProgress) -> None:
+        self.query_one(RunBoard).add_progress(message.event)
+
+    def on_run_epoch(self, message: RunEpoch) -> None:
+        self.query_one(RunBoard).add_epoch(message.event)
+        self._set_title()
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        event = message.event
+        if isinstance(event, Finished):
+            self.state = "finished"
+        elif isinstance(event, Stopped):
+            self.state = "stopped"
+        elif isinstance(event, Failed):
+            self.state = event.status
+            self.notify(event.reason, title=f"Run {event.status}", severity="error", timeout=10)
+        board = self.query_one(RunBoard)
+        if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state == "damaged":
+            return
+        # A run from before aekl kept per-epoch snapshots: decode its pair from the checkpoint.
+        self.query_one(DigitStrip).set_caption("interpolation: loading the checkpoint ...")
+        try:
+            config = Run(Path(self.run_dir)).config()
+        except AeklError:
+            return
         self._decode(config.interp_from, config.interp_to)
+
+    def action_history(self, delta: int) -> None:
+        self.query_one(RunBoard).move(delta)
+        self._set_title()
+
+    def action_history_at(self, index: int) -> None:
+        self.query_one(RunBoard).show(None if index < 0 else index)
+        self._set_title()
+
+    def action_stop(self) -> None:
+        from core.control import request_stop
+
+        try:
+            request_stop(Run(Path(self.run_dir)))
+        except AeklError as exc:
+            self.notify(exc.message, title="Cannot stop", severity="warning")
+            return
+        self.state = "stopping"
+
+    def action_resume(self) -> None:
+        self.post_message(ContinueRun(self.run_id))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

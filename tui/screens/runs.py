@@ -1,4 +1,7 @@
-"""The runs screen: every run folder under the runs root, as `aekl runs` lists them."""
+"""The runs screen: every run folder under the runs root, as `aekl runs` lists them.
+
+Live runs are marked (● running); opening one follows it as it trains.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.errors import AeklError
+from tui.messages import ContinueRun
 from tui.widgets.run_list import RunList
 
 
@@ -65,15 +68,8 @@ class RunsScreen(Screen):
         row = self.query_one(RunList).selected
         if row is None:
             return
-        if row.get("status") != "stopped":
-            self.notify(f"Only a stopped run can continue; {row['id']} is {row.get('status')}.", severity="warning")
+        if row.get("status") not in ("stopped", "interrupted", "failed"):
+            self.notify(f"Only a stopped or interrupted run can continue; {row['id']} is {row.get('status')}.",
+                        severity="warning")
             return
-        trainer = self.app.train_screen
-        if trainer.training:
-            self.notify("A run is already training; stop it first.", severity="warning")
-            return
-        try:
-            self.app.pop_screen()
-            trainer.resume(row["id"])
-        except AeklError as exc:
-            self.notify(exc.message, title="Cannot continue", severity="error")
+        self.post_message(ContinueRun(row["id"]))

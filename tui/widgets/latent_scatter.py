@@ -1,7 +1,7 @@
 """Latent scatter: codes of the fixed test subset, one colour per digit.
 
 Codes with more than two dimensions are projected on their two principal
-axes (core.latent.pca_2d, as latent.png does) and the title says so. Only a
+axes (core.project.pca_2d, as latent.png does) and the title says so. Only a
 fixed subsample is drawn: a terminal cell holds at most a few dots, and
 plotext's cost grows with the number of points.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
+from core.project import pca_2d
 from tui.widgets.palette import DIGIT_COLOURS, rich_colour
 from tui.widgets.plot_panel import PlotPanel
 
@@ -29,13 +30,8 @@ def subsample(n: int, limit: int = MAX_POINTS) -> np.ndarray:
 
 def project(codes: np.ndarray) -> tuple[np.ndarray, str, tuple[str, str]]:
     """(N, d) codes -> (N, 2) points, a caption, and axis names."""
-    import torch
-
-    from core.latent import pca_2d
-
     d = codes.shape[1]
-    flat, share = pca_2d(torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32)))
-    points = flat.numpy()
+    points, share = pca_2d(codes)
     if d > 2:
         return points, f"latent: PCA of {d}-D ({100 * float(share.sum()):.0f}% var)", ("PC1", "PC2")
     if d == 1:
@@ -57,12 +53,12 @@ class LatentScatter(PlotPanel):
             text.append(str(digit), style=f"bold {rich_colour(colour)}")
         return text
 
-    def set_codes(self, codes: np.ndarray, labels: np.ndarray) -> None:
+    def set_codes(self, codes: np.ndarray, labels: np.ndarray, now: bool = False) -> None:
         """codes (N, latent) and labels (N,); draws a fixed subsample."""
         points, self.caption, self.axes = project(np.asarray(codes))  # axes from all codes
         keep = subsample(len(points))
         self.points, self.labels = points[keep], np.asarray(labels)[keep]
-        self.request()
+        self.request(now=now)
 
     def clear(self) -> None:
         self.points = self.labels = None

@@ -54,6 +54,11 @@ class LossChart(PlotPanel):
         self.epochs.append((epoch, train_loss, test_loss))
         self.request()
 
+    def set_points(self, steps: list[tuple[float, float]], epochs: list[tuple[int, float, float]]) -> None:
+        """Replace everything at once (moving through a run's history)."""
+        self.steps, self.epochs = list(steps), list(epochs)
+        self.request(now=True)
+
     def set_history(self, metrics: list[dict]) -> None:
         """Per-epoch rows from metrics.jsonl (a saved run, or a resumed one)."""
         self.steps.clear()

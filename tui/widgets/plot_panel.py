@@ -19,7 +19,6 @@ from tui.throttle import Throttle
 class PlotPanel(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.draws = 0  # how many times the plot was rebuilt (tests and benchmarks read it)
         self._throttle: Throttle | None = None
 
     def compose(self) -> ComposeResult:
@@ -41,7 +40,6 @@ class PlotPanel(Vertical):
         plot = self.query_one(PlotextPlot)
         plot.plt.clear_data()
         self._redraw(plot.plt)
-        self.draws += 1
         plot.refresh()
 
     def _legend(self) -> Text:

@@ -8,13 +8,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-# the status word's colour, by theme-independent ANSI names that read on light and dark
-STATUS_STYLE = {"finished": "green", "stopped": "yellow", "running": "cyan", "failed": "red", "damaged": "red"}
+from core.present import STATUS_COLOUR, fmt, status_word
+
 COLUMNS = ("id", "kind", "latent", "epochs", "best test MSE", "status")
-
-
-def _fmt(value: Any, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 class RunList(DataTable):
@@ -43,8 +39,8 @@ class RunList(DataTable):
                 r.get("kind", "?"),
                 Text(str(r.get("latent", "?")), justify="right"),
                 Text(f"{r.get('epochs', 0)}/{r.get('planned', '?')}", justify="right"),
-                Text(_fmt(r.get("best_test_mse")), justify="right"),
-                Text(status, style=STATUS_STYLE.get(status, "")),
+                Text(fmt(r.get("best_test_mse")), justify="right"),
+                Text(status_word(status), style=STATUS_COLOUR.get(status, "")),
                 key=r["id"],
             )
         ids = [r["id"] for r in self.runs]

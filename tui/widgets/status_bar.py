@@ -20,6 +20,8 @@ STATE_STYLE = {
     "stopped": "$warning",
     "finished": "$success",
     "failed": "$error",
+    "interrupted": "$error",
+    "damaged": "$error",
 }
 
 

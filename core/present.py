@@ -1,0 +1,19 @@
+"""Words and colours that the CLI and the TUI both show, kept in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# A run status's colour: ANSI names that read on light and dark backgrounds.
+STATUS_COLOUR = {"finished": "green", "stopped": "yellow", "running": "cyan", "failed": "red",
+                 "interrupted": "magenta", "damaged": "red", "new": "white"}
+
+
+def status_word(status: str) -> str:
+    """A live run is marked, so it stands out in a long list."""
+    return f"● {status}" if status == "running" else status
+
+
+def fmt(value: Any, spec: str = ".4f") -> str:
+    """A number for a table cell; '-' where there is none."""
+    return "-" if value is None or isinstance(value, bool) else format(value, spec)

@@ -1,0 +1,111 @@
+"""Start `aekl train` in a process of its own, detached from the app.
+
+The process gets a new session (no controlling terminal), so a dropped SSH
+connection, a closed tmux pane or quitting the app does not stop it; it
+writes its run folder, which the app then follows like any other run. Its
+stdout is discarded (the folder has everything) and its stderr goes to a
+temporary file, read only when it fails before the folder is ready.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+from core.config import AEConfig
+from core.runs import Run, Status
+
+READY_TIMEOUT_S = 300.0  # torch import + MNIST load on a slow, busy node
+
+
+def config_args(config: AEConfig) -> list[str]:
+    """The `aekl train` options that give `config`, only where it differs from the defaults."""
+    from core.cli.base import flag_for
+
+    default, args = AEConfig(), []
+    for f in fields(AEConfig):
+        value = getattr(config, f.name)
+        if value is None or value == getattr(default, f.name):
+            continue
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else repr(value) if isinstance(value, float) else str(value)
+        args += [flag_for(f.name), text]
+    return args
+
+
+def new_name(config: AEConfig, runs_dir: Path) -> str:
+    """A run folder name like the CLI's own, not yet taken."""
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.tag}"
+    name, n = base, 1
+    while (runs_dir / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+@dataclass
+class Launch:
+    proc: subprocess.Popen
+    run: Run
+    log: Path
+
+    def wait_ready(self, cancelled: Callable[[], bool]) -> str | None:
+        """Wait until the run folder is being written; return an error line if the
+        process ended first (or None when it is ready or we were cancelled)."""
+        end = time.monotonic() + READY_TIMEOUT_S
+        while not cancelled():
+            code = self.proc.poll()
+            if self._ready():
+                self._drop_log()
+                return None
+            if code is not None:
+                return self._failure(code)
+            if time.monotonic() > end:
+                return f"the training process did not start within {READY_TIMEOUT_S:.0f}s"
+            time.sleep(0.1)
+        return None
+
+    def _ready(self) -> bool:
+        try:
+            return self.run.file("config.json").is_file() and self.run.state() is not Status.NEW
+        except Exception:  # a half-made folder: not ready yet
+            return False
+
+    def _failure(self, code: int) -> str:
+        try:
+            lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            lines = []
+        self._drop_log()
+        text = lines[-1] if lines else f"the training process exited with code {code}"
+        return text.removeprefix("aekl: error: ")
+
+    def _drop_log(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+
+def launch(config: AEConfig, runs_dir: Path, data_dir: Path | None, resume: str | None = None) -> Launch:
+    """Start training `config` (or continue run `resume`) in its own process."""
+    runs_dir = Path(runs_dir)
+    argv = [sys.executable, "-m", "core.cli", "train", "--json", "--out", str(runs_dir)]
+    if resume:
+        name = resume
+        argv += ["--resume", resume]
+    else:
+        name = new_name(config, runs_dir)
+        argv += ["--name", name, *config_args(config)]
+    if data_dir:
+        argv += ["--data-dir", str(data_dir)]
+    fd, log = tempfile.mkstemp(prefix="aekl-train-", suffix=".log")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=fd,
+                                start_new_session=True, env=env)
+    finally:
+        os.close(fd)
+    return Launch(proc, Run(runs_dir / name), Path(log))
