@@ -10,7 +10,7 @@ from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
 from core.config import AEConfig
-from core.present import STATUS_COLOUR, fmt, status_word
+from core.present import STATUS_COLOUR, cell, status_word
 
 RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
@@ -29,8 +29,8 @@ def elbo_table(rows: list[dict]) -> Table | None:
     latent = len(rows[0]["kl_per_dim"])
     for m in rows:
         table.add_row(
-            str(m["epoch"]), fmt(m.get("beta"), ".3g"), fmt(m["test_mse"]), fmt(m["test_kl"], ".2f"),
-            fmt(m.get("test_beta_kl"), ".2f"), fmt(m["test_loss"]), fmt(m.get("train_kl"), ".2f"),
+            str(m["epoch"]), cell(m.get("beta"), ".3g"), cell(m["test_mse"]), cell(m["test_kl"], ".2f"),
+            cell(m.get("test_beta_kl"), ".2f"), cell(m["test_loss"]), cell(m.get("train_kl"), ".2f"),
             f"{m.get('active_units', '-')}/{latent}",
         )
     return table
@@ -74,7 +74,7 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
         status = r["status"]
         table.add_row(
             r["id"], r.get("kind", "?"), str(r.get("latent", "?")),
-            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", fmt(r.get("best_test_mse")),
+            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", cell(r.get("best_test_mse")),
             f"[{STATUS_COLOUR.get(status, 'white')}]{status_word(status)}[/]",
         )
     out.print(table)
@@ -104,8 +104,8 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
         for col in ("epoch", "train MSE", "test MSE", "seconds", "img/s"):
             table.add_column(col, justify="right")
         for m in metrics:
-            table.add_row(str(m["epoch"]), fmt(m["train_mse"]), fmt(m["test_mse"]), fmt(m["seconds"], ".2f"),
-                          fmt(m["samples_per_s"], ",.0f"))
+            table.add_row(str(m["epoch"]), cell(m["train_mse"]), cell(m["test_mse"]), cell(m["seconds"], ".2f"),
+                          cell(m["samples_per_s"], ",.0f"))
         out.print(table)
         print_elbo(metrics)  # VAE only
     out.print("files: " + ", ".join(files))
