@@ -29,9 +29,7 @@ TEST_SIZE = 10_000  # MNIST test images
 # seed + 1 (and, on a resume across devices, seed + 1 + the step count), so
 # seeds stop at 2**63 - 1 to leave room for those offsets.
 MAX_SEED = 2**63 - 1
-# Monte Carlo draws for `aekl kl`: drawn in chunks, so memory is bounded, but
-# 10 million already take seconds and give 3 more digits than the default.
-MAX_SAMPLES = 10_000_000
+# (`aekl kl` keeps its own limits on seeds and draws, in core/kl.py and core/klinput.py.)
 # Weights + gradients + Adam's two moments are 16 bytes per parameter: 50
 # million parameters are 800 MB, about 100 times the default model.
 MAX_PARAMS = 50_000_000
@@ -47,6 +45,11 @@ MAX_INTERP_STEPS = 500
 MAX_NAME = 200
 MAX_PATH = 4096
 
+# Fields added after runs were first written: a config.json without them
+# means what these values mean (a run from before β schedules).
+OLD_DEFAULTS = {"kl_schedule": "monotonic", "kl_warmup": 0.0, "kl_cycles": 4, "free_bits": 0.0,
+                "cuda_graphs": False}
+
 
 @dataclass
 class AEConfig:
@@ -55,6 +58,15 @@ class AEConfig:
     activation: str = "relu"  # hidden nonlinearity, one of ACTIVATIONS
     kind: str = "ae"  # "ae" (deterministic) or "vae" (mean + log-variance)
     beta: float = 1.0  # VAE only: weight of the KL term against reconstruction
+    # VAE only: how beta moves during the run (core/beta.py). "monotonic"
+    # ramps from 0 over kl_warmup epochs, then holds (constant when 0);
+    # "cyclical" repeats that ramp kl_cycles times (Fu et al. 2019).
+    kl_schedule: str = "monotonic"
+    kl_warmup: float = 0.0  # epochs of linear KL warm-up (monotonic only); 0 = none
+    kl_cycles: int = 4  # cycles over the run for the cyclical schedule (Fu et al. used 4)
+    # VAE only: nats per latent dimension the KL term does not charge for
+    # (free bits, Kingma et al. 2016): a dimension may carry this much for free.
+    free_bits: float = 0.0
     epochs: int = 12  # full passes over the training set
     batch_size: int = 256  # large batches keep the matmuls efficient on CPU
     lr: float = 3e-3  # peak learning rate of the one-cycle schedule
@@ -63,6 +75,9 @@ class AEConfig:
     warmup: float = 0.1
     seed: int = 0  # seeds init, batch order and VAE noise: same seed, same run
     device: str = "auto"  # auto = cuda > mps > cpu
+    # CUDA only, plain AE: replay the whole step as one CUDA graph (core/graphstep.py).
+    # Off by default until measured on a GPU; results match the eager path to float tolerance.
+    cuda_graphs: bool = False
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     subset: int | None = None  # use only the first N training images
     interp_from: int | None = None  # test index where the interpolation starts
@@ -96,6 +111,7 @@ class AEConfig:
             raise BadInput(field="lr", value=self.lr, rule="must be a positive number")
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise BadInput(field="beta", value=self.beta, rule="must be a non-negative number")
+        self._validate_kl()
         if not 0 <= self.warmup < 1:
             raise BadInput(field="warmup", value=self.warmup, rule="must be a fraction in [0, 1)")
         return self
@@ -106,6 +122,22 @@ class AEConfig:
         enc = [IMAGE_DIM, *self.hidden, out]
         dec = [self.latent, *reversed(self.hidden), IMAGE_DIM]
         return sum((a + 1) * b for sizes in (enc, dec) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def _validate_kl(self) -> None:
+        from core.beta import SCHEDULES
+
+        if self.kl_schedule not in SCHEDULES:
+            raise BadInput(field="kl_schedule", value=self.kl_schedule, rule=f"must be one of {', '.join(SCHEDULES)}")
+        if not (math.isfinite(self.kl_warmup) and 0 <= self.kl_warmup <= self.epochs):
+            raise BadInput(field="kl_warmup", value=self.kl_warmup,
+                           rule=f"must be between 0 and the run's {self.epochs} epochs")
+        if self.kl_warmup and self.kl_schedule == "cyclical":
+            raise BadInput(field="kl_warmup", value=self.kl_warmup,
+                           rule="must be 0 with the cyclical schedule (each cycle has its own ramp)")
+        if self.kl_cycles < 1:
+            raise BadInput(field="kl_cycles", value=self.kl_cycles, rule="must be at least 1")
+        if not (math.isfinite(self.free_bits) and self.free_bits >= 0):
+            raise BadInput(field="free_bits", value=self.free_bits, rule="must be a non-negative number of nats")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -124,7 +156,7 @@ class AEConfig:
             raise BadInput(f"{source}: expected a JSON object, got {type(d).__name__}")
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
-        missing = sorted(names - set(d))
+        missing = sorted(names - set(d) - set(OLD_DEFAULTS))
         if unknown or missing:
             parts = []
             if unknown:
@@ -132,7 +164,7 @@ class AEConfig:
             if missing:
                 parts.append(f"missing fields {', '.join(missing)}")
             raise BadInput(f"{source}: {'; '.join(parts)}")
-        d = dict(d)
+        d = {**OLD_DEFAULTS, **d}
         if isinstance(d["hidden"], list):
             d["hidden"] = tuple(d["hidden"])
         try:
@@ -157,14 +189,17 @@ _RANGES = (
 )
 
 # What JSON (or a caller) must give for each field.
-_INT, _NUM, _STR = "an integer", "a number", "a string"
+_INT, _NUM, _STR, _BOOL = "an integer", "a number", "a string", "true or false"
 _TYPES = {"latent": _INT, "epochs": _INT, "batch_size": _INT, "seed": _INT, "threads": _INT, "subset": _INT,
-          "interp_from": _INT, "interp_to": _INT, "interp_steps": _INT, "lr": _NUM, "beta": _NUM,
-          "warmup": _NUM, "activation": _STR, "kind": _STR, "device": _STR}
+          "interp_from": _INT, "interp_to": _INT, "interp_steps": _INT, "kl_cycles": _INT, "lr": _NUM,
+          "beta": _NUM, "warmup": _NUM, "kl_warmup": _NUM, "free_bits": _NUM, "activation": _STR, "kind": _STR,
+          "device": _STR, "kl_schedule": _STR, "cuda_graphs": _BOOL}
 _OPTIONAL = {"subset", "interp_from", "interp_to"}
 
 
 def _is(value: Any, kind: str) -> bool:
+    if kind == _BOOL:
+        return isinstance(value, bool)
     if isinstance(value, bool):  # JSON true is not the number 1 here
         return False
     if kind == _INT:

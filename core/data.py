@@ -137,24 +137,35 @@ def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = Fals
 
 @dataclass(frozen=True)
 class MNIST:
-    """Both splits as flat float tensors in [-1, 1] on one device."""
+    """Both splits on one device. The training images stay uint8 (a quarter of
+    float32's memory) and become floats in [-1, 1] one batch at a time; the
+    test images, read whole by evaluation and figures, are kept as floats."""
 
-    train_x: "torch.Tensor"  # (N, 784) float32
+    train_x: "torch.Tensor"  # (N, 784) uint8, 0..255
     train_y: "torch.Tensor"  # (N,) int64
-    test_x: "torch.Tensor"  # (10000, 784) float32
+    test_x: "torch.Tensor"  # (10000, 784) float32 in [-1, 1]
     test_y: "torch.Tensor"  # (10000,) int64
 
     @property
     def device(self):
         return self.train_x.device
 
+    def batch(self, index: "torch.Tensor") -> "torch.Tensor":
+        """Training images at `index` as (B, 784) float32 in [-1, 1]."""
+        return to_unit_range(self.train_x[index])
 
-def _as_flat(images: "torch.Tensor", device) -> "torch.Tensor":
-    # uint8 (N, 28, 28) -> float (N, 784) in [-1, 1], the range tanh can reach.
+
+def to_unit_range(pixels: "torch.Tensor") -> "torch.Tensor":
+    # uint8 -> float in [-1, 1], the range tanh can reach. The same two
+    # operations whether applied to a batch or the whole set, so a batch is
+    # bit for bit what slicing a float copy of the set would give.
     import torch
 
-    x = images.to(device=device, dtype=torch.float32).reshape(len(images), -1)
-    return x.div_(127.5).sub_(1.0)
+    return pixels.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def _flat(images: "torch.Tensor", device) -> "torch.Tensor":
+    return images.to(device=device).reshape(len(images), -1)
 
 
 def load_mnist(
@@ -173,8 +184,8 @@ def load_mnist(
     if subset is not None:
         n = check_range("subset", subset, 1, n)
     return MNIST(
-        train_x=_as_flat(train.data[:n], device),
+        train_x=_flat(train.data[:n], device),
         train_y=train.targets[:n].to(device),
-        test_x=_as_flat(test.data, device),
+        test_x=to_unit_range(_flat(test.data, device)),
         test_y=test.targets.to(device),
     )

@@ -52,6 +52,13 @@ class EpochEnd:
     labels: np.ndarray = field(repr=False)  # (n,) int64
     frames: np.ndarray = field(repr=False)  # (steps + 2, 28, 28) in [-1, 1]; may be empty
     pair: tuple[int, int] = (0, 1)  # test indices of the interpolation endpoints
+    # VAE only (core/elbo.py); defaults so events rebuilt from older rows still load.
+    train_kl: float | None = None  # mean KL per image over the epoch's steps
+    train_beta_kl: float | None = None  # the KL part of the train objective, times 784
+    test_beta_kl: float | None = None  # beta * KL (after free bits) on the test set
+    kl_per_dim: tuple[float, ...] = ()  # test KL of each latent dimension; sums to test_kl
+    active_units: int | None = None  # dimensions with Var(posterior mean) > 0.01 on test
+    beta: float | None = None  # the KL weight in force at the end of the epoch
 
     def metrics_row(self) -> dict:
         row = {
@@ -66,6 +73,11 @@ class EpochEnd:
         }
         if self.test_kl is not None:
             row["test_kl"] = self.test_kl
+        for key in ("train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta"):
+            if getattr(self, key) is not None:
+                row[key] = getattr(self, key)
+        if self.kl_per_dim:
+            row["kl_per_dim"] = list(self.kl_per_dim)
         return row
 
 
@@ -77,6 +89,7 @@ def epoch_from_row(row: dict, epochs: int, arrays: dict) -> EpochEnd:
     names = {f.name for f in fields(EpochEnd)} - set(ARRAY_FIELDS) - {"epochs"}
     scalars = {k: row[k] for k in names if k in row}
     scalars.setdefault("test_kl", None)
+    scalars["kl_per_dim"] = tuple(scalars.get("kl_per_dim", ()))
     return EpochEnd(epochs=epochs, **scalars,
                     codes=arrays.get("codes", np.zeros((0, 2), np.float32)),
                     labels=arrays.get("labels", np.zeros(0, np.int64)),

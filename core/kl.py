@@ -1,31 +1,24 @@
 """KL divergence between Gaussians: closed forms, the general Cholesky form,
-a Monte Carlo check, and the counterexamples that `--explain` shows.
+a Monte Carlo check, and the counterexamples the derivations show.
 
-Pure torch: no typer, rich or textual here, so the VAE loss, the CLI and the
-TUI all share one implementation. Python numbers and lists become float64
-tensors; tensors that are already floating keep their dtype and device (the
-VAE calls this in float32 with autograd on).
+numpy only, so that `aekl kl` starts without torch. The diagonal forms
+(`exp_m1_m`, `kl_diag_standard`, `kl_diag_terms`) also take torch tensors and
+then stay in torch, keeping dtype, device and autograd: that is the VAE's loss.
 
-Conventions: KL(q ‖ p) = E_q[ln q(x) − ln p(x)]. A covariance is either a
-full (k, k) matrix or a length-k vector holding the diagonal (the variances).
+Conventions: KL(q ‖ p) = E_q[ln q(x) − ln p(x)], with q = N0 = N(μ0, Σ0) and
+p = N1 = N(μ1, Σ1) in d dimensions. A covariance is a full (d, d) matrix or a
+length-d vector holding the diagonal (the variances).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import torch
+import numpy as np
 
 from core.errors import BadInput
-
-__all__ = [
-    "DiagKL", "Gaussian", "Asymmetry", "Triangle",
-    "exp_m1_m", "kl_diag_standard", "kl_diag_terms", "kl_gaussians", "kl", "kl_parts",
-    "kl_monte_carlo", "check_covariance", "asymmetry", "asymmetry_example",
-    "triangle_example", "triangle_through_midpoint",
-]
 
 # Below this |x| the series for e^x − 1 − x is used: expm1(x) − x still
 # cancels (relative error ≈ 2·eps/|x|, about 1e-8 at x = 1e-8).
@@ -34,148 +27,161 @@ _SERIES_CUTOFF = 0.1
 # x^13/13!, is < 1e-21 relative to x²/2 at the cutoff.
 _SERIES = [1.0 / math.factorial(n) for n in range(12, 1, -1)]
 
-
-def _tensor(x, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Floating tensors pass through untouched (dtype, device, autograd);
-    everything else (lists, floats, integer tensors) becomes float64."""
-    if isinstance(x, torch.Tensor) and x.is_floating_point():
-        return x if dtype is None else x.to(dtype)
-    return torch.as_tensor(x, dtype=dtype or torch.float64)
+# Monte Carlo limits. Work grows as samples × d (× d with a full covariance),
+# memory as chunk × d: both are bounded before anything is allocated.
+MAX_SAMPLES = 10_000_000
+MAX_DRAW_ENTRIES = 1_000_000_000  # samples × d
+CHUNK_BYTES = 16 * 2**20  # one chunk of draws (float64); a few such arrays are live at once
 
 
-def _common(*xs) -> list[torch.Tensor]:
-    """Tensors promoted to one floating dtype (float32 stays float32 unless
-    mixed with float64)."""
-    ts = [_tensor(x) for x in xs]
-    dtype = ts[0].dtype
-    for t in ts[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    return [t.to(dtype) for t in ts]
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
 
 
-def exp_m1_m(x: torch.Tensor) -> torch.Tensor:
-    """e^x − 1 − x, accurate to a few ulps for every x, differentiable.
+def _ops(*xs):
+    """(namespace, arrays): torch when any input is a tensor (the VAE's path),
+    else numpy float64. Floating tensors keep their dtype and device."""
+    if any(_is_torch(x) for x in xs):
+        import torch
+
+        ts = [x if _is_torch(x) and x.is_floating_point() else torch.as_tensor(x, dtype=torch.float64)
+              for x in xs]
+        dtype = ts[0].dtype
+        for t in ts[1:]:
+            dtype = torch.promote_types(dtype, t.dtype)
+        return torch, [t.to(dtype) for t in ts]
+    return np, [np.asarray(x, dtype=np.float64) for x in xs]
+
+
+def exp_m1_m(x):
+    """e^x − 1 − x, accurate to a few ulps for every x (numpy or torch).
 
     This is σ² − 1 − ln σ² with x = ln σ², the part of every diagonal KL term
     that vanishes at σ = 1, where it is ≈ x²/2 and naive forms lose all digits.
     """
-    small = x.abs() < _SERIES_CUTOFF
+    xp, (x,) = _ops(x)
+    small = xp.abs(x) < _SERIES_CUTOFF
     # Feed the series only small values so the unused branch cannot overflow
-    # and poison gradients through torch.where with inf·0.
-    xs = torch.where(small, x, torch.zeros_like(x))
-    poly = torch.full_like(xs, _SERIES[0])
+    # and poison gradients through where() with inf·0.
+    xs = xp.where(small, x, xp.zeros_like(x))
+    poly = xp.full_like(xs, _SERIES[0])
     for c in _SERIES[1:]:
         poly = poly * xs + c
-    return torch.where(small, xs * xs * poly, torch.expm1(x) - x)
+    with np.errstate(over="ignore"):
+        return xp.where(small, xs * xs * poly, xp.expm1(x) - x)
 
 
 class DiagKL(NamedTuple):
-    """Per-dimension terms (shape (..., k)) and their sum over the last dim
+    """Per-dimension terms (shape (..., d)) and their sum over the last axis
     (shape (...)): for a VAE batch, `total` is the KL of each sample."""
 
-    terms: torch.Tensor
-    total: torch.Tensor
+    terms: Any
+    total: Any
 
 
 def kl_diag_standard(mu, sigma=None, logvar=None) -> DiagKL:
-    """KL(N(mu, diag σ²) ‖ N(0, I)) = ½ Σ (σ² + μ² − 1 − ln σ²).
+    """KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_j (σ_j² + μ_j² − 1 − ln σ_j²).
 
     Give exactly one of `sigma` or `logvar` (= ln σ², what a VAE encoder
-    emits). mu and sigma/logvar broadcast against each other; leading dims
-    are batch dims. Values are not checked here (this is the VAE's hot path
-    and a check would sync the GPU): klinput validates user input.
+    emits); they broadcast against mu and leading axes are batch axes. Values
+    are not checked (the VAE's hot path must not sync the GPU); klinput
+    validates what a person types.
     """
     if (sigma is None) == (logvar is None):
         raise TypeError("kl_diag_standard needs exactly one of sigma= or logvar=")
-    mu, spread = _common(mu, sigma if logvar is None else logvar)
-    lv = 2.0 * torch.log(spread) if logvar is None else spread
-    mu, lv = torch.broadcast_tensors(mu, lv)
+    xp, (mu, spread) = _ops(mu, sigma if logvar is None else logvar)
+    lv = 2.0 * xp.log(spread) if logvar is None else spread
     terms = 0.5 * (exp_m1_m(lv) + mu * mu)
     return DiagKL(terms, terms.sum(-1))
 
 
 def kl_diag_terms(mu0, logvar0, mu1, logvar1) -> DiagKL:
-    """KL(N(mu0, diag e^lv0) ‖ N(mu1, diag e^lv1)) per dimension:
-    ½ (e^d − 1 − d + (mu0 − mu1)² e^−lv1) with d = lv0 − lv1."""
-    mu0, lv0, mu1, lv1 = torch.broadcast_tensors(*_common(mu0, logvar0, mu1, logvar1))
-    diff = mu0 - mu1
-    terms = 0.5 * (exp_m1_m(lv0 - lv1) + diff * diff * torch.exp(-lv1))
+    """KL(N(μ0, diag e^lv0) ‖ N(μ1, diag e^lv1)) per dimension:
+    ½ (e^t − 1 − t + (μ0 − μ1)² e^−lv1) with t = lv0 − lv1."""
+    xp, (mu0, lv0, mu1, lv1) = _ops(mu0, logvar0, mu1, logvar1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # (Δμ e^(−lv1/2))², not Δμ² e^(−lv1): with Δμ = 0 and a tiny variance
+        # the latter is 0 · inf = nan.
+        shift = (mu0 - mu1) * xp.exp(-0.5 * lv1)
+        terms = 0.5 * (exp_m1_m(lv0 - lv1) + shift * shift)
     return DiagKL(terms, terms.sum(-1))
 
 
-def check_covariance(cov, k: int, name: str) -> torch.Tensor:
-    """Validate a covariance for a k-dimensional Gaussian and return it as a
-    tensor (a symmetrised copy when full). Raises BadInput naming `name`."""
-    cov = _tensor(cov)
-    if cov.numel() == 0:
-        raise BadInput(f"{name} is empty")
+def check_covariance(cov, d: int, field: str) -> np.ndarray:
+    """Validate a covariance for a d-dimensional Gaussian and return it as an
+    array (a symmetrised copy when full). Raises BadInput about `field`."""
+    with np.errstate(all="ignore"):  # huge entries are judged below, not warned about
+        return _checked_covariance(np.asarray(cov, dtype=np.float64), d, field)
+
+
+def _checked_covariance(cov: np.ndarray, d: int, field: str) -> np.ndarray:
+    if cov.size == 0:
+        raise BadInput(field=field, rule="is empty")
+    if not np.isfinite(cov).all():
+        raise BadInput(field=field, rule="has a value that is not finite")
     if cov.ndim == 1:
-        if cov.shape[0] != k:
-            raise BadInput(f"{name} has {cov.shape[0]} diagonal entries but the mean has {k}")
-        if not torch.isfinite(cov).all():
-            raise BadInput(f"{name} has a value that is not finite")
-        bad = (cov <= 0).nonzero()
+        if cov.shape[0] != d:
+            raise BadInput(field=field, rule=f"has {cov.shape[0]} diagonal entries but the mean has {d}")
+        bad = np.flatnonzero(cov <= 0)
         if len(bad):
-            i = int(bad[0, 0])
-            raise BadInput(f"{name} is not positive definite: variance [{i}] = {float(cov[i]):g} <= 0")
+            i = int(bad[0])
+            raise BadInput(field=field, rule=f"is not positive definite: variance [{i}] = {cov[i]:g} <= 0")
         return cov
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
-        raise BadInput(f"{name} must be a square matrix or a vector of variances, got shape {tuple(cov.shape)}")
-    if cov.shape[0] != k:
-        raise BadInput(f"{name} is {cov.shape[0]}x{cov.shape[1]} but the mean has {k} entries")
-    if not torch.isfinite(cov).all():
-        raise BadInput(f"{name} has a value that is not finite")
-    # Matrices built in floating point (A @ A.T, read from .npy) may be
-    # off by rounding; anything beyond that is a real asymmetry.
-    scale = float(cov.detach().abs().max()) if cov.numel() else 0.0
-    gap = (cov - cov.mT).detach().abs()
-    if float(gap.max()) > 1e-10 * scale:
-        i, j = divmod(int(gap.argmax()), k)
-        raise BadInput(f"{name} is not symmetric: [{i},{j}] = {float(cov[i, j]):g} "
-                       f"but [{j},{i}] = {float(cov[j, i]):g}")
-    cov = 0.5 * (cov + cov.mT)
-    _, info = torch.linalg.cholesky_ex(cov)
-    if int(info) != 0:
-        raise BadInput(f"{name} is not positive definite (Cholesky fails at leading minor {int(info)})")
+        raise BadInput(field=field, rule=f"must be a square matrix or a vector of variances, "
+                                         f"got shape {tuple(cov.shape)}")
+    if cov.shape[0] != d:
+        raise BadInput(field=field, rule=f"is {cov.shape[0]}x{cov.shape[1]} but the mean has {d} entries")
+    # Matrices built in floating point (A @ A.T, read from .npy) may be off
+    # by rounding; anything beyond that is a real asymmetry.
+    gap = np.abs(cov - cov.T)
+    if gap.max() > 1e-10 * np.abs(cov).max():
+        i, j = divmod(int(gap.argmax()), d)
+        raise BadInput(field=field, rule=f"is not symmetric: [{i},{j}] = {cov[i, j]:g} "
+                                         f"but [{j},{i}] = {cov[j, i]:g}")
+    cov = 0.5 * cov + 0.5 * cov.T  # halves first: cov + cov.T overflows near 1e308
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise BadInput(field=field, rule="is not positive definite (its Cholesky factorisation fails)") from None
     return cov
 
 
 @dataclass(frozen=True)
 class Gaussian:
-    """N(mean, cov): mean (k,), cov (k,) variances of a diagonal or (k, k).
+    """N(mean, cov): mean (d,), cov (d,) variances of a diagonal or (d, d).
 
-    For a diagonal Gaussian, `logvar` (k,) keeps ln σ² exactly as given so
+    For a diagonal Gaussian, `logvar` (d,) keeps ln σ² exactly as given so
     that near σ = 1 nothing is lost to rounding σ² first.
     Build with the classmethods, which validate; the fields are not checked.
     """
 
-    mean: torch.Tensor
-    cov: torch.Tensor
-    logvar: torch.Tensor | None = None
+    mean: np.ndarray
+    cov: np.ndarray
+    logvar: np.ndarray | None = None
 
     @classmethod
     def diag(cls, mean, sigma=None, logvar=None) -> "Gaussian":
         """Diagonal Gaussian from σ or ln σ²; a scalar broadcasts to the mean."""
         if (sigma is None) == (logvar is None):
             raise TypeError("Gaussian.diag needs exactly one of sigma= or logvar=")
-        mean, spread = _common(mean, sigma if logvar is None else logvar)
-        lv = 2.0 * torch.log(spread) if logvar is None else spread
-        mean, lv = torch.broadcast_tensors(mean.reshape(-1), lv.reshape(-1))
-        return cls(mean.clone(), torch.exp(lv), lv.clone())
+        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+        spread = np.asarray(sigma if logvar is None else logvar, dtype=np.float64).reshape(-1)
+        with np.errstate(divide="ignore"):
+            lv = 2.0 * np.log(spread) if logvar is None else spread
+        mean, lv = np.broadcast_arrays(mean, lv)
+        return cls(mean.copy(), np.exp(lv), lv.copy())
 
     @classmethod
-    def full(cls, mean, cov, name: str = "cov") -> "Gaussian":
+    def full(cls, mean, cov, field: str = "cov") -> "Gaussian":
         """Gaussian with a full covariance matrix or a diagonal vector."""
-        mean, cov = _common(mean, cov)
-        mean = mean.reshape(-1)
-        cov = check_covariance(cov, mean.shape[0], name)
-        if cov.ndim == 1:
-            return cls(mean, cov, torch.log(cov))
-        return cls(mean, cov)
+        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+        cov = check_covariance(cov, mean.shape[0], field)
+        return cls(mean, cov, np.log(cov)) if cov.ndim == 1 else cls(mean, cov)
 
     @classmethod
-    def standard(cls, k: int, dtype=torch.float64) -> "Gaussian":
-        return cls(torch.zeros(k, dtype=dtype), torch.ones(k, dtype=dtype), torch.zeros(k, dtype=dtype))
+    def standard(cls, d: int) -> "Gaussian":
+        return cls(np.zeros(d), np.ones(d), np.zeros(d))
 
     @property
     def dim(self) -> int:
@@ -186,107 +192,193 @@ class Gaussian:
         return self.cov.ndim == 1
 
     @property
-    def log_variances(self) -> torch.Tensor:
-        """ln σ² per dimension (diagonal only)."""
-        return self.logvar if self.logvar is not None else torch.log(self.cov)
+    def is_standard(self) -> bool:
+        return self.is_diag and not self.mean.any() and not self.log_variances.any()
 
-    def matrix(self) -> torch.Tensor:
-        return torch.diag_embed(self.cov) if self.is_diag else self.cov
+    @property
+    def log_variances(self) -> np.ndarray:
+        """ln Σ_jj per dimension (for a diagonal, exactly as given)."""
+        if self.logvar is not None:
+            return self.logvar
+        return np.log(self.cov if self.is_diag else np.diagonal(self.cov))
 
-    def scale_tril(self) -> torch.Tensor:
-        """Lower Cholesky factor L with L Lᵀ = cov."""
-        if self.is_diag:
-            return torch.diag_embed(torch.exp(0.5 * self.log_variances))
-        return torch.linalg.cholesky(self.cov)
+    @property
+    def variances(self) -> np.ndarray:
+        return self.cov if self.is_diag else np.diagonal(self.cov)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws, shape (n, k); the noise is drawn on the CPU so that a seed
-        gives the same numbers on every device."""
-        eps = torch.randn(n, self.dim, generator=generator, dtype=self.mean.dtype).to(self.mean.device)
-        if self.is_diag:
-            return self.mean + eps * torch.exp(0.5 * self.log_variances)
-        return self.mean + eps @ self.scale_tril().mT
+    def matrix(self) -> np.ndarray:
+        return np.diag(self.cov) if self.is_diag else self.cov
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """ln density at x (..., k) -> (...)."""
-        k = self.dim
-        diff = x - self.mean
-        if self.is_diag:
-            lv = self.log_variances
-            maha = (diff * diff * torch.exp(-lv)).sum(-1)
-            logdet = lv.sum()
-        else:
-            L = torch.linalg.cholesky(self.cov)
-            z = torch.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False).squeeze(-1)
-            maha = (z * z).sum(-1)
-            logdet = 2.0 * torch.log(torch.diagonal(L)).sum()
-        return -0.5 * (maha + logdet + k * math.log(2 * math.pi))
+    def same_as(self, other: "Gaussian") -> bool:
+        return self.same_covariance(other) and np.array_equal(self.mean, other.mean)
+
+    def same_covariance(self, other: "Gaussian") -> bool:
+        if self.is_diag and other.is_diag:
+            return np.array_equal(self.log_variances, other.log_variances)
+        return np.array_equal(self.matrix(), other.matrix())
+
+    def log_density_1d(self, j: int, x: np.ndarray) -> np.ndarray:
+        """ln of the marginal density of coordinate j at the points x."""
+        lv = self.log_variances[j]
+        return -0.5 * ((x - self.mean[j]) ** 2 * np.exp(-lv) + lv + math.log(2 * math.pi))
 
 
-def kl(q: Gaussian, p: Gaussian) -> torch.Tensor:
-    """KL(q ‖ p) as a 0-dim tensor. Two diagonals use the accurate per-dim
-    form; anything else goes through Cholesky factors (no inverse, no det)."""
+def _scale_tril(g: Gaussian) -> np.ndarray:
+    """Lower Cholesky factor L with L Lᵀ = Σ (a full matrix even for a diagonal)."""
+    if g.is_diag:
+        return np.diag(np.exp(0.5 * g.log_variances))
+    return np.linalg.cholesky(g.cov)
+
+
+class Parts(NamedTuple):
+    """The pieces of the closed form for KL(N0 ‖ N1):
+    ½ [trace + quad − d + log_det_ratio]."""
+
+    trace: float  # tr(Σ1⁻¹ Σ0)
+    quad: float  # (μ1 − μ0)ᵀ Σ1⁻¹ (μ1 − μ0)
+    log_det_ratio: float  # ln(det Σ1 / det Σ0)
+
+
+def _whiten(q: Gaussian, p: Gaussian) -> tuple[np.ndarray, np.ndarray, float]:
+    """(A, b, ln(det Σ1/det Σ0)) with A = L1⁻¹ L0 and b = L1⁻¹ (μ0 − μ1).
+
+    One factorisation of each covariance and one triangular solve (numpy has
+    no triangular solver; its LU solve on a triangular L1 is as stable). A is
+    lower triangular, so tr(Σ1⁻¹ Σ0) = ‖A‖²_F and the log-determinants come
+    from the diagonals of the factors, never from det() (which overflows).
+    """
+    if q.is_diag and p.is_diag:
+        s1 = np.exp(-0.5 * p.log_variances)
+        return (np.diag(np.exp(0.5 * (q.log_variances - p.log_variances))), (q.mean - p.mean) * s1,
+                float(np.sum(p.log_variances - q.log_variances)))
+    L0, L1 = _scale_tril(q), _scale_tril(p)
+    d = q.dim
+    solved = np.linalg.solve(L1, np.concatenate([L0, (q.mean - p.mean)[:, None]], axis=1))
+    A, b = np.tril(solved[:, :d]), solved[:, d]
+    log_ratio = 2.0 * float(np.sum(np.log(np.diagonal(L1)) - np.log(np.diagonal(L0))))
+    return A, b, log_ratio
+
+
+def kl_parts(q: Gaussian, p: Gaussian) -> Parts:
+    """tr(Σ1⁻¹ Σ0), (μ1 − μ0)ᵀ Σ1⁻¹ (μ1 − μ0) and ln(det Σ1/det Σ0)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if q.is_diag and p.is_diag:
+            t = np.exp(q.log_variances - p.log_variances)
+            return Parts(float(t.sum()), float(np.sum((q.mean - p.mean) ** 2 * np.exp(-p.log_variances))),
+                         float(np.sum(p.log_variances - q.log_variances)))
+        A, b, log_ratio = _whiten(q, p)
+        return Parts(float(np.sum(A * A)), float(b @ b), log_ratio)
+
+
+def _near_identity(q: Gaussian, p: Gaussian) -> float | None:
+    """KL(q ‖ p) through the eigenvalues δ_j of L1⁻¹ (Σ0 − Σ1) L1⁻ᵀ, when
+    all |δ_j| < ½; else None.
+
+    With λ_j = 1 + δ_j the eigenvalues of Σ1⁻¹ Σ0, tr − d − ln det is
+    Σ_j (λ_j − 1 − ln λ_j), a sum of tiny numbers when Σ0 ≈ Σ1 that the
+    Cholesky route gets by subtracting numbers near d (a 1×1 covariance of
+    1.00000001 would keep half its digits). Σ0 − Σ1 is exact there.
+    """
+    L1 = _scale_tril(p)
+    diff = q.matrix() - p.matrix()
+    half = np.linalg.solve(L1, diff)
+    W = np.linalg.solve(L1, half.T)  # L1⁻¹ Δ L1⁻ᵀ (transposed twice: Δ is symmetric)
+    delta = np.linalg.eigvalsh(0.5 * (W + W.T))
+    if np.abs(delta).max() >= 0.5:
+        return None
+    b = np.linalg.solve(L1, q.mean - p.mean)
+    return 0.5 * float(np.sum(exp_m1_m(np.log1p(delta))) + b @ b)
+
+
+def kl(q: Gaussian, p: Gaussian) -> float:
+    """KL(q ‖ p); inf when it overflows float64. Two diagonals use the
+    accurate per-dimension form; anything else goes through Cholesky factors
+    (no inverse, no det), or eigenvalues when the covariances nearly agree."""
     if q.dim != p.dim:
         raise BadInput(f"the two Gaussians have {q.dim} and {p.dim} dimensions")
-    if q.is_diag and p.is_diag:
-        return kl_diag_terms(q.mean, q.log_variances, p.mean, p.log_variances).total
-    trace, quad, logdet1, logdet0 = kl_parts(q, p)
-    return 0.5 * (trace + quad - q.dim + logdet1 - logdet0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if q.is_diag and p.is_diag:
+            value = float(kl_diag_terms(q.mean, q.log_variances, p.mean, p.log_variances).total)
+        else:
+            near = _near_identity(q, p)
+            if near is not None:
+                value = near
+            else:
+                parts = kl_parts(q, p)
+                value = 0.5 * (parts.trace + parts.quad - q.dim + parts.log_det_ratio)
+    return math.inf if math.isnan(value) else max(value, 0.0)
 
 
-def kl_parts(q: Gaussian, p: Gaussian) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The four pieces of the closed form for q = N(m0, S0), p = N(m1, S1):
-    tr(S1⁻¹ S0), (m1 − m0)ᵀ S1⁻¹ (m1 − m0), ln det S1, ln det S0.
-
-    With S = L Lᵀ: tr(S1⁻¹ S0) = ‖L1⁻¹ L0‖²_F and the quadratic form is
-    ‖L1⁻¹ (m1 − m0)‖², both from triangular solves.
-    """
-    L0, L1 = q.scale_tril(), p.scale_tril()
-    A = torch.linalg.solve_triangular(L1, L0, upper=False)
-    d = torch.linalg.solve_triangular(L1, (p.mean - q.mean).unsqueeze(-1), upper=False)
-    trace = (A * A).sum()
-    quad = (d * d).sum()
-    logdet1 = 2.0 * torch.log(torch.diagonal(L1)).sum()
-    logdet0 = 2.0 * torch.log(torch.diagonal(L0)).sum()
-    return trace, quad, logdet1, logdet0
-
-
-def kl_gaussians(mu0, cov0, mu1, cov1) -> torch.Tensor:
-    """KL(N(mu0, cov0) ‖ N(mu1, cov1)) for full (k, k) or diagonal (k,)
-    covariances; raises BadInput for a covariance that is not SPD or has the
-    wrong shape, naming cov0 or cov1."""
-    mu0, cov0, mu1, cov1 = _common(mu0, cov0, mu1, cov1)
-    if mu0.reshape(-1).shape != mu1.reshape(-1).shape:
-        raise BadInput(f"mu0 has {mu0.numel()} entries but mu1 has {mu1.numel()}")
+def kl_gaussians(mu0, cov0, mu1, cov1) -> float:
+    """KL(N(μ0, Σ0) ‖ N(μ1, Σ1)) for full (d, d) or diagonal (d,) covariances;
+    raises BadInput about cov0 or cov1 for a covariance that is not SPD or has
+    the wrong shape."""
+    mu0, mu1 = np.asarray(mu0, np.float64).reshape(-1), np.asarray(mu1, np.float64).reshape(-1)
+    if mu0.shape != mu1.shape:
+        raise BadInput(f"mu0 has {mu0.size} entries but mu1 has {mu1.size}")
     return kl(Gaussian.full(mu0, cov0, "cov0"), Gaussian.full(mu1, cov1, "cov1"))
 
 
-def kl_monte_carlo(p: Gaussian, q: Gaussian, n: int, seed: int = 0,
-                   chunk: int = 1 << 16) -> tuple[float, float]:
-    """Estimate KL(p ‖ q) = E_p[ln p − ln q] from n draws of p.
+def check_samples(n: int, d: int) -> None:
+    """Refuse a Monte Carlo size before any draw is made."""
+    if n < 0 or n == 1:
+        raise BadInput(field="samples", rule=f"must be 0 (no Monte Carlo) or at least 2, got {n}")
+    if n > MAX_SAMPLES:
+        raise BadInput(field="samples", rule=f"must be at most {MAX_SAMPLES:,}, got {n:,}")
+    if n * d > MAX_DRAW_ENTRIES:
+        raise BadInput(field="samples", rule=f"times the dimension must be at most {MAX_DRAW_ENTRIES:,} "
+                                             f"(here {n:,} × {d:,}); use at most {MAX_DRAW_ENTRIES // d:,}")
 
-    Returns (mean, standard error of the mean). Draws are made in chunks and
-    the running mean/variance merged (Chan et al.) so memory stays bounded.
+
+def chunk_size(d: int) -> int:
+    """Draws per chunk so that one (chunk, d) float64 array is at most CHUNK_BYTES."""
+    return max(1, min(1 << 16, CHUNK_BYTES // (8 * d)))
+
+
+def kl_monte_carlo(q: Gaussian, p: Gaussian, n: int, seed: int = 0,
+                   chunk: int | None = None) -> tuple[float, float]:
+    """Estimate KL(q ‖ p) = E_q[ln q(z) − ln p(z)] from n draws of q.
+
+    Each draw is z = μ0 + L0 ε with ε ~ N(0, I) (a matmul per chunk). With
+    A = L1⁻¹ L0 and b = L1⁻¹ (μ0 − μ1) from one triangular solve,
+    L1⁻¹ (z − μ1) = b + A ε, so ln q(z) − ln p(z) = ½ (‖b + A ε‖² − ‖ε‖²)
+    + ½ ln(det Σ1/det Σ0): no per-draw factorisation, no (n, d, d) array.
+    Memory is a few (chunk, d) arrays plus A; chunks merge by Chan et al.'s
+    pairwise mean and variance. Returns (mean, standard error of the mean).
     """
-    if n < 2:
-        raise BadInput(f"Monte Carlo needs at least 2 samples, got {n}")
-    gen = torch.Generator().manual_seed(seed)
-    count, mean, m2 = 0, 0.0, 0.0
-    with torch.no_grad():
+    check_samples(n, q.dim)
+    if n == 0:
+        raise BadInput(field="samples", rule="must be at least 2 for a Monte Carlo estimate, got 0")
+    chunk = chunk or chunk_size(q.dim)
+    A, b, log_ratio = _whiten(q, p)
+    diag = q.is_diag and p.is_diag
+    scale = np.diagonal(A).copy() if diag else None
+    rng = np.random.default_rng(seed)
+    # Squared deviations are summed in units of `unit` (the first chunk's
+    # mean, at least 1): at means near 1e300 even rounding-sized deviations
+    # would overflow when squared.
+    count, mean, m2, unit = 0, 0.0, 0.0, 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, n, chunk):
-            x = p.sample(min(chunk, n - start), gen)
-            r = (p.log_prob(x) - q.log_prob(x)).double()
-            c, cm = r.numel(), float(r.mean())
-            cm2 = float(((r - cm) ** 2).sum())
-            delta = cm - mean
+            eps = rng.standard_normal((min(chunk, n - start), q.dim))
+            white = b + (eps * scale if diag else eps @ A.T)  # L1⁻¹ (z − μ1) for each draw
+            r = 0.5 * (np.einsum("ij,ij->i", white, white) - np.einsum("ij,ij->i", eps, eps) + log_ratio)
+            c, cm = r.size, float(r.mean())
+            if count == 0:
+                unit = max(1.0, abs(cm)) if math.isfinite(cm) else 1.0
+            cm2 = float(np.sum(((r - cm) / unit) ** 2))
+            if count == 0:  # nothing to merge with yet
+                count, mean, m2 = c, cm, cm2
+                continue
+            delta = (cm - mean) / unit
             total = count + c
-            mean += delta * c / total
+            mean += delta * unit * c / total
             m2 += cm2 + delta * delta * count * c / total
             count = total
-    return mean, math.sqrt(m2 / (count - 1) / count)
+    return mean, math.sqrt(m2 / (count - 1) / count) * unit
 
 
-# --- counterexamples for `--explain` -------------------------------------
+# --- counterexamples for the derivations ------------------------------------
 
 
 class Asymmetry(NamedTuple):
@@ -295,11 +387,11 @@ class Asymmetry(NamedTuple):
 
 
 def asymmetry(q: Gaussian, p: Gaussian) -> Asymmetry:
-    return Asymmetry(float(kl(q, p)), float(kl(p, q)))
+    return Asymmetry(kl(q, p), kl(p, q))
 
 
 def asymmetry_example() -> tuple[Gaussian, Gaussian, Asymmetry]:
-    """N(0, 4) (σ = 2) against N(0, 1): 0.8069 one way, 0.3181 the other."""
+    """N(0, 4) (σ = 2) against N(0, 1): 0.806853 one way, 0.318147 the other."""
     q = Gaussian.diag([0.0], sigma=[2.0])
     p = Gaussian.standard(1)
     return q, p, asymmetry(q, p)
@@ -323,20 +415,19 @@ class Triangle:
 
     @classmethod
     def of(cls, P: Gaussian, Q: Gaussian, R: Gaussian) -> "Triangle":
-        return cls(P, Q, R, float(kl(P, R)), float(kl(P, Q)), float(kl(Q, R)))
+        return cls(P, Q, R, kl(P, R), kl(P, Q), kl(Q, R))
 
 
 def triangle_example() -> Triangle:
-    """N(0,1), N(1,1), N(2,1): KL(P‖R) = 2.0 > KL(P‖Q) + KL(Q‖R) = 0.5 + 0.5."""
-    one = [1.0]
-    return Triangle.of(*(Gaussian.diag([m], sigma=one) for m in (0.0, 1.0, 2.0)))
+    """N(0,1), N(1,1), N(2,1): KL(P‖R) = 2 > KL(P‖Q) + KL(Q‖R) = 0.5 + 0.5."""
+    return Triangle.of(*(Gaussian.diag([m], sigma=[1.0]) for m in (0.0, 1.0, 2.0)))
 
 
 def triangle_through_midpoint(P: Gaussian, R: Gaussian) -> Triangle:
-    """P, the moment midpoint Q = N((m_P + m_R)/2, (S_P + S_R)/2), and R.
+    """P, the moment midpoint Q = N((μ_P + μ_R)/2, (Σ_P + Σ_R)/2), and R.
 
     With equal covariances KL is half a squared Mahalanobis distance, so the
-    midpoint halves each leg and the detour costs half the direct route:
+    midpoint quarters each leg and the detour costs half the direct route:
     distinct means always violate the triangle inequality. With unequal
     covariances it usually does too; check `.violated`.
     """

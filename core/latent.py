@@ -94,12 +94,28 @@ def pca_2d(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (centred @ vh[:2].T).float(), share.float().cpu()
 
 
-def manifold_grid(model, codes: torch.Tensor, n: int = 15) -> torch.Tensor:
-    """Decode an n x n grid spanning the central 98% of 2-D codes: (n*n, 784), row-major,
-    top row = highest second coordinate (so the picture reads like the scatter)."""
+def manifold_axes(codes: torch.Tensor, n: int = 15, gaussian: bool = False) -> tuple[list[float], list[float]]:
+    """The n values along each axis of a 2-D manifold grid, ascending.
+
+    An autoencoder's codes have no prescribed distribution, so the grid spans
+    their central 98%. A VAE's prior is N(0, I), so the grid walks equal
+    steps of probability, 5% to 95%, mapped through the inverse normal CDF
+    (as in Kingma and Welling's figure 4): more rows where the prior has mass."""
+    if gaussian:
+        from statistics import NormalDist
+
+        probs = [0.05 + 0.9 * i / (n - 1) for i in range(n)]
+        values = [NormalDist().inv_cdf(p) for p in probs]
+        return values, values
     lo = torch.quantile(codes.float(), 0.01, dim=0)
     hi = torch.quantile(codes.float(), 0.99, dim=0)
-    xs = torch.linspace(float(lo[0]), float(hi[0]), n)
-    ys = torch.linspace(float(hi[1]), float(lo[1]), n)
+    return torch.linspace(float(lo[0]), float(hi[0]), n).tolist(), torch.linspace(float(lo[1]), float(hi[1]), n).tolist()
+
+
+def manifold_grid(model, codes: torch.Tensor, n: int = 15, gaussian: bool = False) -> torch.Tensor:
+    """Decode an n x n grid (see manifold_axes): (n*n, 784), row-major,
+    top row = highest second coordinate (so the picture reads like the scatter)."""
+    xs, ys = manifold_axes(codes, n, gaussian)
+    xs, ys = torch.tensor(xs), torch.tensor(ys).flip(0)
     grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)
-    return decode(model, grid.to(codes.device))
+    return decode(model, grid.to(codes.device, codes.dtype))

@@ -55,11 +55,14 @@ class VAE(AutoEncoder):
 
     The objective is MSE per pixel + beta * KL per image / 784, i.e. a Gaussian
     decoder with fixed variance, scaled per pixel so that one learning rate
-    suits both kinds.
+    suits both kinds. `beta` is an attribute the engine sets before each step
+    (core/beta.py); `free_bits` nats per dimension are not charged for.
     """
 
-    def __init__(self, latent: int, hidden=(512, 256), activation="relu", beta: float = 1.0):
+    def __init__(self, latent: int, hidden=(512, 256), activation="relu", beta: float = 1.0,
+                 free_bits: float = 0.0):
         self.beta = beta
+        self.free_bits = free_bits
         super().__init__(latent, hidden, activation, beta)
 
     def code_width(self) -> int:
@@ -73,8 +76,9 @@ class VAE(AutoEncoder):
         return self.moments(x)[0]
 
     def losses(self, x: torch.Tensor, noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        from core.kl import kl_diag_standard
-
+        """Scalars: 'loss' (the objective), 'mse' (reconstruction term, per pixel),
+        'kl' (nats per image) and 'charged_kl' (the KL the objective charges,
+        after free bits; beta * charged_kl / 784 is the KL part of 'loss')."""
         mu, logvar = self.moments(x)
         if self.training:
             eps = torch.randn(mu.shape, generator=noise, device=mu.device, dtype=mu.dtype)
@@ -82,8 +86,12 @@ class VAE(AutoEncoder):
         else:
             z = mu  # evaluation is deterministic: decode the mean
         mse = F.mse_loss(self.decoder(z), x)
-        kl = kl_diag_standard(mu, logvar=logvar).total.mean()
-        return {"loss": mse + self.beta * kl / IMAGE_DIM, "mse": mse, "kl": kl}
+        from core.kl import kl_diag_standard
+
+        per_dim = kl_diag_standard(mu, logvar=logvar).terms.mean(0)  # (latent,), mean over the batch
+        kl = per_dim.sum()
+        charged = per_dim.clamp(min=self.free_bits).sum() if self.free_bits else kl
+        return {"loss": mse + self.beta * charged / IMAGE_DIM, "mse": mse, "kl": kl, "charged_kl": charged}
 
 
 def pick_device(name: str) -> torch.device:
@@ -109,8 +117,9 @@ def pick_device(name: str) -> torch.device:
 
 def build_model(config: AEConfig) -> AutoEncoder:
     """A fresh model for `config`, initialised from torch's global RNG."""
-    cls = VAE if config.kind == "vae" else AutoEncoder
-    return cls(config.latent, config.hidden, config.activation, config.beta)
+    if config.kind == "vae":
+        return VAE(config.latent, config.hidden, config.activation, config.beta, config.free_bits)
+    return AutoEncoder(config.latent, config.hidden, config.activation, config.beta)
 
 
 def count_params(model: nn.Module) -> int:

@@ -14,6 +14,6 @@ def status_word(status: str) -> str:
     return f"● {status}" if status == "running" else status
 
 
-def fmt(value: Any, spec: str = ".4f") -> str:
+def cell(value: Any, spec: str = ".4f") -> str:
     """A number for a table cell; '-' where there is none."""
     return "-" if value is None or isinstance(value, bool) else format(value, spec)

@@ -367,15 +367,36 @@ def _create(config: AEConfig, root: Path, name: str | None, force: bool) -> Run:
         while not _mkdir(path, exist_ok=True):  # two runs started in the same second
             n += 1
             path = Path(root) / f"{base}-{n}"
-    run = Run(path)
-    acquire(path)
+    return _begin(Run(path), config)
+
+
+def _begin(run: Run, config: AEConfig, clear: bool = False) -> Run:
+    """Take the run's lock and write its config; with `clear`, first remove
+    what an earlier run of this folder wrote (and only that)."""
+    acquire(run.path)
     try:
+        if clear:
+            _clear(run)
         run.write_config(config)
         run.write_status(Status.NEW, 0)
     except BaseException:
-        release(path)
+        release(run.path)
         raise
     return run
+
+
+def _clear(run: Run) -> None:
+    if not _is_ours(run):  # checked again under the lock: it may have changed since
+        raise RunError(f"{run.path} is not an aekl run any more; not replacing it")
+    for name in RUN_FILES:
+        target = run.file(name)
+        if target.is_file() or target.is_symlink():
+            target.unlink()
+    history = run.path / HISTORY
+    if history.is_dir() and not history.is_symlink():
+        for item in history.glob("epoch-*.npz"):
+            item.unlink()
+    sweep_temp_files(run)
 
 
 def _is_ours(run: Run) -> bool:
@@ -412,25 +433,7 @@ def _replace_run(path: Path, config: AEConfig) -> Run:
             acquire(path, wait=0)  # raises "in use by process N" ...
             release(path)  # ... unless it let go just now
         raise RunError(f"{path} is not an aekl run (no readable config.json of ours); not replacing it")
-    acquire(path)
-    try:
-        if not _is_ours(run):
-            raise RunError(f"{path} is not an aekl run any more; not replacing it")
-        for name in RUN_FILES:
-            target = path / name
-            if target.is_file() or target.is_symlink():
-                target.unlink()
-        history = path / HISTORY
-        if history.is_dir() and not history.is_symlink():
-            for item in history.glob("epoch-*.npz"):
-                item.unlink()
-        sweep_temp_files(run)
-        run.write_config(config)
-        run.write_status(Status.NEW, 0)
-    except BaseException:
-        release(path)
-        raise
-    return run
+    return _begin(run, config, clear=True)
 
 
 def open_run(run_id: str, root: Path) -> Run:

@@ -38,6 +38,7 @@ class RunRequest:
     resume: str | None = None  # id of a stopped or interrupted run to continue
     dry_run: bool = False  # one batch, nothing written
     device: str | None = None  # resume only: train on this device instead of the recorded one
+    data: object | None = None  # MNIST already on the config's device and subset (a sweep loads it once)
 
 
 @dataclass
@@ -89,8 +90,11 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
         else:
             config = request.config.validate()
         device = pick_device(config.device)
-        phase(f"loading MNIST onto {device}")
-        data = load_mnist(request.data_dir, device, config.subset, request.download)
+        if request.data is not None:
+            data = request.data
+        else:
+            phase(f"loading MNIST onto {device}")
+            data = load_mnist(request.data_dir, device, config.subset, request.download)
         preflight(config, data)  # fail before a run folder exists, not after
         if run is None and not request.dry_run:
             run = new_run(config, request.runs_dir, name=request.name, force=request.force, keep_lock=True)

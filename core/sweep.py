@@ -1,32 +1,34 @@
-"""A sweep over latent sizes: plan which runs to train, reuse or resume, then
-summarise them in one folder (sweep.json, sweep.png, reconstructions.png).
+"""A sweep: a grid over latent size, model kind, β and seed, one ordinary run
+per point, then a comparison written to one folder.
 
-The training itself is core.train.fit, driven by the CLI; this module only
-decides what each latent size needs and writes the comparison. Every run is
-an ordinary run folder under the same root as `aekl train`'s, so a run trained
-by hand with an identical config is reused too.
+This module parses the grid, decides what each point needs (reuse a finished
+twin, resume a stopped one, or train), trains points one after another in
+this process (the local executor; core.sweep_ray runs them as Ray tasks), and
+writes the summary. Every run is an ordinary run folder under the same root
+as `aekl train`'s, so a run trained by hand with an identical config is
+reused too.
 
     <root>/sweep-<YYYYmmdd-HHMMSS>/
-        sweep.json            summary (the object `aekl sweep --json` prints)
-        sweep.png             test and train MSE against latent size, log-2 axis
-        reconstructions.png   10 test digits: originals on top, one row per size
+        sweep.json            every run, and mean ± std over seeds per configuration
+        sweep.png             test MSE against latent size, one line per kind/β, spread drawn
+        reconstructions.png   10 test digits: originals on top, one row per configuration
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from core.config import AEConfig
-from core.errors import BadInput, RunError
-from core.runs import Run, atomic_write, atomic_write_json
+from core.config import KINDS, AEConfig
+from core.errors import AeklError, BadInput, RunError
+from core.runs import RESUMABLE, Run, Status, atomic_write, atomic_write_json
 
 # Figures are saved at a fixed pixel size (no tight bbox) so that their shape
 # is a contract the tests can check: width x height in pixels.
@@ -36,20 +38,117 @@ CELL = 80  # pixels per digit in the reconstruction grid
 LABEL_W = 100  # left margin for the row labels
 TITLE_H = 40  # top margin for the title
 
+# What a run ended as, seen from the sweep: "reused" and "finished" count as
+# done; "stopped" resumes next time; "cancelled" never started.
+DONE = ("reused", "finished")
+
+# A progress callback: report(index of the job, state, **details) where state is
+# queued / reused / training / finished / stopped / failed / cancelled and the
+# details are epoch, epochs, step, steps (training) or detail (a short text).
+Report = Callable[..., None]
+
+
+# --- the grid ----------------------------------------------------------------
+
+
+def parse_list(text: str, field: str, convert: Callable[[str], Any], what: str) -> list:
+    """Comma-separated values of one field; empty items, bad values and repeats are errors."""
+    items = [item.strip() for item in str(text).split(",")]
+    if items == [""]:
+        raise BadInput(field=field, value=text, rule="must list at least one value")
+    if "" in items:
+        raise BadInput(field=field, value=text, rule=f"must be a comma-separated list of {what} with no empty item")
+    try:
+        values = [convert(item) for item in items]
+    except ValueError:
+        raise BadInput(field=field, value=text, rule=f"must be a comma-separated list of {what}") from None
+    seen = set()
+    for item, value in zip(items, values):
+        if value in seen:
+            raise BadInput(field=field, value=text, rule=f"must not repeat a value ({item} is given twice)")
+        seen.add(value)
+    return values
+
+
+def _kind(text: str) -> str:
+    if text.lower() not in KINDS:
+        raise ValueError(text)
+    return text.lower()
+
 
 @dataclass(frozen=True)
-class Planned:
+class Grid:
+    latents: list[int]  # ascending: the plot's x axis
+    kinds: list[str]  # in KINDS order
+    betas: list[float]  # the VAE β values; AE runs always keep the default β
+    seeds: list[int]  # ascending
+
+    def configs(self, base: AEConfig) -> list[AEConfig]:
+        """One config per point, grouped by kind, β and latent size, seeds innermost."""
+        out = []
+        for kind in self.kinds:
+            # β has no effect on an AE; keeping the default makes an AE point
+            # the twin of a plain `aekl train --kind ae` run with the same options.
+            betas = self.betas if kind == "vae" else [AEConfig.beta]
+            for beta in betas:
+                for z in self.latents:
+                    for seed in self.seeds:
+                        out.append(replace(base, kind=kind, beta=beta, latent=z, seed=seed).validate())
+        return out
+
+
+def parse_grid(latent: str, kind: str, beta: str | None, seeds: str) -> tuple[Grid, list[str]]:
+    """The grid from the four comma-separated lists, and notes to show the user.
+
+    `beta` None means not given: VAEs use the default β.
+    """
+    latents = parse_list(latent, "latent", int, "integers")
+    for z in latents:
+        if z < 1:
+            raise BadInput(field="latent", value=z, rule="must be at least 1")
+    kinds = parse_list(kind, "kind", _kind, "model kinds (ae, vae)")
+    seed_values = parse_list(seeds, "seeds", int, "integers")
+    for s in seed_values:
+        if s < 0:
+            raise BadInput(field="seeds", value=s, rule="must be 0 or more")
+    notes = []
+    if beta is None:
+        betas = [AEConfig.beta]
+    else:
+        betas = parse_list(beta, "beta", float, "numbers")
+        for b in betas:
+            if not (math.isfinite(b) and b >= 0):
+                raise BadInput(field="beta", value=b, rule="must be a non-negative number")
+        if "vae" not in kinds:
+            raise BadInput(field="beta", value=beta, rule="only varies VAEs, and this grid has only AEs")
+        if "ae" in kinds:
+            notes.append(f"β varies the VAE runs only; the AE runs have no KL term and keep β = {AEConfig.beta:g}")
+    grid = Grid(sorted(latents), [k for k in KINDS if k in kinds], sorted(betas), sorted(seed_values))
+    return grid, notes
+
+
+def config_key(config: AEConfig) -> tuple:
+    """What the seeds of one configuration share."""
+    return (config.kind, config.beta if config.kind == "vae" else None, config.latent)
+
+
+def config_label(config: AEConfig) -> str:
+    beta = f" β={config.beta:g}" if config.kind == "vae" else ""
+    return f"{config.kind}{beta} z={config.latent}"
+
+
+# --- planning ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
     config: AEConfig
-    run: Run | None  # an existing run to reuse or resume; None: train a new one
     action: str  # "reuse", "resume" or "train"
+    run: Run | None  # the run to reuse or resume; None until a new one is made
 
-
-def parse_latents(values: tuple[int, ...]) -> list[int]:
-    """Unique sizes, ascending (the plot's x axis); each must be at least 1."""
-    bad = [v for v in values if v < 1]
-    if bad:
-        raise BadInput(field="latent", value=bad[0], rule="sizes must be at least 1")
-    return sorted(set(values))
+    @property
+    def label(self) -> str:
+        return f"{config_label(self.config)} seed {self.config.seed}"
 
 
 def _matching_runs(root: Path, config: AEConfig) -> list[Run]:
@@ -70,37 +169,113 @@ def _matching_runs(root: Path, config: AEConfig) -> list[Run]:
     return found
 
 
-def plan(base: AEConfig, latents: list[int], root: Path, force: bool = False) -> list[Planned]:
-    """What each latent size needs: a finished twin is reused, a stopped twin resumed.
+def plan(configs: list[AEConfig], root: Path, force: bool = False) -> list[Job]:
+    """What each point needs: a finished twin is reused, a stopped (or
+    interrupted, or failed) twin with a checkpoint is resumed, as `aekl train
+    --resume` would.
 
-    "Twin" means an identical config dict, device and subset included. A run
-    left "running" is not touched: it may be alive in another process (or was
-    killed; `aekl train --resume` can pick it up deliberately).
+    "Twin" means an identical config dict, seed, device and subset included. A
+    run that is training (its lock is held) is not touched.
     """
-    steps = []
-    for z in latents:
-        config = replace(base, latent=z).validate()
-        chosen: Planned | None = None
+    jobs = []
+    root = Path(root)
+    for config in configs:
+        chosen: Job | None = None
         if not force:
             for run in _matching_runs(root, config):
-                status = run.status().get("status")
-                if status == "finished" and run.metrics():
-                    chosen = Planned(config, run, "reuse")
-                    break
-                if status == "stopped" and run.file("checkpoint.pt").is_file():
-                    chosen = chosen or Planned(config, run, "resume")
-        steps.append(chosen or Planned(config, None, "train"))
-    return steps
+                try:
+                    state = run.state()
+                    if state is Status.FINISHED and run.metrics():
+                        chosen = Job(config, "reuse", run)
+                        break
+                    if state in RESUMABLE and run.file("checkpoint.pt").is_file():
+                        chosen = chosen or Job(config, "resume", run)
+                except RunError:
+                    continue  # damaged: `aekl runs` reports it
+        jobs.append(chosen or Job(config, "train", None))
+    return jobs
+
+
+# --- training one point (both executors) --------------------------------------
+
+
+def follow(events, epochs: int, report: Report) -> tuple[str, str]:
+    """Turn one run's events into progress reports; return (state, detail) at its end."""
+    from core.events import EpochEnd, Finished, Progress, Started, Stopped
+
+    steps = 1
+    for event in events:
+        if isinstance(event, Started):
+            steps = event.steps_per_epoch
+            report("training", epoch=event.start_epoch + 1, epochs=epochs, step=event.start_step, steps=steps)
+        elif isinstance(event, Progress):
+            report("training", epoch=event.epoch, epochs=epochs, step=event.step, steps=event.steps)
+        elif isinstance(event, EpochEnd) and event.epoch < epochs:
+            report("training", epoch=event.epoch + 1, epochs=epochs, step=0, steps=steps)
+        elif isinstance(event, Finished):
+            return "finished", f"test MSE {event.test_mse:.4f}"
+        elif isinstance(event, Stopped):
+            return "stopped", f"after {event.epoch} epochs and {event.step} steps; resumable"
+    raise RunError("training ended without a final event")  # fit always ends with one
+
+
+@dataclass
+class Outcome:
+    state: str  # reused / finished / stopped / failed / cancelled
+    run: Run | None
+    detail: str = ""
+
+
+def run_local(jobs: list[Job], root: Path, data_dir, data, should_stop: Callable[[], bool],
+              report: Report) -> list[Outcome]:
+    """The local executor: each point in turn, in this process, on `data` (MNIST
+    loaded once for the whole grid), each run prepared as `aekl train` prepares it.
+
+    A run folder is made only when its turn comes, so a stop leaves no empty
+    folders behind; the run in progress stops at a step boundary and resumes.
+    """
+    from core.session import RunRequest, prepare
+
+    outcomes = []
+    for i, job in enumerate(jobs):
+        if job.action == "reuse":
+            report(i, "reused", detail=f"finished run {job.run.id}")
+            outcomes.append(Outcome("reused", job.run))
+            continue
+        if should_stop():
+            report(i, "cancelled")
+            outcomes.append(Outcome("cancelled", None))
+            continue
+        resume = job.action == "resume"
+        request = RunRequest(None if resume else job.config, Path(root), data_dir=data_dir,
+                             resume=job.run.id if resume else None, data=data)
+        run = job.run
+        try:
+            with prepare(request) as ready:
+                run = ready.journal.run
+                state, detail = follow(ready.fit(should_stop), job.config.epochs,
+                                       lambda state, **kw: report(i, state, **kw))
+        except AeklError as exc:
+            state, detail = "failed", str(exc)
+        report(i, state, detail=detail)
+        outcomes.append(Outcome(state, run, detail))
+    return outcomes
+
+
+# --- the summary -------------------------------------------------------------
 
 
 def run_summary(run: Run, action: str) -> dict[str, Any]:
-    """One row of the sweep table, read back from the run folder."""
+    """One run of the sweep, read back from its folder."""
     config, metrics = run.config(), run.metrics()
     if not metrics:
         raise RunError(f"run {run.path} has no finished epoch to summarise")
     last = metrics[-1]
     return {
+        "kind": config.kind,
+        "beta": config.beta,
         "latent": config.latent,
+        "seed": config.seed,
         "test_mse": last["test_mse"],
         "train_mse": last["train_mse"],
         "epochs": len(metrics),
@@ -119,6 +294,44 @@ def param_count(config: AEConfig) -> int:
     return count_params(build_model(config))
 
 
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1); no spread from a single seed."""
+    mean = float(np.mean(values))
+    return mean, (float(np.std(values, ddof=1)) if len(values) > 1 else None)
+
+
+def aggregate(rows: list[dict]) -> list[dict[str, Any]]:
+    """One entry per configuration (kind, β, latent), over its seeds, in row order."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["kind"], r["beta"] if r["kind"] == "vae" else None, r["latent"]), []).append(r)
+    out = []
+    for (kind, beta, latent), members in groups.items():
+        test_mean, test_std = mean_std([r["test_mse"] for r in members])
+        train_mean, train_std = mean_std([r["train_mse"] for r in members])
+        out.append({
+            "kind": kind,
+            "beta": beta,  # null for AEs: β does not enter their loss
+            "latent": latent,
+            "seeds": [r["seed"] for r in members],
+            "test_mse_mean": test_mean,
+            "test_mse_std": test_std,
+            "train_mse_mean": train_mean,
+            "train_mse_std": train_std,
+            "seconds_mean": round(float(np.mean([r["seconds"] for r in members])), 3),
+            "epochs": members[0]["epochs"],
+            "params": members[0]["params"],
+            "actions": [r["action"] for r in members],
+            "run_ids": [r["run_id"] for r in members],
+        })
+    return out
+
+
+def group_label(entry: dict) -> str:
+    beta = f" β={entry['beta']:g}" if entry["kind"] == "vae" else ""
+    return f"{entry['kind']}{beta} z={entry['latent']}"
+
+
 def sweep_folder(root: Path) -> Path:
     base = Path(root) / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     path, n = base, 1
@@ -132,24 +345,23 @@ def sweep_folder(root: Path) -> Path:
     return path
 
 
-def digit_indices(test_y: torch.Tensor) -> list[int]:
+def digit_indices(test_y) -> list[int]:
     """The first test image of each digit 0-9: the same 10 images for every row."""
     labels = test_y.cpu().numpy()
     return [int(np.flatnonzero(labels == d)[0]) for d in range(10) if (labels == d).any()]
 
 
-def reconstructions(rows: list[dict], data, device) -> tuple[list[int], np.ndarray]:
-    """(1 + len(rows), 10, 784) in [-1, 1]: the originals, then each run's decodings."""
+def reconstructions(run_dirs: list[str], data, device) -> tuple[list[int], np.ndarray]:
+    """(1 + len(run_dirs), 10, 784) in [-1, 1]: the originals, then each run's decodings."""
     from core.latent import decode, encode
     from core.models import load_trained
-    from core.runs import Run as _Run
 
     idx = digit_indices(data.test_y)
     originals = data.test_x[idx]
     grid = [originals.cpu().numpy()]
-    for row in rows:
-        model, _ = load_trained(_Run(Path(row["run_dir"])), device)
-        grid.append(decode(model, encode(model, originals)).cpu().numpy())
+    for run_dir in run_dirs:
+        model, _ = load_trained(Run(Path(run_dir)), device)
+        grid.append(decode(model, encode(model, originals.to(device))).cpu().numpy())
     return idx, np.stack(grid)
 
 
@@ -158,18 +370,34 @@ def _save_fixed(fig: Figure, path: Path) -> Path:
     return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
 
 
-def mse_figure(rows: list[dict], kind: str) -> Figure:
+def mse_figure(configs: list[dict], rows: list[dict]) -> Figure:
+    """Test MSE against latent size: per kind/β the mean over seeds, a band of ± one
+    standard deviation with error bars, and each seed as a dot."""
     fig = Figure(figsize=(PLOT_SIZE[0] / DPI, PLOT_SIZE[1] / DPI))
     ax = fig.add_subplot()
-    z = [r["latent"] for r in rows]
-    ax.plot(z, [r["test_mse"] for r in rows], "o-", label="test MSE")
-    ax.plot(z, [r["train_mse"] for r in rows], "s--", alpha=0.7, label="train MSE (mean over the last epoch)")
+    series: dict[tuple, list[dict]] = {}
+    for c in configs:
+        series.setdefault((c["kind"], c["beta"]), []).append(c)
+    for n, ((kind, beta), members) in enumerate(series.items()):
+        colour = f"C{n % 10}"
+        members = sorted(members, key=lambda c: c["latent"])
+        z = np.array([c["latent"] for c in members])
+        mean = np.array([c["test_mse_mean"] for c in members])
+        std = np.array([c["test_mse_std"] or 0.0 for c in members])
+        label = kind.upper() + (f" β={beta:g}" if kind == "vae" else "")
+        ax.errorbar(z, mean, yerr=std, fmt="o-", color=colour, capsize=4, label=label)
+        ax.fill_between(z, mean - std, mean + std, color=colour, alpha=0.18, linewidth=0)
+        seeds = [r for r in rows if r["kind"] == kind and (kind != "vae" or r["beta"] == beta)]
+        ax.plot([r["latent"] for r in seeds], [r["test_mse"] for r in seeds], ".", color=colour, alpha=0.45)
+    latents = sorted({c["latent"] for c in configs})
     ax.set_xscale("log", base=2)
-    ax.set_xticks(z, [str(v) for v in z])
+    ax.set_xticks(latents, [str(v) for v in latents])
     ax.minorticks_off()
     ax.set_xlabel("latent size (log-2 scale)")
-    ax.set_ylabel("MSE per pixel (data in [-1, 1])")
-    ax.set_title(f"{kind.upper()} reconstruction error by latent size")
+    ax.set_ylabel("test MSE per pixel (data in [-1, 1])")
+    n_seeds = max(len(c["seeds"]) for c in configs)
+    spread = f"mean ± std over {n_seeds} seeds, dots: single seeds" if n_seeds > 1 else "one seed"
+    ax.set_title(f"Reconstruction error by latent size ({spread})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -196,32 +424,43 @@ def recon_figure(images: np.ndarray, labels: list[str]) -> Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=10,
+                ax.set_ylabel(labels[r], rotation=0, ha="right", va="center", fontsize=9,
                               color="tab:blue" if r == 0 else "black")
-    fig.suptitle("Same test digits reconstructed at each latent size", y=1 - 12 / h, va="top", fontsize=11)
+    fig.suptitle("Same test digits reconstructed by each configuration (lowest seed)", y=1 - 12 / h,
+                 va="top", fontsize=11)
     return fig
 
 
-def write_sweep(folder: Path, base: AEConfig, rows: list[dict], data, device) -> dict[str, Any]:
+def write_sweep(folder: Path, base: AEConfig, grid: Grid, rows: list[dict], data, device,
+                executor: str = "local") -> dict[str, Any]:
     """Write the three files of a finished sweep; return the summary object."""
-    idx, images = reconstructions(rows, data, device)
+    configs = aggregate(rows)
+    first_seed = {}
+    for r in rows:  # rows hold seeds in ascending order within a configuration
+        first_seed.setdefault((r["kind"], r["beta"] if r["kind"] == "vae" else None, r["latent"]), r["run_dir"])
+    idx, images = reconstructions(list(first_seed.values()), data, device)
     files = {
-        "plot": str(_save_fixed(mse_figure(rows, base.kind), folder / "sweep.png")),
+        "plot": str(_save_fixed(mse_figure(configs, rows), folder / "sweep.png")),
         "reconstructions": str(_save_fixed(
-            recon_figure(images, ["original", *[f"z = {r['latent']}" for r in rows]]),
+            recon_figure(images, ["original", *[group_label(c) for c in configs]]),
             folder / "reconstructions.png",
         )),
     }
     config = base.to_dict()
-    config.pop("latent")  # the one field that varies
+    for varied in ("latent", "kind", "beta", "seed"):
+        config.pop(varied)
     summary = {
         "sweep": folder.name,
         "path": str(folder),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "kind": base.kind,
-        "latents": [r["latent"] for r in rows],
-        "config": config,
+        "executor": executor,
+        "kinds": grid.kinds,
+        "latents": grid.latents,
+        "betas": grid.betas if "vae" in grid.kinds else [],
+        "seeds": grid.seeds,
+        "config": config,  # the options every run shares
         "digits": idx,  # test-set indices of the reconstructed images
+        "configs": configs,
         "runs": rows,
         "files": {**files, "summary": str(folder / "sweep.json")},
     }

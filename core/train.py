@@ -19,8 +19,10 @@ from typing import Callable, Iterator
 
 import torch
 
+from core.beta import beta_at
 from core.config import AEConfig
 from core.data import MNIST
+from core.elbo import epoch_fields
 from core.errors import AeklError, BadInput, RunError, TrainingDiverged, TrainingFailed
 from core.events import EpochEnd, Event, Finished, Progress, Started, Stopped
 from core.journal import Journal, NullJournal
@@ -59,7 +61,16 @@ def evaluate(model: AutoEncoder, x: torch.Tensor) -> dict[str, float]:
     return {k: float(v) / len(x) for k, v in sums.items()}
 
 
-def make_optimizer(model: torch.nn.Module, config: AEConfig):
+def uses_graphs(config: AEConfig, device: torch.device) -> bool:
+    """CUDA graphs when asked for, on CUDA, for the plain autoencoder (core/graphstep.py)."""
+    return config.cuda_graphs and device.type == "cuda" and config.kind == "ae"
+
+
+def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.device):
+    if uses_graphs(config, device):
+        from core.graphstep import graph_optimizer
+
+        return graph_optimizer(model, config.lr, device)
     # The fused kernel updates all parameters in one pass; it exists for CUDA
     # and, in recent torch, for CPU too. Fall back to foreach where it does not.
     try:
@@ -101,7 +112,9 @@ class TrainState:
         return {
             "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict(),
             "epoch": self.epoch, "step": self.step,
-            "perm": self.perm.cpu() if self.step else torch.zeros(0, dtype=torch.long),
+            # The permutation is kept whenever it was drawn, even at step 0: the
+            # order generator has moved past it, so it could not be drawn again.
+            "perm": self.perm.cpu() if self.perm is not None else torch.zeros(0, dtype=torch.long),
             "sums": self.sums.cpu(), "order_rng": self.order_rng.get_state(), "noise_rng": self.noise_rng.get_state(),
         }
 
@@ -120,7 +133,7 @@ class TrainState:
             # generator's state means nothing to the CPU's. Continue with noise
             # seeded from the position; bit-equality across devices is out of reach.
             self.noise_rng.manual_seed(seed + 1 + self.epoch * steps + self.step)
-        if self.step:
+        if len(state["perm"]):
             self.perm = state["perm"].to(self.sums.device)
             self.sums = state["sums"].to(self.sums.device)
 
@@ -157,10 +170,9 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     if config.threads:
         torch.set_num_threads(config.threads)
     steps = n // config.batch_size  # drop the ragged last batch; the permutation varies it
-    total = steps * config.epochs
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
-    opt = make_optimizer(model, config)
+    opt = make_optimizer(model, config, device)
     state = TrainState.fresh(config, device)
     if resume:
         # Loaded on the CPU: generator states must stay CPU byte tensors, and
@@ -172,7 +184,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     started = Started(journal.run_dir, config, str(device), count_params(model), n, steps, state.epoch, state.step)
     journal.started(started)
     yield started
-    loop = _Loop(config, data, model, opt, state, steps, total, progress_every or max(1, steps // 20))
+    loop = _Loop(config, data, model, opt, state, steps, steps * config.epochs, progress_every or max(1, steps // 20))
     try:
         for event in loop.run(should_stop, max_steps, pair):
             if isinstance(event, Progress):
@@ -180,27 +192,32 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
             elif isinstance(event, EpochEnd):
                 journal.epoch_end(event, state.checkpoint(model, opt, config))
             yield event
-    except AeklError as exc:
-        journal.failed(state.epoch, state.step, exc.message)
-        raise
+        yield _last(loop, journal, pair, began)
     except KeyboardInterrupt:  # a second Ctrl-C: no time for a checkpoint, but say so
         journal.interrupted(state.epoch, state.step)
         raise
-    except (OSError, RuntimeError, MemoryError) as exc:  # disk full, out of memory: the run failed
-        reason = _reason(exc)
+    except (AeklError, OSError, RuntimeError, MemoryError) as exc:
+        # Diverged, disk full, out of memory: the run failed (exit 1), and says why.
+        reason = exc.message if isinstance(exc, AeklError) else _reason(exc)
         journal.failed(state.epoch, state.step, reason)
+        if isinstance(exc, TrainingFailed):
+            raise
         raise TrainingFailed(f"training failed in epoch {state.epoch + 1}: {reason}") from None
-    # The final status comes last, after the files it announces: a reader that
-    # sees "stopped" or "finished" finds the checkpoint and figures in place.
+
+
+def _last(loop: "_Loop", journal: NullJournal, pair, began: float) -> Stopped | Finished:
+    """Write the final files, then the status that announces them: a reader that
+    sees "stopped" or "finished" finds the checkpoint and figures in place."""
+    s, model, opt, config = loop.state, loop.model, loop.opt, loop.config
     if loop.stopped:
-        journal.save_checkpoint(state.checkpoint(model, opt, config))
-    files = journal.figures(_figures(model, data, config, pair))
+        journal.save_checkpoint(s.checkpoint(model, opt, config))
+    files = journal.figures(_figures(model, loop.data, config, pair))
     if loop.stopped:
-        journal.stopped(state.epoch, state.step, files)
-        yield Stopped(journal.run_dir, state.epoch, state.step, files)
-        return
-    journal.finished(state.epoch, {"seconds": round(time.perf_counter() - began, 3), "files": files})
-    yield Finished(journal.run_dir, state.epoch, loop.last_test_mse, time.perf_counter() - began, files)
+        journal.stopped(s.epoch, s.step, files)
+        return Stopped(journal.run_dir, s.epoch, s.step, files)
+    seconds = time.perf_counter() - began
+    journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files})
+    return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files)
 
 
 def _reason(exc: BaseException) -> str:
@@ -225,6 +242,11 @@ class _Loop:
         self.steps, self.total, self.every = steps, total, every
         self.stopped = False
         self.last_test_mse = float("nan")
+        self.graph = None
+        if uses_graphs(config, data.device):
+            from core.graphstep import GraphStep
+
+            self.graph = GraphStep(model, opt, data, state, config.batch_size)
 
     def run(self, should_stop, max_steps, pair) -> Iterator[Progress | EpochEnd]:
         s, cfg = self.state, self.config
@@ -239,6 +261,7 @@ class _Loop:
                 if should_stop():
                     self.stopped = True
                     return
+                self.model.beta = beta_at(done, self.steps, cfg)  # VAE: the KL weight of this step
                 window += self._step(lr_at(done, self.total, cfg.lr, cfg.warmup))
                 s.step, done, window_steps = s.step + 1, done + 1, window_steps + 1
                 if s.step % self.every == 0 or s.step == self.steps:
@@ -255,9 +278,11 @@ class _Loop:
 
     def _step(self, lr: float) -> torch.Tensor:
         s, cfg = self.state, self.config
+        if self.graph is not None:
+            return self.graph(lr, s.step * cfg.batch_size)[0]
         for group in self.opt.param_groups:
             group["lr"] = lr
-        xb = self.data.train_x[s.perm[s.step * cfg.batch_size : (s.step + 1) * cfg.batch_size]]
+        xb = self.data.batch(s.perm[s.step * cfg.batch_size : (s.step + 1) * cfg.batch_size])
         parts = self.model.losses(xb, s.noise_rng)
         self.opt.zero_grad(set_to_none=True)
         parts["loss"].backward()
@@ -290,4 +315,5 @@ class _Loop:
             samples_per_s=ran * cfg.batch_size / max(seconds, 1e-9), lr=self.opt.param_groups[0]["lr"],
             codes=codes.cpu().numpy(), labels=data.test_y[:SCATTER_SIZE].cpu().numpy(),
             frames=frames.reshape(-1, 28, 28).cpu().numpy(), pair=pair,
+            **epoch_fields(model, train, test, data.test_x),  # VAE: the ELBO in parts
         )

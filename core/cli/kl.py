@@ -1,101 +1,201 @@
-"""`aekl kl`: KL divergence between two Gaussians, with a Monte Carlo check
-and, on request, the derivations.
+"""`aekl kl` and `aekl kl-demo`: KL divergence between Gaussians with a Monte
+Carlo check, the derivations, pictures, and forward vs reverse KL.
 
-torch (via core.klinput) and rich's Markdown are imported inside the command
-so that `aekl --help` does not pay for them.
+Everything here runs on numpy: torch is never imported (it would triple the
+start-up time). rich's Markdown and plotext are imported only when asked for.
 """
 
 from __future__ import annotations
 
+import codecs
+import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from core.cli.base import app, out, print_json
-from core.config import MAX_SAMPLES
+from core.cli.base import app, flag_for, out, print_json
+from core.errors import BadInput
+
+# What a terminal that cannot show these characters gets instead.
+ASCII = {"‖": "||", "σ": "sigma", "μ": "mu", "Σ": "Sigma", "≈": "~", "±": "+/-", "½": "1/2", "−": "-",
+         "≥": ">=", "≤": "<=", "≠": "!=", "…": "...", "²": "^2", "⁻¹": "^-1", "ᵀ": "^T", "√": "sqrt",
+         "∞": "inf", "∫": "integral", "Π": "prod", "′": "'", "≪": "<<", "×": "x", "→": "->", "λ": "lambda",
+         "δ": "delta", "ε": "eps", "₀": "0", "₁": "1", "·": "*"}
 
 
-def _num(x: float) -> str:
-    """Six decimals for everyday sizes, scientific when that would mislead."""
-    return f"{x:.6f}" if 1e-4 <= abs(x) < 1e6 or x == 0 else f"{x:.6g}"
+def _transliterate(exc: UnicodeEncodeError) -> tuple[str, int]:
+    bad = exc.object[exc.start:exc.end]
+    return "".join(ASCII.get(ch, "?") for ch in bad), exc.end
 
 
-def _table(report) -> Table:
-    problem = report.problem
-    q, p = problem.q, problem.p
-    p_name = "N(0, I)" if problem.p_is_standard else "p"
-    title = f"KL(q ‖ {p_name}) per dimension" if problem.diagonal else "q and p by dimension"
-    table = Table(title=title, title_justify="left")
-    table.add_column("dim", justify="right")
-    table.add_column("μ", justify="right")
-    table.add_column("σ" if q.is_diag else "Σ₀ᵢᵢ", justify="right")
-    if not problem.p_is_standard:
-        table.add_column("μ₁", justify="right")
-        table.add_column("σ₁" if p.is_diag else "Σ₁ᵢᵢ", justify="right")
+codecs.register_error("aekl-ascii", _transliterate)
 
-    def spread(g):
-        # σ for a diagonal, the variance Σᵢᵢ for a full matrix
-        return g.log_variances.mul(0.5).exp().tolist() if g.is_diag else g.cov.diagonal().tolist()
 
-    inputs = [q.mean.tolist(), spread(q)]
-    if not problem.p_is_standard:
-        inputs += [p.mean.tolist(), spread(p)]
-    results = [report.terms, report.reverse_terms] if problem.diagonal else []
-    for name in ("KL(q‖p) term", "KL(p‖q) term")[: len(results)]:
-        table.add_column(name, justify="right")
-    for i in range(q.dim):
-        table.add_row(str(i + 1), *(f"{col[i]:g}" for col in inputs), *(_num(col[i]) for col in results))
-    if results:
+def _safe_stdout() -> None:
+    """Let a stdout that cannot encode ‖ or σ (PYTHONIOENCODING=ascii,
+    latin-1) print them as || and sigma instead of failing."""
+    stream = sys.stdout
+    encoding = (getattr(stream, "encoding", None) or "utf-8").lower()
+    try:
+        "‖σμ½−".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="aekl-ascii")
+
+
+def _reword(exc: BadInput) -> BadInput:
+    """An error about two fields, with both called by their flags."""
+    from core.klinput import InputsDisagree
+
+    if isinstance(exc, InputsDisagree):
+        return BadInput(exc.worded(flag_for(exc.field), flag_for(exc.other)))
+    return exc
+
+
+def _rich_table(view) -> Table:
+    table = Table(title=view.title, title_justify="left")
+    for i, name in enumerate(view.columns):
+        table.add_column(name, justify="right" if i else "right")
+    for row in view.rows:
+        table.add_row(*row)
+    if view.total is not None:
         table.add_section()
-        table.add_row("total", *([""] * len(inputs)), _num(report.total), _num(report.reverse), style="bold")
+        table.add_row(*view.total, style="bold")
     return table
+
+
+def _ansi(text: str) -> Text:
+    return Text.from_ansi(text)
 
 
 @app.command("kl")
 def kl_command(
-    mu: str = typer.Option("0", "--mu", help="Mean of q, comma-separated, e.g. 0.5,1 (a single value broadcasts)."),
+    mu: str = typer.Option("0", "--mu", help="Mean of q, comma-separated, e.g. 0.5,1 (a single value broadcasts), "
+                                             "or @file.npy / @file.txt for large d."),
     sigma: Optional[str] = typer.Option(None, "--sigma", help="Standard deviations of q, > 0 (default 1)."),
     logvar: Optional[str] = typer.Option(None, "--logvar", help="ln σ² of q, instead of --sigma (what a VAE encoder emits)."),
     mu1: Optional[str] = typer.Option(None, "--mu1", help="Mean of the second Gaussian p (default 0)."),
     sigma1: Optional[str] = typer.Option(None, "--sigma1", help="Standard deviations of p (default 1, so p = N(0, I))."),
     cov0: Optional[str] = typer.Option(
-        None, "--cov0", help="Full covariance of q: a .json or .npy file, or inline JSON like '[[2,0.5],[0.5,1]]'."),
+        None, "--cov0", help="Full covariance of q: a .json or .npy file (no pickles), or inline JSON like "
+                             "'[[2,0.5],[0.5,1]]'. At most 4096 x 4096."),
     cov1: Optional[str] = typer.Option(None, "--cov1", help="Full covariance of p, same forms as --cov0."),
-    samples: int = typer.Option(100_000, "--samples", help=f"Monte Carlo draws from q (0 skips the check; at most {MAX_SAMPLES:,})."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the Monte Carlo draws (0 to 2**63 - 1)."),
+    samples: int = typer.Option(
+        100_000, "--samples", help="Monte Carlo draws from q (0 skips the check). At most 10,000,000, and "
+                                   "samples x d at most 1e9; draws are made in chunks of at most 16 MiB, so "
+                                   "memory stays bounded (d = 1000 with a full covariance: under 250 MB)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the Monte Carlo draws (0 to 2^63 - 1)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else."),
     explain: bool = typer.Option(False, "--explain", help="Also show the derivations, with these numbers."),
+    plot: bool = typer.Option(False, "--plot", help="Draw q, p and the integrand q ln(q/p) of one dimension "
+                                                    "(for d = 2 also the 1σ/2σ ellipses) in the terminal."),
+    dim: Optional[int] = typer.Option(None, "--dim", help="Dimension to draw (1-based; default: the largest term)."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Save the same picture as a PNG file."),
 ) -> None:
-    """KL(q ‖ p) between Gaussians: per-dimension terms, both directions, a Monte Carlo check."""
-    from core.explain import explain_markdown
-    from core.klinput import build_problem, evaluate
+    """KL(q ‖ p) between Gaussians: per-dimension terms, both directions, a Monte Carlo check.
 
-    problem = build_problem(mu, sigma, logvar, mu1, sigma1, cov0, cov1)
-    report = evaluate(problem, samples, seed)
+    When one direction overflows float64 the other is still printed, and the
+    overflowed one is named. Ctrl-C stops a long Monte Carlo (exit 130).
+    """
+    import numpy as np
+
+    _safe_stdout()
+    # Overflow is reported as "overflow" in the output; numpy's warnings
+    # would add stray lines to stderr, which must hold one line per error.
+    with np.errstate(all="ignore"):
+        _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png)
+
+
+def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png) -> None:
+    from core.explain import explain_markdown
+    from core.klinput import build_problem, report_for
+    from core.klview import direction_lines, kl_table, monte_carlo_lines
+
+    try:
+        problem = build_problem(mu, sigma, logvar, mu1, sigma1, cov0, cov1)
+    except BadInput as exc:
+        raise _reword(exc) from None
+    report = report_for(problem, samples, seed)
+    pic = None
+    if plot or png is not None or dim is not None:
+        from core.kldensity import picture, save_png
+
+        pic = picture(problem.q, problem.p, dim)
+        if png is not None:
+            save_png(pic, png)
     text = explain_markdown(problem.q, problem.p) if explain else None
     if json_out:
         obj = report.to_json()
         if text is not None:
             obj["explain"] = text  # Markdown source; stdout stays one JSON object
+        if pic is not None:
+            obj["plot"] = {"dim": pic.j + 1, "area": pic.area, "term": pic.term,
+                           "png": None if png is None else str(png)}
         print_json(obj)
         return
 
-    out.print(_table(report))
+    out.print(_rich_table(kl_table(report, max_rows=50)))
     if not problem.diagonal:
         out.print("[dim]With a full covariance KL does not split by dimension.[/]")
-    p_name = "N(0, I)" if problem.p_is_standard else "p"
-    out.print(f"KL(q ‖ {p_name}) = [bold]{_num(report.total)}[/]")
-    out.print(f"KL({p_name} ‖ q) = {_num(report.reverse)}   (the reverse direction)")
-    if report.mc_estimate is not None:
-        z = abs(report.mc_estimate - report.total) / report.mc_stderr if report.mc_stderr else 0.0
-        out.print(f"Monte Carlo KL(q ‖ {p_name}) ≈ {_num(report.mc_estimate)} ± {_num(report.mc_stderr)}")
-        out.print(f"[dim]  {report.samples:,} draws from q, seed {report.seed}: "
-                  f"{z:.1f} standard errors from the closed form[/]")
-    elif samples:
-        out.print("Monte Carlo: the log-density ratios overflow float64 for these values")
+    first, second = direction_lines(report)
+    out.print(Text(first, style="bold"))
+    out.print(Text(second))
+    for line in monte_carlo_lines(report):
+        out.print(Text(line, style="dim" if line.startswith("  ") else ""))
+    if pic is not None:
+        from core.kldensity import caption, terminal
+
+        if plot:
+            out.print(_ansi(terminal(pic, width=min(out.width, 120), height=20)))
+        out.print(Text(caption(pic)))
+        if png is not None:
+            out.print(Text(f"saved {png}"))
     if text is not None:
         from rich.markdown import Markdown
 
         out.print()
         out.print(Markdown(text))
+
+
+@app.command("kl-demo")
+def kl_demo_command(
+    weights: str = typer.Option("0.5,0.5", "--weights", help="Mixture weights, > 0 and summing to 1."),
+    means: str = typer.Option("-2,2", "--means", help="Means of the mixture's components."),
+    spreads: str = typer.Option("0.6,0.6", "--spreads", help="Standard deviations of the components, > 0."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Save the picture as a PNG file."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout and nothing else."),
+) -> None:
+    """Forward vs reverse KL: fit one Gaussian q to a Gaussian mixture p both ways.
+
+    min KL(q ‖ p) sits on one bump (mode-seeking); min KL(p ‖ q) covers all of
+    them with the mixture's mean and variance (moment matching).
+    """
+    from core.fmt import num
+    from core.kldemo import LABELS, Mixture, run_demo, save_png, terminal
+    from core.klinput import parse_floats
+
+    _safe_stdout()
+    mixture = Mixture.of(parse_floats(weights, "weights"), parse_floats(means, "means"),
+                         parse_floats(spreads, "spreads"))
+    demo = run_demo(mixture)
+    if png is not None:
+        save_png(demo, png)
+    if json_out:
+        print_json({"mixture": {"weights": mixture.weights.tolist(), "means": mixture.means.tolist(),
+                                "spreads": mixture.spreads.tolist()},
+                    "mode_seeking": {"mean": demo.mode[0], "sigma": demo.mode[1], **demo.table["mode"]},
+                    "moment_matching": {"mean": demo.moments[0], "sigma": demo.moments[1], **demo.table["moments"]}})
+        return
+    out.print(_ansi(terminal(demo, width=min(out.width, 120), height=20)))
+    table = Table(title="one Gaussian q fitted to the mixture p", title_justify="left")
+    for col in ("fit", "mean", "σ", "KL(q‖p)", "KL(p‖q)"):
+        table.add_column(col, justify="right" if col != "fit" else "left")
+    for key, (m, s) in (("mode", demo.mode), ("moments", demo.moments)):
+        row = demo.table[key]
+        table.add_row(LABELS[key], num(m), num(s), num(row["KL(q‖p)"]), num(row["KL(p‖q)"]))
+    out.print(table)
+    if png is not None:
+        out.print(Text(f"saved {png}"))

@@ -10,10 +10,48 @@ from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
 from core.config import MAX_INTERP_STEPS, AEConfig
-from core.present import STATUS_COLOUR, fmt, status_word
+from core.present import STATUS_COLOUR, cell, status_word
 
 RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
+
+
+def elbo_table(rows: list[dict]) -> Table | None:
+    """A VAE's ELBO in parts per epoch, from metrics rows; None for an autoencoder
+    (or rows written before these numbers existed)."""
+    rows = [m for m in rows if "kl_per_dim" in m]
+    if not rows:
+        return None
+    table = Table(title="ELBO in parts, test set", title_justify="left", caption_justify="left",
+                  caption="recon: MSE per pixel; KL: nats per image; total = recon + β·KL/784")
+    for col in ("epoch", "β", "recon", "KL", "β·KL", "total", "train KL", "active"):
+        table.add_column(col, justify="right")
+    latent = len(rows[0]["kl_per_dim"])
+    for m in rows:
+        table.add_row(
+            str(m["epoch"]), cell(m.get("beta"), ".3g"), cell(m["test_mse"]), cell(m["test_kl"], ".2f"),
+            cell(m.get("test_beta_kl"), ".2f"), cell(m["test_loss"]), cell(m.get("train_kl"), ".2f"),
+            f"{m.get('active_units', '-')}/{latent}",
+        )
+    return table
+
+
+def print_elbo(rows: list[dict]) -> None:
+    """The ELBO table, the last epoch's KL per dimension, and the collapse
+    warning if there is one. Prints nothing for an autoencoder."""
+    from core.elbo import collapse_warning
+
+    table = elbo_table(rows)
+    if table is None:
+        return
+    out.print(table)
+    last = [m for m in rows if "kl_per_dim" in m][-1]
+    per_dim = last["kl_per_dim"]
+    out.print(f"KL per latent dimension, epoch {last['epoch']} (nats, test mean; sum {sum(per_dim):.2f}): "
+              + "  ".join(f"z{d + 1} {v:.2f}" for d, v in enumerate(per_dim)))
+    warning = collapse_warning(per_dim)
+    if warning:
+        err.print(f"[yellow]warning[/]: {warning}")
 
 
 @app.command("runs")
@@ -36,7 +74,7 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
         status = r["status"]
         table.add_row(
             r["id"], r.get("kind", "?"), str(r.get("latent", "?")),
-            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", fmt(r.get("best_test_mse")),
+            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", cell(r.get("best_test_mse")),
             f"[{STATUS_COLOUR.get(status, 'white')}]{status_word(status)}[/]",
         )
     out.print(table)
@@ -69,9 +107,10 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
         for col in ("epoch", "train MSE", "test MSE", "seconds", "img/s"):
             table.add_column(col, justify="right")
         for m in metrics:
-            table.add_row(str(m["epoch"]), fmt(m["train_mse"]), fmt(m["test_mse"]), fmt(m["seconds"], ".2f"),
-                          fmt(m["samples_per_s"], ",.0f"))
+            table.add_row(str(m["epoch"]), cell(m["train_mse"]), cell(m["test_mse"]), cell(m["seconds"], ".2f"),
+                          cell(m["samples_per_s"], ",.0f"))
         out.print(table)
+        print_elbo(metrics)  # VAE only
     out.print("files: " + ", ".join(files))
 
 

@@ -1,4 +1,5 @@
-"""`aekl sweep`: one ordinary run per latent size, then a side-by-side comparison."""
+"""`aekl sweep`: a grid of ordinary runs (latent size x kind x β x seed), in this
+process or on Ray, then a comparison with mean ± std over seeds."""
 
 from __future__ import annotations
 
@@ -6,90 +7,194 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from core.cli import options as opt
 from core.cli.base import app, err, out, print_json
-from core.cli.train import StopFlag, consume, parse_ints
+from core.cli.train import StopFlag, parse_ints
 from core.config import AEConfig
+from core.errors import BadInput, TrainingFailed
 
-D = AEConfig  # defaults live on the dataclass only
+
+STYLE = {"queued": "dim", "reused": "cyan", "training": "bold", "finished": "green", "stopped": "yellow",
+         "failed": "red", "cancelled": "dim"}
+
+
+class RunLines:
+    """One line per run: queued, training (epoch and a bar), finished, failed...
+
+    On a terminal the lines are live rich progress rows; elsewhere (a log, a
+    pipe) each change of state or epoch is printed once, as a plain line.
+    """
+
+    def __init__(self, labels: list[str], console: Console) -> None:
+        self.labels, self.console = labels, console
+        self.live = console.is_terminal
+        self.seen: dict[int, tuple] = {}
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24),
+                            TextColumn("{task.fields[state]}"), console=console, disable=not self.live)
+        width = max(map(len, labels), default=0)
+        self.tasks = [self.bar.add_task(label.ljust(width), total=1, state="[dim]waiting[/]") for label in labels]
+
+    def __enter__(self) -> "RunLines":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, i: int, state: str, epoch: int | None = None, epochs: int | None = None,
+                  step: int = 0, steps: int | None = None, detail: str = "") -> None:
+        text = state
+        if state == "training" and epoch is not None:
+            text = f"training epoch {epoch}/{epochs}"
+        if detail:
+            text += f": {detail}"
+        if self.live:
+            fields = {"state": f"[{STYLE.get(state, '')}]{text}[/]"}
+            if state == "training" and steps:
+                fields.update(total=epochs * steps, completed=(epoch - 1) * steps + step)
+            elif state in ("finished", "reused"):
+                fields.update(total=1, completed=1)
+            self.bar.update(self.tasks[i], **fields)
+        elif self.seen.get(i) != (state, epoch):  # a plain line per change, not per step
+            self.seen[i] = (state, epoch)
+            if state != "queued":
+                self.console.print(f"{self.labels[i]}: {text}", markup=False, highlight=False, soft_wrap=True)
 
 
 def sweep_table(summary: dict) -> Table:
-    table = Table(title=f"sweep {summary['sweep']} ({summary['kind']})", title_justify="left")
-    for col in ("latent", "test MSE", "train MSE", "epochs", "seconds", "params", "run"):
-        table.add_column(col, justify="left" if col == "run" else "right")
-    for r in summary["runs"]:
-        # "run" says whether this sweep trained, resumed or reused it; folders are listed below
-        table.add_row(str(r["latent"]), f"{r['test_mse']:.4f}", f"{r['train_mse']:.4f}", str(r["epochs"]),
-                      f"{r['seconds']:.1f}", f"{r['params']:,}", r["action"])
+    n_seeds = len(summary["seeds"])
+    spread = f", mean ± std over {n_seeds} seeds" if n_seeds > 1 else ""
+    table = Table(title=f"sweep {summary['sweep']}{spread}", title_justify="left")
+    # Narrow enough for 80 columns: the spread is shown for the test MSE, the
+    # number a sweep compares; epochs, parameters and train spread are in the JSON.
+    for col in ("kind", "β", "z", "test MSE", "train MSE", "s/run", "runs"):
+        table.add_column(col, justify="left" if col in ("kind", "runs") else "right", no_wrap=True)
+
+    for c in summary["configs"]:
+        test = f"{c['test_mse_mean']:.4f}" + ("" if c["test_mse_std"] is None else f" ± {c['test_mse_std']:.4f}")
+        actions = c["actions"]
+        runs = ", ".join(f"{actions.count(a)} {a}" if len(actions) > 1 else a for a in dict.fromkeys(actions))
+        table.add_row(c["kind"], "-" if c["beta"] is None else f"{c['beta']:g}", str(c["latent"]), test,
+                      f"{c['train_mse_mean']:.4f}", f"{c['seconds_mean']:.1f}", runs)
     return table
 
 
 @app.command()
 def sweep(
-    latent: str = typer.Option("2,4,8,16,32", "--latent", "-z", help="Comma-separated latent sizes."),
-    kind: str = typer.Option(D.kind, help="Model kind: ae or vae."),
-    epochs: int = typer.Option(D.epochs, help="Passes over the training set, per run."),
-    batch_size: int = typer.Option(D.batch_size, help="Images per step."),
-    lr: float = typer.Option(D.lr, help="Peak learning rate (warm-up, then cosine decay)."),
-    subset: Optional[int] = typer.Option(None, help="Train on the first N training images only."),
-    seed: int = typer.Option(D.seed, help="Seed for init, batch order and noise (same for every size)."),
-    device: str = typer.Option(D.device, help="auto, cpu, cuda or mps."),
-    out_dir: Path = typer.Option(Path("runs"), "--out", help="Folder for the run folders and the sweep folder."),
-    data_dir: Optional[Path] = typer.Option(None, help="MNIST root (default: bundled copy via the cache)."),
-    force: bool = typer.Option(False, help="Train new runs even where a finished run with the same config exists."),
-    json_out: bool = typer.Option(False, "--json", help="Print only the summary object (JSON) on stdout."),
+    latent: str = typer.Option("2,4,8,16,32", "--latent", "-z", help="Comma-separated latent sizes.", rich_help_panel="Grid"),
+    kind: str = typer.Option(AEConfig.kind, help="Comma-separated model kinds: ae, vae or ae,vae.", rich_help_panel="Grid"),
+    beta: Optional[str] = typer.Option(None, help="Comma-separated VAE β values (AEs have no KL term and ignore it).", rich_help_panel="Grid"),
+    seeds: str = typer.Option(str(AEConfig.seed), "--seeds", "--seed", help="Comma-separated seeds; each configuration runs once per seed.", rich_help_panel="Grid"),
+    epochs: int = opt.EPOCHS,
+    batch_size: int = opt.BATCH_SIZE,
+    lr: float = opt.LR,
+    hidden: str = opt.HIDDEN,
+    subset: Optional[int] = opt.SUBSET,
+    device: str = typer.Option(AEConfig.device, help="auto, cpu, cuda or mps (chosen on the machine that trains).", rich_help_panel="Training"),
+    executor: str = typer.Option("local", help="local: one run after another in this process; ray: one Ray task per run.", rich_help_panel="Executor"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster to join: auto or host:port (default: start a local Ray).", rich_help_panel="Executor"),
+    gpus_per_run: Optional[float] = typer.Option(None, help="GPUs per Ray task, e.g. 0.25 packs four runs on a GPU (default 0).", rich_help_panel="Executor"),
+    cpus_per_run: Optional[float] = typer.Option(None, help="CPUs per Ray task (default 1).", rich_help_panel="Executor"),
+    out_dir: Path = opt.option(Path("runs"), "Folder for the run folders and the sweep folder.", opt.FOLDER, "--out", "--runs-dir"),
+    data_dir: Optional[Path] = opt.DATA_DIR,
+    force: bool = opt.option(False, "Train new runs even where a finished run with the same config exists.", opt.FOLDER),
+    json_out: bool = opt.option(False, "Print only the summary object (JSON) on stdout.", "Output", "--json"),
 ) -> None:
-    """Train one run per latent size (reusing finished ones) and compare them.
+    """Train one run per point of a grid (reusing finished ones) and compare them.
 
-    Writes <out>/sweep-<time>/ with sweep.json, sweep.png (test MSE against
-    latent size) and reconstructions.png. Ctrl-C stops after the current run
-    has saved its checkpoint; the same command again resumes it.
+    Writes <out>/sweep-<time>/ with sweep.json (every run, and mean ± std over
+    seeds per configuration), sweep.png and reconstructions.png. Ctrl-C stops
+    the runs in progress at a saved checkpoint and cancels the rest; the same
+    command again resumes them.
     """
-    from core.data import load_mnist
-    from core.models import pick_device
-    from core.runs import new_run
-    from core.sweep import parse_latents, plan, run_summary, sweep_folder, write_sweep
-    from core.train import Stopped, fit, preflight
+    from core.sweep import parse_grid, plan
 
-    base = AEConfig(kind=kind, epochs=epochs, batch_size=batch_size, lr=lr, subset=subset,
-                    seed=seed, device=device).validate()
-    latents = parse_latents(parse_ints(latent, "--latent"))
-    steps = plan(base, latents, out_dir, force)
-    dev = pick_device(base.device)
-    data = load_mnist(data_dir, dev, base.subset)
-    preflight(base, data)  # e.g. a batch larger than the subset: fail before any folder exists
+    if executor not in ("local", "ray"):
+        raise BadInput(field="executor", value=executor, rule="must be local or ray")
+    if executor == "local":
+        for field, value in (("ray_address", ray_address), ("gpus_per_run", gpus_per_run),
+                             ("cpus_per_run", cpus_per_run)):
+            if value is not None:
+                raise BadInput(field=field, value=value, rule="applies only to the ray executor")
+    grid, notes = parse_grid(latent, kind, beta, seeds)
+    base = AEConfig(epochs=epochs, batch_size=batch_size, lr=lr, hidden=parse_ints(hidden, "--hidden"),
+                    subset=subset, device=device).validate()
+    jobs = plan(grid.configs(base), out_dir, force)
+    for note in notes:
+        err.print(f"[yellow]note[/]: {note}", soft_wrap=True)
 
-    rows = []
-    with StopFlag() as stop:
-        for i, step in enumerate(steps, 1):
-            if stop():
-                break
-            run = step.run
-            where = f"[{i}/{len(steps)}] z={step.config.latent}"
-            if step.action == "reuse":
-                err.print(f"{where}: reusing finished run {run.id}")
-            else:
-                if run is None:
-                    run = new_run(step.config, out_dir)
-                err.print(f"{where}: {'resuming' if step.action == 'resume' else 'training'} {run.path}")
-                events = fit(step.config, data, run=run, resume=step.action == "resume", should_stop=stop)
-                last, _ = consume(events, json_lines=False, quiet=json_out)
-                if isinstance(last, Stopped):
-                    err.print(f"[yellow]stopped[/] z={step.config.latent} at epoch {last.epoch}, step {last.step}; "
-                              "run the same command again to resume it")
-                    break
-            rows.append(run_summary(run, {"reuse": "reused", "resume": "resumed", "train": "trained"}[step.action]))
-    if len(rows) < len(steps):  # stopped: finished runs stay reusable, the stopped one resumes
-        raise typer.Exit(stop.exit_code)
+    if executor == "ray":
+        from core import sweep_ray
 
-    summary = write_sweep(sweep_folder(out_dir), base, rows, data, dev)
+        cpus, gpus = cpus_per_run if cpus_per_run is not None else 1.0, gpus_per_run or 0.0
+        sweep_ray.check_task_size(cpus, gpus)
+        sweep_ray.import_ray()  # a missing Ray is one line, before any work
+        needs_ray = any(j.action != "reuse" for j in jobs)
+        owned = sweep_ray.connect(ray_address) if needs_ray else False
+        try:
+            if needs_ray:
+                sweep_ray.check_cluster(cpus, gpus)
+            summary, stopped = _execute(jobs, grid, base, out_dir, data_dir, json_out, "ray",
+                                        lambda stop, lines: sweep_ray.run_ray(
+                                            jobs, out_dir, str(data_dir) if data_dir else None, cpus, gpus, stop, lines))
+        finally:
+            if owned:
+                import ray
+
+                ray.shutdown()
+    else:
+        summary, stopped = _execute(jobs, grid, base, out_dir, data_dir, json_out, "local", None)
+    if stopped:
+        raise typer.Exit(stopped)
     if json_out:
         print_json(summary)
         return
     out.print(sweep_table(summary))
     for r in summary["runs"]:
-        out.print(f"  z={r['latent']:<4d} {r['run_dir']}", soft_wrap=True)
+        beta = f" β={r['beta']:g}" if r["kind"] == "vae" else ""
+        out.print(f"  {r['kind'] + beta + ' z=' + str(r['latent']) + ' seed ' + str(r['seed']):24s} {r['run_dir']}",
+                  soft_wrap=True)
     for label, path in summary["files"].items():
         out.print(f"  {label:16s} {path}", soft_wrap=True)
+
+
+def _execute(jobs, grid, base, out_dir, data_dir, json_out, executor, remote):
+    """Run the jobs (locally, or through `remote`), then summarise. Returns
+    (summary, 0) or (None, exit code) when stopped."""
+    from core.data import load_mnist
+    from core.models import pick_device
+    from core.sweep import run_local, run_summary, sweep_folder, write_sweep
+    from core.train import preflight
+
+    # The driver's data: the test set for the reconstructions (and, locally, training).
+    dev = pick_device(base.device if executor == "local" else "cpu")
+    data = load_mnist(data_dir, dev, base.subset)
+    preflight(base, data)  # e.g. a batch larger than the subset: fail before any folder exists
+
+    with StopFlag() as stop, RunLines([j.label for j in jobs], err) as lines:
+        if remote is None:
+            for i in range(len(jobs)):
+                lines(i, "queued")
+            outcomes = run_local(jobs, out_dir, data_dir, data, stop, lines)
+        else:
+            outcomes = remote(stop, lines)
+
+    failed = [(j, o) for j, o in zip(jobs, outcomes) if o.state == "failed"]
+    if failed:
+        job, first = failed[0]
+        raise TrainingFailed(f"{len(failed)} of {len(jobs)} runs failed ({job.label}: {first.detail}); "
+                             "finished runs are reused when the sweep runs again")
+    if any(o.state not in ("reused", "finished") for o in outcomes):
+        left = sum(o.state == "stopped" for o in outcomes)
+        err.print(f"[yellow]stopped[/]: {left} run(s) saved mid-training, the rest not started; "
+                  "run the same command again to resume", soft_wrap=True)
+        return None, stop.exit_code or 130
+
+    action = {"reuse": "reused", "resume": "resumed", "train": "trained"}
+    rows = [run_summary(o.run, action[j.action]) for j, o in zip(jobs, outcomes)]
+    summary = write_sweep(sweep_folder(out_dir), base, grid, rows, data, dev, executor)
+    return summary, 0

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.cli import options as opt
 from core.cli.base import app, err, out, print_json_line
+from core.cli.runs import print_elbo
 from core.config import MAX_NAME, AEConfig
 from core.errors import BadInput
 
@@ -76,19 +77,18 @@ def event_json(event) -> dict:
 def consume(events, json_lines: bool, quiet: bool = False):
     """Render an event stream with a rich progress bar (or JSON lines); return the last
     event and the EpochEnd events seen."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich import progress as bars
 
-    from core.events import EpochEnd, Started
-    from core.events import Progress as Step  # rich has a Progress too
+    from core.events import EpochEnd, Progress, Started
 
     ends, last = [], None
-    bar = Progress(
-        TextColumn("epoch {task.fields[epoch]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TextColumn("{task.fields[rate]} img/s"),
-        TimeRemainingColumn(),
+    bar = bars.Progress(
+        bars.TextColumn("epoch {task.fields[epoch]}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TextColumn("loss {task.fields[loss]}"),
+        bars.TextColumn("{task.fields[rate]} img/s"),
+        bars.TimeRemainingColumn(),
         console=err,
         disable=json_lines or quiet,
         transient=False,
@@ -103,7 +103,7 @@ def consume(events, json_lines: bool, quiet: bool = False):
                 if not json_lines and not quiet:
                     where = event.run_dir or "(no run folder)"
                     err.print(f"[bold]training[/] {event.params:,} parameters on {event.device}, {event.train_size:,} images -> {where}")
-            elif isinstance(event, Step):
+            elif isinstance(event, Progress):
                 if task is None or bar.tasks[task].fields["epoch"] != event.epoch:
                     task = bar.add_task("", total=event.steps, epoch=event.epoch, loss="-", rate="-")
                 bar.update(task, completed=event.step, loss=f"{event.loss:.4f}", rate=f"{event.samples_per_s:,.0f}")
@@ -125,7 +125,8 @@ def summary_table(ends) -> Table:
 
 
 # Options that --resume cannot honour: the run keeps the config it was started with.
-RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "beta", "hidden", "activation", "seed", "subset",
+RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "beta", "kl_schedule", "kl_warmup", "kl_cycles",
+                "free_bits", "hidden", "activation", "seed", "subset", "cuda_graphs",
                 "from_index", "to_index", "steps", "name", "force", "download")
 
 
@@ -138,11 +139,16 @@ def train(
     batch_size: int = opt.BATCH_SIZE,
     lr: float = opt.LR,
     beta: float = opt.BETA,
+    kl_schedule: str = opt.KL_SCHEDULE,
+    kl_warmup: float = opt.KL_WARMUP,
+    kl_cycles: int = opt.KL_CYCLES,
+    free_bits: float = opt.FREE_BITS,
     hidden: str = opt.HIDDEN,
     activation: str = opt.ACTIVATION,
     seed: int = opt.SEED,
     device: str = opt.DEVICE,
     threads: int = opt.THREADS,
+    cuda_graphs: bool = opt.CUDA_GRAPHS,
     subset: Optional[int] = opt.SUBSET,
     from_index: Optional[int] = opt.FROM_INDEX,
     to_index: Optional[int] = opt.TO_INDEX,
@@ -172,7 +178,8 @@ def train(
         config = AEConfig(
             latent=latent, hidden=parse_ints(hidden, "--hidden"), activation=activation, kind=kind,
             beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-            threads=threads, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
+            threads=threads, cuda_graphs=cuda_graphs, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
+            kl_schedule=kl_schedule, kl_warmup=kl_warmup, kl_cycles=kl_cycles, free_bits=free_bits,
         ).validate()
     given_device = ctx.get_parameter_source("device").name == "COMMANDLINE"
     request = RunRequest(config, out_dir, data_dir, download, name, force, resume, dry_run,
@@ -190,6 +197,7 @@ def report(last, ends, json_out: bool, dry_run: bool, out_dir: Path) -> None:
     if not json_out:  # stdout belongs to the JSON lines; stderr keeps the chatter
         if ends:
             out.print(summary_table(ends))
+            print_elbo([e.metrics_row() for e in ends])  # VAE only
         if dry_run:
             err.print("[green]dry run ok[/]: one batch trained and evaluated, nothing written")
         for label, path in getattr(last, "files", {}).items():

@@ -33,11 +33,18 @@ def test_cache_is_filled_from_the_bundle(monkeypatch, tmp_path):
     assert sorted(p.name for p in raw_dir(root).iterdir()) == sorted(MD5)
 
 
-def test_loads_scaled_flat_tensors(mnist_small):
+def test_loads_flat_tensors_training_set_as_bytes(mnist_small):
     d = mnist_small
     assert d.train_x.shape == (512, 784) and d.test_x.shape == (10_000, 784)
-    assert d.train_x.dtype == torch.float32
-    assert float(d.train_x.min()) == -1.0 and float(d.train_x.max()) == 1.0
+    assert d.train_x.dtype == torch.uint8 and d.test_x.dtype == torch.float32
+    assert float(d.test_x.min()) == -1.0 and float(d.test_x.max()) == 1.0
+    index = torch.tensor([3, 0, 511, 7])
+    batch = d.batch(index)
+    assert batch.dtype == torch.float32 and float(batch.min()) == -1.0 and float(batch.max()) == 1.0
+    # bit for bit what a float copy of the whole set, sliced, gives (the old storage)
+    whole = d.train_x.to(torch.float32).div(127.5).sub(1.0)
+    assert torch.equal(batch, whole[index])
+    assert torch.equal(d.batch(torch.tensor([0]))[0, 152:156], torch.tensor([3, 18, 18, 18]) / 127.5 - 1)
     assert d.train_y[:5].tolist() == [5, 0, 4, 1, 9]  # the famous first labels
     assert d.test_y[:3].tolist() == [7, 2, 1]
 

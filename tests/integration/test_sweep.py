@@ -1,8 +1,11 @@
-"""`aekl sweep` on a 512-image subset: run folders, sweep.json, figures, reuse, resume."""
+"""`aekl sweep`, local executor, on a 512-image subset: a 2x2 grid (latent x seed),
+run folders, sweep.json with mean ± std, figures, reuse, resume, bad input."""
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 
 import pytest
 from PIL import Image
@@ -11,7 +14,7 @@ from typer.testing import CliRunner
 from core.cli import app
 
 runner = CliRunner()
-TINY = ["--subset", "512", "--epochs", "1"]
+TINY = ["--subset", "512", "--epochs", "1", "--hidden", "32"]
 
 
 def sweep(root, *args):
@@ -30,25 +33,43 @@ def png_size(path):
 @pytest.fixture(scope="module")
 def first(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
-    result = sweep(root, "--latent", "3,2", "--json")
+    result = sweep(root, "--latent", "3,2", "--seeds", "1,0", "--json")
     assert result.exit_code == 0, result.stderr
     return root, result
 
 
-def test_sweep_trains_one_run_per_size(first):
+def test_grid_trains_one_run_per_point(first):
     root, result = first
     summary = json.loads(result.stdout)  # the whole of stdout is one JSON object
-    assert summary["latents"] == [2, 3] and summary["kind"] == "ae"
-    assert [r["latent"] for r in summary["runs"]] == [2, 3]
+    assert summary["latents"] == [2, 3] and summary["seeds"] == [0, 1] and summary["kinds"] == ["ae"]
+    assert summary["executor"] == "local" and summary["betas"] == []
+    assert [(r["latent"], r["seed"]) for r in summary["runs"]] == [(2, 0), (2, 1), (3, 0), (3, 1)]
     assert {r["action"] for r in summary["runs"]} == {"trained"}
     dirs = run_dirs(root)
-    assert [d.name.endswith(f"-ae-z{z}") for d, z in zip(dirs, (2, 3))] == [True, True]
-    for row, d in zip(summary["runs"], dirs):
-        assert row["run_dir"] == str(d) and row["epochs"] == 1 and row["params"] > 1_000_000
+    assert len(dirs) == 4
+    for row in summary["runs"]:
+        d = root / row["run_id"]
+        assert row["run_dir"] == str(d) and f"-ae-z{row['latent']}" in d.name
+        config = json.loads((d / "config.json").read_text())
+        assert (config["latent"], config["seed"], config["subset"], config["hidden"]) == (row["latent"], row["seed"], 512, [32])
         metrics = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
-        assert row["test_mse"] == metrics[-1]["test_mse"] and 0 < row["test_mse"] < 1
+        assert row["test_mse"] == metrics[-1]["test_mse"] and 0 < row["test_mse"] < 1.5
         assert json.loads((d / "status.json").read_text())["status"] == "finished"
-        assert json.loads((d / "config.json").read_text())["subset"] == 512
+    by_seed = {(r["latent"], r["seed"]): r["test_mse"] for r in summary["runs"]}
+    assert by_seed[(2, 0)] != by_seed[(2, 1)]  # the seed does change the run
+
+
+def test_configs_hold_mean_and_std_over_seeds(first):
+    _, result = first
+    summary = json.loads(result.stdout)
+    assert [(c["kind"], c["beta"], c["latent"], c["seeds"]) for c in summary["configs"]] == [
+        ("ae", None, 2, [0, 1]), ("ae", None, 3, [0, 1])]
+    for c in summary["configs"]:
+        a, b = (r["test_mse"] for r in summary["runs"] if r["latent"] == c["latent"])
+        # two values: mean (a+b)/2, sample standard deviation |a-b|/sqrt(2)
+        assert c["test_mse_mean"] == pytest.approx((a + b) / 2, rel=1e-12)
+        assert c["test_mse_std"] == pytest.approx(abs(a - b) / math.sqrt(2), rel=1e-12)
+        assert c["actions"] == ["trained", "trained"] and c["epochs"] == 1
 
 
 def test_sweep_folder_holds_json_and_figures(first):
@@ -57,26 +78,27 @@ def test_sweep_folder_holds_json_and_figures(first):
     folder = root / summary["sweep"]
     assert folder.name.startswith("sweep-")
     assert json.loads((folder / "sweep.json").read_text()) == summary
-    assert "latent" not in summary["config"] and summary["config"]["epochs"] == 1
+    assert not {"latent", "seed", "kind", "beta"} & set(summary["config"]) and summary["config"]["epochs"] == 1
     assert len(summary["digits"]) == 10
     assert png_size(folder / "sweep.png") == (640, 400)
-    # 10 digits of 80 px after a 100 px label column; title strip of 40 px, then originals + 2 sizes
+    # 10 digits of 80 px after a 100 px label column; title strip of 40 px, then originals + 2 configurations
     assert png_size(folder / "reconstructions.png") == (900, 40 + 80 * 3)
 
 
-def test_second_sweep_reuses_finished_runs(first):
+def test_second_sweep_reuses_finished_runs_and_prints_the_spread(first):
     root, result = first
     before = {d: (d / "checkpoint.pt").stat().st_mtime_ns for d in run_dirs(root)}
-    again = sweep(root, "--latent", "2,3", "--json")
+    again = sweep(root, "--latent", "2,3", "--seeds", "0,1")
     assert again.exit_code == 0, again.stderr
-    summary = json.loads(again.stdout)
-    assert [r["action"] for r in summary["runs"]] == ["reused", "reused"]
     assert {d: (d / "checkpoint.pt").stat().st_mtime_ns for d in run_dirs(root)} == before
-    assert summary["runs"][0]["test_mse"] == json.loads(result.stdout)["runs"][0]["test_mse"]
-    assert "reusing finished run" in again.stderr
+    first_configs = json.loads(result.stdout)["configs"]
+    for c in first_configs:  # the table shows mean ± std per configuration, as reused
+        assert f"{c['test_mse_mean']:.4f} ± {c['test_mse_std']:.4f}" in again.stdout
+    assert again.stdout.count("2 reused") == 2
+    assert "ae z=2 seed 0: reused: finished run" in again.stderr
 
 
-def test_force_retrains_and_prints_a_table(tmp_path):
+def test_force_retrains(tmp_path):
     assert sweep(tmp_path, "--latent", "2", "--json").exit_code == 0
     forced = sweep(tmp_path, "--latent", "2", "--force")
     assert forced.exit_code == 0, forced.stderr
@@ -91,7 +113,7 @@ def test_stopped_run_is_resumed(tmp_path, mnist_small):
     from core.train import Stopped, fit
 
     # The config the sweep below builds for z=2: defaults plus the TINY options.
-    config = AEConfig(latent=2, epochs=1, subset=512)
+    config = AEConfig(latent=2, epochs=1, subset=512, hidden=(32,))
     run = new_run(config, tmp_path)
     polls = iter([False, True])  # one step, then stop
     last = list(fit(config, mnist_small, run=run, should_stop=lambda: next(polls, True)))[-1]
@@ -105,8 +127,48 @@ def test_stopped_run_is_resumed(tmp_path, mnist_small):
     assert json.loads(run.file("status.json").read_text())["status"] == "finished"
 
 
-def test_bad_latent_list_is_one_line(tmp_path):
-    result = sweep(tmp_path, "--latent", "2,0")
-    assert result.exit_code == 2
-    assert result.stderr.strip().count("\n") == 0 and "at least 1" in result.stderr
+@pytest.mark.parametrize("args, words", [
+    (["--latent", "2,0"], "--latent must be at least 1, got 0"),
+    (["--latent", ""], "--latent must list at least one value"),
+    (["--latent", "2,,4"], "--latent must be a comma-separated list of integers with no empty item"),
+    (["--latent", "2,x"], "--latent must be a comma-separated list of integers, got '2,x'"),
+    (["--latent", "2,4,2"], "--latent must not repeat a value (2 is given twice)"),
+    (["--kind", "ae,gan"], "--kind must be a comma-separated list of model kinds"),
+    (["--seeds", "0,-1"], "--seeds must be 0 or more, got -1"),
+    (["--beta", "1,4"], "--beta only varies VAEs, and this grid has only AEs"),
+    (["--kind", "vae", "--beta", "1,-2"], "--beta must be a non-negative number, got -2"),
+    (["--gpus-per-run", "0.5"], "--gpus-per-run applies only to the ray executor"),
+    (["--executor", "slurm"], "--executor must be local or ray, got 'slurm'"),
+    (["--executor", "ray", "--gpus-per-run", "1.5"], "--gpus-per-run above 1 must be a whole number"),
+    (["--executor", "ray", "--cpus-per-run", "0"], "--cpus-per-run must be a positive number, got 0"),
+])
+def test_bad_grid_is_one_line_and_trains_nothing(tmp_path, args, words):
+    result = sweep(tmp_path, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert words in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ray_executor_without_ray_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    result = sweep(tmp_path, "--latent", "2", "--executor", "ray")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "pip install -e '.[ray]'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_ray_address_is_one_line_within_seconds(tmp_path):
+    import socket
+    import time
+
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port nobody listens on once this socket closes
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    began = time.monotonic()
+    result = sweep(tmp_path, "--latent", "2", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}")
+    assert time.monotonic() - began < 10
+    assert result.exit_code == 2 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert f"--ray-address cannot be reached (Connection refused), got '127.0.0.1:{port}'" in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -34,8 +34,10 @@ async def test_typed_input_gives_the_closed_form_total(runs_dir, text):
         assert panel.report.reverse == pytest.approx(REVERSE, rel=1e-12)
         assert panel.report.terms == pytest.approx([0.125, 0.5 * (4 - math.log(4))], rel=1e-12)
         shown = text(app)
-        assert "KL(q ‖ N(0, I)) = 1.431853" in shown and "0.568147" in shown
-        assert "0.125000" in shown and "total" in shown
+        assert "KL(q ‖ N(0, I)) = 1.43185" in shown and "0.568147" in shown
+        assert "0.125" in shown and "total" in shown and "0.0000" not in shown
+        # the picture follows the input: dimension 2 has the largest term
+        assert "dimension 2: area under q ln(q/p) = 1.30685" in shown
         assert not panel.errors
 
 
@@ -76,11 +78,12 @@ async def test_bad_input_is_marked_on_the_field_and_never_crashes(runs_dir, text
             await pilot.pause()
             assert sigma.has_class("-invalid")
 
-        # dimensions that do not match mark both fields named in the message
+        # sizes that do not match mark both fields the error is about (its field and other)
         await pilot.press("ctrl+u", *"1,2,3")
         await pilot.pause()
         assert set(panel.errors) == {"mu", "sigma"}
-        assert "3 values" in panel.errors["sigma"] and mu.has_class("-invalid")
+        assert panel.errors["sigma"] == "σ of q has 3 values but μ of q has 2 values"
+        assert mu.has_class("-invalid")
 
         await pilot.press("ctrl+u", *"1,2")
         await pilot.pause()
@@ -96,10 +99,53 @@ async def test_derivations_follow_the_input(runs_dir):
         await pilot.pause()
         explain = app.screen.query_one("#kl-explain")
         assert explain.display
-        assert "KL(q ‖ p) = 1.4319" in explain.source  # the numbers typed, worked through
-        await pilot.press("5")  # σ = 1,25 now: ½(0.25) + ½(625 − 1 − ln 625) = 309.4061
+        assert "KL(N0 ‖ N1) = 1.43185" in explain.source  # the numbers typed, worked through
+        await pilot.press("5")  # σ = 1,25 now: ½(0.25) + ½(625 − 1 − ln 625) = 309.406
         await pilot.pause()
-        assert "KL(q ‖ p) = 309.4061" in explain.source and "1.4319" not in explain.source
+        assert "KL(N0 ‖ N1) = 309.406" in explain.source and "1.43185" not in explain.source
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert not explain.display
+
+
+async def test_derivations_step_by_step(runs_dir):
+    from core.explain import explain_steps
+    from core.kl import Gaussian
+
+    steps = explain_steps(Gaussian.diag([0.5, 1.0], sigma=[1.0, 2.0]), Gaussian.standard(2))
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_kl(pilot)
+        await pilot.press(*"0.5,1", "tab", *"1,2", "ctrl+n")
+        await pilot.pause()
+        explain = app.screen.query_one("#kl-explain")
+        assert explain.display and explain.source.startswith(steps[0])
+        assert steps[1] not in explain.source and f"step 1 of {len(steps)}" in explain.source
+        await pilot.press("ctrl+n", "ctrl+n")
+        await pilot.pause()
+        assert steps[2] in explain.source and steps[3] not in explain.source
+        assert f"step 3 of {len(steps)}" in explain.source
+
+
+async def test_forward_vs_reverse_demo_screen(runs_dir):
+    from tui.screens.kl_demo import KLDemoScreen
+
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_kl(pilot)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, KLDemoScreen)
+        # default mixture ½ N(−2, 0.6²) + ½ N(2, 0.6²): moments 0 and 4 + 0.36
+        assert screen.demo.moments[0] == pytest.approx(0.0, abs=1e-12)
+        assert screen.demo.moments[1] ** 2 == pytest.approx(4.36, rel=1e-12)
+        assert min(abs(screen.demo.mode[0] - m) for m in (-2, 2)) < 0.1
+        weights, spreads = screen.query_one("#demo-weights"), screen.query_one("#demo-spreads")
+        await pilot.press("end", "backspace", "4")  # weights 0.5,0.4: the sum is not 1
+        await pilot.pause()
+        assert screen.errors == {"weights": "weights must sum to 1, got a sum of 0.9"}
+        assert weights.has_class("-invalid") and not spreads.has_class("-invalid")
+        await pilot.press("backspace", "5")
+        await pilot.pause()
+        assert not screen.errors and not weights.has_class("-invalid")

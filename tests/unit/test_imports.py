@@ -41,6 +41,24 @@ def test_help_does_not_import_torch():
     assert out == "False"
 
 
+def test_help_and_sweep_help_import_neither_torch_nor_ray():
+    # Ray is an optional extra and takes a noticeable time to import; only
+    # `aekl sweep --executor ray` may load it.
+    out = run_python(
+        "import sys, io, contextlib\n"
+        "from core.cli import app\n"
+        "buf = io.StringIO()\n"
+        "for args in (['--help'], ['sweep', '--help']):\n"
+        "    with contextlib.redirect_stdout(buf):\n"
+        "        try:\n"
+        "            app(args)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "print('--ray-address' in buf.getvalue(), 'ray' in sys.modules, 'torch' in sys.modules)"
+    )
+    assert out == "True False False"
+
+
 def test_kl_help_does_not_import_torch():
     out = run_python(
         "import sys, io, contextlib\n"

@@ -1,4 +1,6 @@
-"""The KL screen: the KL panel, and on request the derivations with the typed numbers."""
+"""The KL screen: the KL panel, a picture of one dimension that follows the
+typing, and on request the derivations with the typed numbers, all at once
+(ctrl+t) or one step per key (ctrl+n); ctrl+r opens forward vs reverse KL."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Markdown, Static
+from textual_plotext import PlotextPlot
 
 from tui.widgets.kl_panel import KLPanel
 
@@ -16,37 +19,80 @@ class KLScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("ctrl+t", "derivations", "Derivations"),
+        Binding("ctrl+n", "next_step", "Next step"),
+        Binding("ctrl+r", "demo", "Forward vs reverse"),
     ]
 
     def __init__(self, mu: str = "", sigma: str = "", mu1: str = "", sigma1: str = "") -> None:
         super().__init__()
         self._initial = dict(mu=mu, sigma=sigma, mu1=mu1, sigma1=sigma1)
         self.derivations = False
+        self.steps_shown: int | None = None  # None: every step; n: the first n (step-by-step mode)
 
     def compose(self) -> ComposeResult:
         yield Static("KL divergence between diagonal Gaussians q and p", classes="screen-title")
         with VerticalScroll(id="kl-scroll"):
             yield KLPanel(**self._initial, id="kl-panel")
+            yield Static("", id="kl-caption")
+            yield PlotextPlot(id="kl-plot")
             yield Markdown("", id="kl-explain")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#kl-explain").display = False
+        self.query_one("#kl-plot").styles.height = 16
+        self._plot()
 
     def action_derivations(self) -> None:
         self.derivations = not self.derivations
+        self.steps_shown = None
         self.query_one("#kl-explain").display = self.derivations
         self._explain()
 
+    def action_demo(self) -> None:
+        from tui.screens.kl_demo import KLDemoScreen
+
+        self.app.push_screen(KLDemoScreen())
+
+    def action_next_step(self) -> None:
+        """Step-by-step: the first press shows step 1, each further press one more."""
+        if not self.derivations or self.steps_shown is None:
+            self.derivations, self.steps_shown = True, 1
+        else:
+            self.steps_shown += 1
+        self.query_one("#kl-explain").display = True
+        self._explain()
+
     def on_input_changed(self, event: Input.Changed) -> None:
+        self._plot()
         if self.derivations:
             self._explain()
+
+    def _plot(self) -> None:
+        from core.kldensity import caption, draw, picture
+
+        report = self.query_one(KLPanel).report
+        if report is None:
+            return
+        pic = picture(report.problem.q, report.problem.p)
+        widget = self.query_one("#kl-plot", PlotextPlot)
+        draw(widget.plt, pic)
+        widget.refresh()
+        self.query_one("#kl-caption", Static).update(caption(pic))
 
     def _explain(self) -> None:
         if not self.derivations:
             return
-        from core.explain import explain_markdown
+        from core.explain import explain_steps
 
         report = self.query_one(KLPanel).report
-        if report is not None:
-            self.query_one("#kl-explain", Markdown).update(explain_markdown(report.problem.q, report.problem.p))
+        if report is None:
+            return
+        steps = explain_steps(report.problem.q, report.problem.p)
+        if self.steps_shown is not None:
+            self.steps_shown = min(self.steps_shown, len(steps))
+            shown = steps[: self.steps_shown]
+            shown.append(f"*step {self.steps_shown} of {len(steps)}: ctrl+n for the next*")
+        else:
+            shown = steps
+        self.query_one("#kl-explain", Markdown).update("\n\n".join(shown))

@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 from core.errors import AeklError
 from core.events import Failed, Finished, Stopped
 from core.runs import Run
+from tui.control import stop_run
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.run_board import RunBoard
@@ -159,14 +160,8 @@ class RunDetailScreen(Screen):
         self._set_title()
 
     def action_stop(self) -> None:
-        from core.control import request_stop
-
-        try:
-            request_stop(Run(Path(self.run_dir)))
-        except AeklError as exc:
-            self.notify(exc.message, title="Cannot stop", severity="warning")
-            return
-        self.state = "stopping"
+        if stop_run(self, self.run_dir):
+            self.state = "stopping"
 
     def action_resume(self) -> None:
         self.post_message(ContinueRun(self.run_id))

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from core.config import AEConfig
 from core.errors import AeklError, BadInput
 from core.events import Failed, Finished, Stopped
+from tui.control import stop_run
 from tui.messages import LaunchFailed, LaunchPhase, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.run_board import RunBoard
 from tui.widgets.status_bar import StatusBar
@@ -138,15 +139,7 @@ class TrainScreen(Screen):
         self._follow_launch(self.launch)
 
     def action_stop(self) -> None:
-        from core.control import request_stop
-        from core.runs import Run
-
-        if self.phase != "live" or not self.run_dir:
-            return
-        try:
-            request_stop(Run(Path(self.run_dir)))
-        except AeklError as exc:
-            self.notify(exc.message, title="Cannot stop", severity="warning")
+        if self.phase != "live" or not self.run_dir or not stop_run(self, self.run_dir):
             return
         self.phase = "stopping"
         self.query_one(StatusBar).set(state="stopping", note="finishing the step, writing checkpoint and figures")

@@ -18,15 +18,25 @@ from textual.widgets import Input, Label, Static
 from core.errors import BadInput
 from tui.validate import Check
 
-# field id -> the name messages use (each distinct, none inside another)
+# field id -> the name messages use
 LABELS = {"mu": "μ of q", "sigma": "σ of q", "mu1": "μ of p", "sigma1": "σ of p"}
-CLOSED_FORM = ("KL(q ‖ p) = ½ Σᵢ [ σᵢ²/σ₁ᵢ² + (μᵢ − μ₁ᵢ)²/σ₁ᵢ² − 1 − ln(σᵢ²/σ₁ᵢ²) ]\n"
-               "against N(0, I): ½ Σᵢ (σᵢ² + μᵢ² − 1 − ln σᵢ²)")
+CLOSED_FORM = ("KL(q ‖ p) = ½ Σ_j [ σ_j²/σ1_j² + (μ_j − μ1_j)²/σ1_j² − 1 − ln(σ_j²/σ1_j²) ]\n"
+               "against N(0, I): ½ Σ_j (σ_j² + μ_j² − 1 − ln σ_j²)")
 
 
-def num(x: float) -> str:
-    """Six decimals for everyday sizes, scientific where fixed point would mislead."""
-    return f"{x:.6f}" if 1e-4 <= abs(x) < 1e6 or x == 0 else f"{x:.6g}"
+def worded(exc: BadInput) -> str:
+    """The error in the form's words: each field called by its label."""
+    from core.klinput import InputsDisagree
+
+    if isinstance(exc, InputsDisagree):
+        return exc.worded(LABELS.get(exc.field, exc.field), LABELS.get(exc.other, exc.other))
+    return exc.worded(LABELS[exc.field]) if exc.field in LABELS else exc.message
+
+
+def fields_of(exc: BadInput) -> list[str]:
+    """The form fields an error is about, from its `field` (and `other`)."""
+    named = [f for f in (exc.field, getattr(exc, "other", None)) if f in LABELS]
+    return named or list(LABELS)
 
 
 class KLPanel(Vertical):
@@ -55,7 +65,7 @@ class KLPanel(Vertical):
         self.recompute()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        # Not stopped: the KL screen listens too, to redo the derivations.
+        # Not stopped: the KL screen listens too, to redo the derivations and the plot.
         self.recompute()
 
     def values(self) -> dict[str, str | None]:
@@ -70,28 +80,26 @@ class KLPanel(Vertical):
 
     def analyse(self, values: dict[str, str | None]):
         """(errors by field, report or None) for these typed values."""
-        from core.klinput import build_problem, check_sigma, evaluate, parse_floats
+        from core.klinput import build_problem, check_sigma, report_for, parse_floats
 
         errors = {}
         for name, text in values.items():
             if text is None:
                 continue
             try:
-                numbers = parse_floats(text, LABELS[name])
+                numbers = parse_floats(text, name)
                 if name.startswith("sigma"):
-                    check_sigma(numbers, LABELS[name])
+                    check_sigma(numbers, name)
             except BadInput as exc:
-                errors[name] = exc.message
+                errors[name] = worded(exc)
         if errors:
             return errors, None
         try:
-            problem = build_problem(values["mu"], values["sigma"], None, values["mu1"], values["sigma1"],
-                                    names=LABELS)
-            return {}, evaluate(problem, samples=0)  # closed form only: this runs on every key
+            problem = build_problem(values["mu"], values["sigma"], None, values["mu1"], values["sigma1"])
+            return {}, report_for(problem, samples=0)  # closed form only: this runs on every key
         except BadInput as exc:
-            # a problem between fields (say, dimensions): it belongs to every field it names
-            named = [n for n, label in LABELS.items() if label in exc.message] or list(LABELS)
-            return {n: exc.message for n in named}, None
+            # a problem between fields (say, sizes) marks every field it is about
+            return {name: worded(exc) for name in fields_of(exc)}, None
 
     def _problem(self, name: str, text: str) -> str | None:
         return self.analyse({**self.values(), name: text.strip() or None})[0].get(name)
@@ -110,23 +118,17 @@ class KLPanel(Vertical):
         self.set_class(bool(errors), "-stale")  # the last good result stays, dimmed
 
     def _show(self, report) -> None:
-        problem = report.problem
-        q, p = problem.q, problem.p
-        standard = problem.p_is_standard
-        p_name = "N(0, I)" if standard else "p"
+        from core.klview import direction_lines, kl_table
+
+        view = kl_table(report, max_rows=20)
         table = Table(box=None, padding=(0, 1), expand=False, header_style="bold")
-        for col in ("dim", "μ", "σ", *(() if standard else ("μ₁", "σ₁")), f"KL(q‖{p_name})", f"KL({p_name}‖q)"):
+        for col in view.columns:
             table.add_column(col, justify="right")
-        sigma_q = q.log_variances.mul(0.5).exp().tolist()
-        sigma_p = p.log_variances.mul(0.5).exp().tolist()
-        for i in range(q.dim):
-            given = [f"{q.mean[i].item():g}", f"{sigma_q[i]:g}"]
-            if not standard:
-                given += [f"{p.mean[i].item():g}", f"{sigma_p[i]:g}"]
-            table.add_row(str(i + 1), *given, num(report.terms[i]), num(report.reverse_terms[i]))
-        table.add_section()
-        table.add_row("total", *[""] * (2 if standard else 4), num(report.total), num(report.reverse), style="bold")
+        for row in view.rows:
+            table.add_row(*row)
+        if view.total is not None:
+            table.add_section()
+            table.add_row(*view.total, style="bold")
         self.query_one("#kl-table", Static).update(table)
-        self.query_one("#kl-totals", Static).update(
-            f"KL(q ‖ {p_name}) = [b]{num(report.total)}[/b]    KL({p_name} ‖ q) = {num(report.reverse)}  (reverse)"
-        )
+        first, second = direction_lines(report)
+        self.query_one("#kl-totals", Static).update(f"[b]{first}[/b]\n{second}")

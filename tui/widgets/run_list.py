@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from core.present import STATUS_COLOUR, fmt, status_word
+from core.present import STATUS_COLOUR, cell, status_word
 
 COLUMNS = ("id", "kind", "latent", "epochs", "best test MSE", "status")
 
@@ -39,7 +39,7 @@ class RunList(DataTable):
                 r.get("kind", "?"),
                 Text(str(r.get("latent", "?")), justify="right"),
                 Text(f"{r.get('epochs', 0)}/{r.get('planned', '?')}", justify="right"),
-                Text(fmt(r.get("best_test_mse")), justify="right"),
+                Text(cell(r.get("best_test_mse")), justify="right"),
                 Text(status_word(status), style=STATUS_COLOUR.get(status, "")),
                 key=r["id"],
             )

@@ -1,0 +1,169 @@
+"""Pictures of KL(q ‖ p): for one dimension j, the marginal densities q_j and
+p_j and the integrand q_j ln(q_j/p_j), whose area is that dimension's term;
+for d = 2, the 1σ and 2σ ellipses of both Gaussians.
+
+`draw(plt, picture)` works on plotext's module-level API, which is also
+what textual-plotext's widget exposes as `.plt`, so `aekl kl --plot` and the
+TUI draw with the same code. `save_png` draws the same figure with
+matplotlib at full resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import BadInput
+from core.kl import Gaussian, kl
+
+
+@dataclass(frozen=True)
+class Picture:
+    j: int  # 0-based dimension shown
+    x: np.ndarray
+    q: np.ndarray  # marginal density of q at x
+    p: np.ndarray
+    integrand: np.ndarray  # q ln(q/p)
+    area: float  # trapezoid area under the integrand, ≈ term
+    term: float  # exact KL of the two marginals (the per-dimension term for diagonals)
+    is_term: bool  # True when `term` is a term of the total (both diagonal)
+    ellipses: dict[str, list[np.ndarray]] | None  # d = 2: {"q": [1σ (2, n), 2σ], "p": [...]}
+
+
+def marginal(g: Gaussian, j: int) -> Gaussian:
+    return Gaussian.diag(g.mean[j:j + 1], logvar=g.log_variances[j:j + 1])
+
+
+def largest_dimension(q: Gaussian, p: Gaussian) -> int:
+    """The dimension with the largest marginal KL (the largest term for diagonals)."""
+    terms = [kl(marginal(q, j), marginal(p, j)) for j in range(q.dim)]
+    return int(np.argmax(terms))
+
+
+def choose_dimension(q: Gaussian, p: Gaussian, dim: int | None) -> int:
+    """`dim` is 1-based as the tables print it; None picks the largest term."""
+    if dim is None:
+        return largest_dimension(q, p)
+    if not 1 <= dim <= q.dim:
+        raise BadInput(field="dim", rule=f"must be between 1 and {q.dim}, got {dim}")
+    return dim - 1
+
+
+def ellipse(g: Gaussian, k: float, n: int = 120) -> np.ndarray:
+    """Points (2, n) of {μ + k L u : ‖u‖ = 1}, the k-σ contour of a 2-D Gaussian."""
+    t = np.linspace(0.0, 2 * math.pi, n)
+    L = np.linalg.cholesky(g.matrix())
+    return g.mean[:, None] + k * L @ np.stack([np.cos(t), np.sin(t)])
+
+
+def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 2001) -> Picture:
+    j = choose_dimension(q, p, dim)
+    qj, pj = marginal(q, j), marginal(p, j)
+    sq, sp = math.exp(0.5 * qj.log_variances[0]), math.exp(0.5 * pj.log_variances[0])
+    # Draw ±4σ of q and the bulk of p; integrate over ±10σ of q so that the
+    # area misses nothing visible at 6 digits.
+    def window(k_q: float, k_p: float) -> np.ndarray:
+        lo = min(qj.mean[0] - k_q * sq, pj.mean[0] - k_p * sp)
+        hi = max(qj.mean[0] + k_q * sq, pj.mean[0] + k_p * sp)
+        return np.linspace(lo, hi, points)
+
+    def integrand_at(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lq, lp = qj.log_density_1d(0, x), pj.log_density_1d(0, x)
+        return np.exp(lq), np.exp(lp), np.exp(lq) * (lq - lp)
+
+    wide = window(10, 3)
+    f = integrand_at(wide)[2]
+    area = float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(wide)))
+    x = window(4, 3)
+    dq, dp, integrand = integrand_at(x)
+    ellipses = None
+    if q.dim == 2:
+        ellipses = {"q": [ellipse(q, 1), ellipse(q, 2)], "p": [ellipse(p, 1), ellipse(p, 2)]}
+    return Picture(j, x, dq, dp, integrand, area, kl(qj, pj), q.is_diag and p.is_diag, ellipses)
+
+
+def caption(pic: Picture) -> str:
+    what = "term" if pic.is_term else "KL of the marginals (not a term: a full covariance does not split)"
+    return (f"dimension {pic.j + 1}: area under q ln(q/p) = {pic.area:.6g} ≈ {what} {pic.term:.6g}")
+
+
+def draw(plt, pic: Picture, width: int | None = None, height: int | None = None) -> None:
+    """Draw on a plotext-like API: densities and integrand, and for d = 2
+    the ellipses beside them."""
+    plt.clear_figure() if hasattr(plt, "clear_figure") else plt.clf()
+    if width and height:
+        plt.plotsize(width, height)
+    if pic.ellipses is not None:
+        plt.subplots(1, 2)
+        plt.subplot(1, 1)
+    step = max(1, len(pic.x) // 200)  # terminal cells are coarse; fewer points draw faster
+    x = pic.x[::step].tolist()
+    plt.plot(x, pic.q[::step].tolist(), label="q", color="cyan")
+    plt.plot(x, pic.p[::step].tolist(), label="p", color="orange")
+    plt.plot(x, pic.integrand[::step].tolist(), label="q ln(q/p)", color="red")
+    plt.title(f"dim {pic.j + 1}: area {pic.area:.4g}")
+    if pic.ellipses is not None:
+        plt.subplot(1, 2)
+        for who, colour in (("q", "cyan"), ("p", "orange")):
+            for k, curve in enumerate(pic.ellipses[who], start=1):
+                plt.plot(curve[0].tolist(), curve[1].tolist(), color=colour,
+                         label=f"{who} {k}σ" if k == 1 else None)
+        plt.title("1σ and 2σ ellipses")
+
+
+def terminal(pic: Picture, width: int = 80, height: int = 20) -> str:
+    """The picture as text for a terminal (ANSI colours)."""
+    import plotext as plt
+
+    draw(plt, pic, width, height)
+    text = plt.build()
+    plt.clear_figure()
+    return text
+
+
+def save_png(pic: Picture, path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.0, 4.2) if pic.ellipses is not None else (6.4, 4.2))
+    ax = fig.add_subplot(1, 2 if pic.ellipses is not None else 1, 1)
+    ax.plot(pic.x, pic.q, label="q", color="tab:blue")
+    ax.plot(pic.x, pic.p, label="p", color="tab:orange")
+    ax.plot(pic.x, pic.integrand, label="q ln(q/p)", color="tab:red")
+    ax.fill_between(pic.x, pic.integrand, color="tab:red", alpha=0.2)
+    ax.axhline(0.0, color="black", lw=0.5)
+    ax.set_xlabel(f"x_{pic.j + 1}")
+    ax.set_title(caption(pic), fontsize=8)
+    ax.legend()
+    if pic.ellipses is not None:
+        ax2 = fig.add_subplot(1, 2, 2)
+        for who, colour in (("q", "tab:blue"), ("p", "tab:orange")):
+            for k, curve in enumerate(pic.ellipses[who], start=1):
+                ax2.plot(curve[0], curve[1], color=colour, ls="-" if k == 1 else "--", label=f"{who} {k}σ")
+        ax2.set_aspect("equal", adjustable="datalim")
+        ax2.set_title("1σ and 2σ ellipses")
+        ax2.legend()
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write a PNG where the user asked; only a new file or an existing .png
+    is written (aekl overwrites nothing else), never through a link."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    path = Path(path).expanduser()
+    if path.exists() and path.suffix.lower() != ".png" and path.is_file():
+        raise BadInput(field="png", rule=f"names {str(path)!r}, an existing file that is not a .png")
+    if path.parent and not path.parent.is_dir():
+        raise BadInput(field="png", rule=f"names a folder that does not exist: {str(path.parent)!r}")
+    if path.is_dir() or path.is_symlink():
+        raise BadInput(field="png", rule=f"names {str(path)!r}, which is a folder or a link")
+    try:
+        fig.savefig(path, format="png", dpi=130)
+    except OSError as exc:
+        raise BadInput(field="png", rule=f"cannot be written: {exc.strerror or exc}") from None
+    return path
