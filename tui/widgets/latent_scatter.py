@@ -58,7 +58,7 @@ class LatentScatter(PlotPanel):
         for digit, colour in enumerate(DIGIT_COLOURS):
             text.append(str(digit), style=f"bold {rich_colour(colour)}")
         if self.marked is not None:
-            text.append(" ○ 1σ of q(z|x)", style=rich_colour(BETA_COLOUR))
+            text.append(" ○ 1σ", style=rich_colour(BETA_COLOUR))
         return text
 
     def mark(self, mu, sigma) -> bool:

@@ -43,7 +43,7 @@ class LossChart(PlotPanel):
         text.append("• train ", style=rich_colour(TRAIN_COLOUR))
         text.append("+ test", style=rich_colour(TEST_COLOUR))
         if self.betas:
-            text.append(" ◆ β (right)", style=rich_colour(BETA_COLOUR))
+            text.append(" ◆ β", style=rich_colour(BETA_COLOUR))
         return text
 
     # data in
@@ -96,6 +96,7 @@ class LossChart(PlotPanel):
             plt.plot(list(xs), list(bs), color=BETA_COLOUR, marker="◆", yside="right")
             top = max(max(bs), 1e-9)
             plt.ylim(0, top * 1.05, yside="right")
+            plt.ylabel("β", yside="right")
             plt.yticks([0, top / 2, top], ["0", f"{top / 2:.2g}", f"{top:.2g}"], yside="right")
 
 
