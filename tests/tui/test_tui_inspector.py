@@ -13,6 +13,7 @@ from tui.app import make_app
 from tui.screens.kl import KLScreen
 from tui.screens.run_detail import Inspected, RunDetailScreen, Traversed
 from tui.screens.traversals import TraversalScreen
+from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.kl_bars import KLBars
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.loss_chart import LossChart
@@ -154,3 +155,9 @@ async def test_a_two_dimensional_posterior_gets_its_ellipse_and_bad_indices_are_
         mu, sigma = scatter.marked
         assert mu.tolist() == expect.mu.tolist() and sigma.tolist() == pytest.approx(expect.sigma.tolist())
         assert "0123456789 ○ 1σ" in text(app)  # the scatter's legend names the ellipse
+        strip, view = screen.query_one(DigitStrip), screen.query_one(PosteriorView)
+        assert view.display and not strip.display  # the posterior takes the strip's rows ...
+        screen.query_one("#pair-from", Input).focus()
+        await pilot.press("ctrl+u", "3", "tab", "ctrl+u", "4", "2", "enter")
+        await until(pilot, lambda: screen.decoded == (3, 42), 60, "the new pair")
+        assert strip.display and not view.display  # ... until a pair is decoded

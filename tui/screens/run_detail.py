@@ -267,6 +267,8 @@ class RunDetailScreen(Screen):
     def on_decoded(self, message: Decoded) -> None:
         (a, b), (da, db) = message.pair, message.digits
         self.decoded = message.pair
+        self.query_one(PosteriorView).display = False
+        self.query_one(DigitStrip).display = True
         self.query_one(DigitStrip).set_frames(
             message.frames, f"decoded line from test #{a} (a {da}) to #{b} (a {db})", now=True)
         self.query_one("#pair-from", Input).value = str(a)
@@ -312,6 +314,7 @@ class RunDetailScreen(Screen):
         drawn = self.query_one(LatentScatter).mark(post.mu, post.sigma)
         view = self.query_one(PosteriorView)
         view.display = True
+        self.query_one(DigitStrip).display = False  # the posterior takes the strip's rows; Enter on a pair brings it back
         view.show(post, "" if drawn else "(the 1σ ellipse is drawn on 2-D scatters only)")
         self.query_one("#inspect-index", Input).value = str(post.index)
         keys = "k: KL screen" + (" · t: traversals" if self.latent > 2 else "")
