@@ -123,7 +123,7 @@ async def test_inspect_a_test_image_and_carry_it_into_the_kl_screen(vae_runs, un
 
         await pilot.press("escape")
         assert app.screen is screen
-        await pilot.press("t")  # traversals around the inspected image
+        await pilot.press("v")  # traversals around the inspected image
         await until(pilot, lambda: isinstance(app.screen, TraversalScreen), 60, "the traversals")
         traversed = next(m for m in seen.values() if isinstance(m, Traversed))
         kl = metrics(vae_runs, "z4")[-1]["kl_per_dim"]

@@ -10,8 +10,8 @@ pair of test indices the user types is one small decode.
 The posterior inspector works from the same loaded model: a test index typed
 in the inspect field gives that image's q(z|x) (core.posterior), shown as the
 digit beside mu, sigma and the KL of each dimension, with its 1-sigma ellipse
-on a 2-D scatter; k carries it into the KL screen, and t shows traversals
-around it for latent sizes above two.
+on a 2-D scatter; k carries it into the KL screen, and v shows traversals
+around it for latent sizes above two (not t: that is the app's theme key).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class RunDetailScreen(Screen):
         Binding("x", "stop", "Stop"),
         Binding("c", "resume", "Continue"),
         Binding("k", "kl_screen", "KL of q(z|x)"),
-        Binding("t", "traversals", "Traversals"),
+        Binding("v", "traversals", "Traversals"),
     ]
 
     # the run's state as last seen: "loading", "running", "stopping" or its final status word
@@ -317,7 +317,7 @@ class RunDetailScreen(Screen):
         self.query_one(DigitStrip).display = False  # the posterior takes the strip's rows; Enter on a pair brings it back
         view.show(post, "" if drawn else "(the 1σ ellipse is drawn on 2-D scatters only)")
         self.query_one("#inspect-index", Input).value = str(post.index)
-        keys = "k: KL screen" + (" · t: traversals" if self.latent > 2 else "")
+        keys = "k: KL screen" + (" · v: traversals" if self.latent > 2 else "")
         self._note(f"test #{post.index}: {keys}")
 
     def on_inspect_failed(self, message: InspectFailed) -> None:
