@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from core.cli import app
 from core.config import AEConfig
-from core.data import load_mnist
 from core.kl import kl_diag_standard
 from core.models import load_trained
 from core.posterior import ellipse, load_posterior
