@@ -143,7 +143,7 @@ def _posterior_problem(run: str, index: int, out_dir: Path, data_dir: Optional[P
 def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png,
         problem=None) -> None:
     from core.explain import explain_markdown
-    from core.klinput import build_problem, evaluate
+    from core.klinput import build_problem, report_for
     from core.klview import direction_lines, kl_table, monte_carlo_lines
 
     if problem is None:
@@ -151,7 +151,7 @@ def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, exp
             problem = build_problem(mu, sigma, logvar, mu1, sigma1, cov0, cov1)
         except BadInput as exc:
             raise _reword(exc) from None
-    report = evaluate(problem, samples, seed)
+    report = report_for(problem, samples, seed)
     pic = None
     if plot or png is not None or dim is not None:
         from core.kldensity import picture, save_png
