@@ -119,3 +119,23 @@ def manifold_grid(model, codes: torch.Tensor, n: int = 15, gaussian: bool = Fals
     xs, ys = torch.tensor(xs), torch.tensor(ys).flip(0)
     grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)
     return decode(model, grid.to(codes.device, codes.dtype))
+
+
+# Where each latent dimension is moved to in a traversal, in units of the prior's sigma.
+TRAVERSAL_VALUES = (-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0)
+
+
+def traversal_images(model, image: torch.Tensor, kl_per_dim) -> tuple[list[int], torch.Tensor]:
+    """Dimensions by KL, largest first, and (latent, len(TRAVERSAL_VALUES), 784) decodes:
+    row r is the code of `image` (784,) with dimension order[r] set to each value,
+    the others kept. traversals.png and the TUI's traversal view draw these."""
+    mu = encode(model, image[None])[0]
+    order = sorted(range(len(kl_per_dim)), key=lambda d: -kl_per_dim[d])
+    values = torch.tensor(TRAVERSAL_VALUES, dtype=mu.dtype, device=mu.device)
+    rows = []
+    for d in order:
+        z = mu.repeat(len(values), 1)
+        z[:, d] = values
+        rows.append(z)
+    images = decode(model, torch.cat(rows))
+    return order, images.reshape(len(order), len(values), -1)
