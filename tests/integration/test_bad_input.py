@@ -48,7 +48,7 @@ CASES = [
     ("latent-text", ["train", "--latent", "two"], "'--latent' / '-z': Input should be a valid integer, unable to parse string as an integer (got 'two')"),
     ("epochs-0", ["train", "--epochs", "0"], "--epochs must be at least 1, got 0"),
     ("batch-0", ["train", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
-    ("batch-too-big", ["train", "--subset", "100", "--batch-size", "128"], "batch size 128 is larger than the 100"),
+    ("batch-too-big", ["train", "--subset", "100", "--batch-size", "128"], "--batch-size must not exceed the 100 training images, got 128"),
     ("lr-0", ["train", "--lr", "0"], "--lr must be a positive number, got 0"),
     ("lr-neg", ["train", "--lr", "-0.1"], "got -0.1"),
     ("lr-nan", ["train", "--lr", "nan"], "got nan"),
@@ -80,6 +80,14 @@ CASES = [
     ("interp-index", ["interpolate", "done", "--from-index", "12345", "--out", "{runs}"], "--from-index must be a test image index, 0 to 9999, got 12345"),
     ("interp-method", ["interpolate", "done", "--method", "zigzag", "--out", "{runs}"], "--method must be linear or slerp, got 'zigzag'"),
     ("unknown-option", ["train", "--latnet", "2"], "No such option"),
+    ("stop-unknown", ["stop", "ghost", "--out", "{runs}"], "no run named 'ghost'"),
+    ("stop-path", ["stop", "../x", "--out", "{runs}"], "not a run id"),
+    ("stop-not-running", ["stop", "done", "--out", "{runs}"], "is not training (status: finished)"),
+    ("stop-wait-negative", ["stop", "done", "--wait", "-1", "--out", "{runs}"], "--wait must be between 0 and 86400"),
+    ("movie-unknown", ["movie", "ghost", "--out", "{runs}"], "no run named 'ghost'"),
+    ("movie-no-history", ["movie", "not-a-run", "--out", "{runs}"], "is not an aekl run"),
+    ("resume-with-options", ["train", "--resume", "done", "--epochs", "5", "--out", "{runs}"],
+     "--resume continues a run with its own config; drop --epochs"),
     # Bounds checked before anything is allocated. Rows that today's code
     # would accept carry --dry-run so that they fail fast there.
     ("seed-2**64", ["train", "--seed", str(2**64)], "--seed must be at most 9223372036854775807, got 18446744073709551616"),
