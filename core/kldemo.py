@@ -169,12 +169,9 @@ def draw(plt, demo: Demo, width: int | None = None, height: int | None = None) -
 
 
 def terminal(demo: Demo, width: int = 80, height: int = 20) -> str:
-    import plotext as plt
+    from core.kldensity import plotext_text
 
-    draw(plt, demo, width, height)
-    text = plt.build()
-    plt.clear_figure()
-    return text
+    return plotext_text(draw, demo, width, height)
 
 
 def save_png(demo: Demo, path) -> object:

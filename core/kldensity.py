@@ -116,9 +116,15 @@ def draw(plt, pic: Picture, width: int | None = None, height: int | None = None)
 
 def terminal(pic: Picture, width: int = 80, height: int = 20) -> str:
     """The picture as text for a terminal (ANSI colours)."""
+    return plotext_text(draw, pic, width, height)
+
+
+def plotext_text(draw_on, thing, width: int, height: int) -> str:
+    """Run `draw_on(plt, thing, width, height)` on plotext's global figure and
+    return the text it builds, leaving the figure clear for the next caller."""
     import plotext as plt
 
-    draw(plt, pic, width, height)
+    draw_on(plt, thing, width, height)
     text = plt.build()
     plt.clear_figure()
     return text

@@ -218,15 +218,21 @@ class Run:
         atomic_write_json(self.file("status.json"), body)
 
     def state(self) -> Status:
-        """The status as it really is: a `running` run whose writer is gone is interrupted."""
+        """The status as it really is, from status.json and the lock: a `running`
+        run whose writer is gone is interrupted, and a stopped, interrupted or
+        failed one whose lock a live process holds is running again (a resume
+        that has not written its first status yet)."""
         word = self.status().get("status", "new")
         try:
             status = Status(word)
         except ValueError:
             return Status.DAMAGED
-        if status in (Status.RUNNING, Status.NEW) and holder(self.path) is None:
-            return Status.INTERRUPTED if status is Status.RUNNING else Status.NEW
-        return status
+        if status in (Status.FINISHED, Status.NEW):
+            return status
+        live = holder(self.path) is not None
+        if status is Status.RUNNING:
+            return Status.RUNNING if live else Status.INTERRUPTED
+        return Status.RUNNING if live else status
 
     def history_file(self, epoch: int) -> Path:
         return self.path / HISTORY / f"epoch-{epoch:04d}.npz"

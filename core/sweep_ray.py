@@ -259,8 +259,6 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
     removed), running ones stop at a step boundary and leave a resumable run.
     """
     ray = import_ray()
-    from ray.exceptions import RayTaskError, TaskCancelledError
-
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
@@ -306,25 +304,35 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
                     report(i, update.pop("state"), **update)
             for ref in done:
                 i = pending.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except TaskCancelledError:
-                    result = {"state": "cancelled", "detail": "", "files": None}
-                except RayTaskError as exc:
-                    cause = getattr(exc, "cause", None)
-                    text = str(cause) if isinstance(cause, AeklError) else \
-                        (str(exc).strip().splitlines() or ["task failed"])[-1]
-                    result = {"state": "failed", "detail": text, "files": None}
+                result = _result(ray, ref)
                 if result["files"]:
                     unpack(result["files"], runs[i].path)
                 outcomes[i] = Outcome(result["state"], runs[i], result["detail"])
                 report(i, result["state"], detail=result["detail"])
         for i in made:
-            # A folder made for a task that never began holds only config and
-            # status "new": aekl made it, nothing is lost by removing it.
-            if outcomes[i].state == "cancelled" and runs[i].status().get("status") == "new":
-                shutil.rmtree(runs[i].path, ignore_errors=True)
-                outcomes[i].run = None
+            _remove_if_unstarted(outcomes[i], runs[i])
     finally:
         marker.unlink(missing_ok=True)
     return [o if o is not None else Outcome("cancelled", None) for o in outcomes]
+
+
+def _result(ray, ref) -> dict:
+    """What a finished task returned, or how it ended when it returned nothing."""
+    from ray.exceptions import RayTaskError, TaskCancelledError
+
+    try:
+        return ray.get(ref)
+    except TaskCancelledError:
+        return {"state": "cancelled", "detail": "", "files": None}
+    except RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        text = str(cause) if isinstance(cause, AeklError) else (str(exc).strip().splitlines() or ["task failed"])[-1]
+        return {"state": "failed", "detail": text, "files": None}
+
+
+def _remove_if_unstarted(outcome: Outcome, run: Run) -> None:
+    # A folder made for a task that never began holds only config and status
+    # "new": aekl made it, nothing is lost by removing it.
+    if outcome.state == "cancelled" and run.status().get("status") == "new":
+        shutil.rmtree(run.path, ignore_errors=True)
+        outcome.run = None

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from core.config import AEConfig
-from core.runs import Run, Status
+from core.lock import holder
+from core.runs import Run
 
 READY_TIMEOUT_S = 300.0  # torch import + MNIST load on a slow, busy node
 
@@ -60,7 +61,7 @@ class Launch:
         end = time.monotonic() + READY_TIMEOUT_S
         while not cancelled():
             code = self.proc.poll()
-            if self._ready():
+            if self._ready() or code == 0:  # (a tiny run may be over before we look)
                 self._drop_log()
                 return None
             if code is not None:
@@ -71,10 +72,10 @@ class Launch:
         return None
 
     def _ready(self) -> bool:
-        try:
-            return self.run.file("config.json").is_file() and self.run.state() is not Status.NEW
-        except Exception:  # a half-made folder: not ready yet
-            return False
+        """Our process holds the run's lock: from here the folder tells the rest.
+        (For a resume the folder exists all along, still saying "stopped".)"""
+        info = holder(self.run.path)
+        return info is not None and info.get("pid") == self.proc.pid and self.run.file("config.json").is_file()
 
     def _failure(self, code: int) -> str:
         try:

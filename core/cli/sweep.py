@@ -128,31 +128,19 @@ def sweep(
         err.print(f"[yellow]note[/]: {note}", soft_wrap=True)
 
     if executor == "ray":
-        from core import sweep_ray
-
-        cpus, gpus = cpus_per_run if cpus_per_run is not None else 1.0, gpus_per_run or 0.0
-        sweep_ray.check_task_size(cpus, gpus)
-        sweep_ray.import_ray()  # a missing Ray is one line, before any work
-        needs_ray = any(j.action != "reuse" for j in jobs)
-        owned = sweep_ray.connect(ray_address) if needs_ray else False
-        try:
-            if needs_ray:
-                sweep_ray.check_cluster(cpus, gpus)
-            summary, stopped = _execute(jobs, grid, base, out_dir, data_dir, json_out, "ray",
-                                        lambda stop, lines: sweep_ray.run_ray(
-                                            jobs, out_dir, str(data_dir) if data_dir else None, cpus, gpus, stop, lines))
-        finally:
-            if owned:
-                import ray
-
-                ray.shutdown()
+        summary, stopped = _execute_on_ray(jobs, grid, base, out_dir, data_dir, json_out, ray_address,
+                                           cpus_per_run, gpus_per_run)
     else:
         summary, stopped = _execute(jobs, grid, base, out_dir, data_dir, json_out, "local", None)
     if stopped:
         raise typer.Exit(stopped)
     if json_out:
         print_json(summary)
-        return
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
     out.print(sweep_table(summary))
     for r in summary["runs"]:
         beta = f" β={r['beta']:g}" if r["kind"] == "vae" else ""
@@ -160,6 +148,28 @@ def sweep(
                   soft_wrap=True)
     for label, path in summary["files"].items():
         out.print(f"  {label:16s} {path}", soft_wrap=True)
+
+
+def _execute_on_ray(jobs, grid, base, out_dir, data_dir, json_out, address, cpus_per_run, gpus_per_run):
+    """Connect to (or start) Ray only when some run needs training, and let go of a Ray we started."""
+    from core import sweep_ray
+
+    cpus, gpus = cpus_per_run if cpus_per_run is not None else 1.0, gpus_per_run or 0.0
+    sweep_ray.check_task_size(cpus, gpus)
+    sweep_ray.import_ray()  # a missing Ray is one line, before any work
+    needs_ray = any(j.action != "reuse" for j in jobs)
+    owned = sweep_ray.connect(address) if needs_ray else False
+    try:
+        if needs_ray:
+            sweep_ray.check_cluster(cpus, gpus)
+        remote = lambda stop, lines: sweep_ray.run_ray(  # noqa: E731
+            jobs, out_dir, str(data_dir) if data_dir else None, cpus, gpus, stop, lines)
+        return _execute(jobs, grid, base, out_dir, data_dir, json_out, "ray", remote)
+    finally:
+        if owned:
+            import ray
+
+            ray.shutdown()
 
 
 def _execute(jobs, grid, base, out_dir, data_dir, json_out, executor, remote):

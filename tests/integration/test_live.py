@@ -31,9 +31,13 @@ def start(root, name, *extra, epochs=3):
 
 
 def wait_for(proc, event: str):
-    """Read the trainer's JSON lines until `event` (the run is then really under way)."""
+    """Read the trainer's JSON lines until `event` (the run is then really under way),
+    then keep draining them: a full pipe would block the trainer mid-write."""
+    import threading
+
     for line in proc.stdout:
         if json.loads(line)["event"] == event:
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return
     raise AssertionError(f"no {event}: {proc.stderr.read()}")
 

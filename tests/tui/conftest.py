@@ -18,10 +18,29 @@ FIXED_RUN = "20240101-120000-ae-z2"
 
 
 @pytest.fixture
-def runs_dir(tmp_path, monkeypatch) -> Path:
-    """A relative runs folder inside a temp cwd: paths on screen stay short and fixed."""
+def runs_dir(tmp_path, monkeypatch):
+    """A relative runs folder inside a temp cwd: paths on screen stay short and fixed.
+
+    Afterwards no trainer a test started is left running (a failed test would
+    otherwise leave a 200-epoch run eating the CPU of every test after it)."""
     monkeypatch.chdir(tmp_path)
-    return Path("runs")
+    yield Path("runs")
+    _kill_trainers(tmp_path / "runs")
+
+
+def _kill_trainers(root: Path) -> None:
+    import os
+    import signal
+
+    from core.control import trainer_pid
+    from core.errors import AeklError
+    from core.runs import Run
+
+    for folder in root.glob("*") if root.is_dir() else []:
+        try:
+            os.kill(trainer_pid(Run(folder)), signal.SIGKILL)
+        except (AeklError, OSError):
+            pass
 
 
 @pytest.fixture
@@ -72,11 +91,13 @@ def screen_text(app) -> str:
     return "\n".join(lines)
 
 
-async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition") -> None:
-    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+async def wait_for(pilot, condition, timeout: float = 60.0, what="condition") -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds.
+    `what` names the wait; a callable is asked only on failure (for state worth showing)."""
     end = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > end:
+            what = what() if callable(what) else what
             raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen_text(pilot.app)}")
         await pilot.pause(0.02)
 

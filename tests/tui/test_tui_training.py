@@ -107,7 +107,7 @@ async def test_stop_mid_run_saves_a_checkpoint_and_the_runs_screen_continues_it(
         status = run.status()
         assert (status["status"], status["epoch"], status["step"]) == ("stopped", stopped.epoch, stopped.step)
         assert len(run.metrics()) == stopped.epoch
-        assert wait_stopped(run, 30)  # the process has let go of the run
+        assert wait_stopped(run, 30), holder(run.path)  # the process has let go of the run
         shown = text(app)
         assert "stopped" in shown and "resume" in shown
 
@@ -117,7 +117,8 @@ async def test_stop_mid_run_saves_a_checkpoint_and_the_runs_screen_continues_it(
         assert "stopped" in text(app) and run.id in text(app)
         await pilot.press("c")
         await until(pilot, lambda: len(seen.of(RunStarted)) >= 2 and len(seen.of(RunProgress)) > 0
-                    and seen.of(RunProgress)[-1].event.epoch > stopped.epoch, 180, "the continued run to train")
+                    and seen.of(RunProgress)[-1].event.epoch > stopped.epoch, 300,
+                    lambda: f"the continued run to train (notifications: {seen.notes()})")
         assert isinstance(app.screen, type(app.get_default_screen()))
         await pilot.press("x")
         await until(pilot, lambda: len(seen.of(RunEnded)) >= 2, 120, "the second stop")
