@@ -65,6 +65,7 @@ class BenchOptions:
     samples: int | None = None  # images per measurement; None: one pass over the training images
     batch_size: int | None = None  # also measure the engine (and floor) at this batch size
     repeats: int = 3
+    processes: int = 2  # fresh-process rounds (memory, time to first step): a default process each
     warmup: int = 20  # steps run before any timing starts
     subset: int | None = None  # train on the first N images (tiny benchmarks, tests)
     device: str = "auto"
@@ -427,8 +428,9 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     measured: dict = {}
     part_steps = min(100, math.ceil(samples / base.batch_size))
     for r in range(1, opts.repeats + 1):
-        log(f"repeat {r}/{opts.repeats}: a fresh `import torch` and a fresh default `aekl train --epochs 1`")
-        procs.append((footprint.import_torch(), footprint.train_process(train_args(opts))))
+        if r <= opts.processes:
+            log(f"repeat {r}/{opts.repeats}: a fresh `import torch` and a fresh default `aekl train --epochs 1`")
+            procs.append((footprint.import_torch(), footprint.train_process(train_args(opts))))
         for b in batches:
             steps = math.ceil(samples / b)
             log(f"repeat {r}/{opts.repeats}: engine, batch {b}, {steps} steps, writing a run folder")
@@ -453,6 +455,7 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(device),
         "setup": {"latent": 2, "hidden": list(base.hidden), "params": count_params(build_model(base)),
+                  "processes": len(procs),
                   "train_images": n, "samples": samples, "repeats": opts.repeats, "warmup_steps": opts.warmup,
                   "batch_sizes": batches, "tutorial_batch_size": TUTORIAL_BATCH, "tutorial_lr": TUTORIAL_LR,
                   "measured": measured},

@@ -112,6 +112,7 @@ def bench(
     samples: Optional[int] = typer.Option(None, help="Images per measurement (default: one pass over the training images)."),
     batch_size: Optional[int] = typer.Option(None, help="Also measure the engine and floor at this batch size."),
     repeats: int = typer.Option(3, help="Repeat every measurement; min and median are reported."),
+    processes: int = typer.Option(2, help="Fresh default training processes timed and weighed (at most --repeats)."),
     warmup: int = typer.Option(20, help="Steps run before timing starts."),
     quality: bool = typer.Option(False, "--quality", help="Also time both loops to the target test MSE (minutes)."),
     target: float = typer.Option(0.150, help="Test MSE (data in [-1, 1]) that --quality times to."),
@@ -133,7 +134,8 @@ def bench(
     from core.bench import BenchOptions, run_bench
     from core.runs import atomic_write_json
 
-    for name, value, low in (("--repeats", repeats, 1), ("--warmup", warmup, 0), ("--max-epochs", max_epochs, 1),
+    for name, value, low in (("--repeats", repeats, 1), ("--processes", processes, 1), ("--warmup", warmup, 0),
+                             ("--max-epochs", max_epochs, 1),
                              ("--samples", samples, 1), ("--batch-size", batch_size, 1)):
         if value is not None and value < low:
             raise BadInput(f"{name} must be at least {low}, got {value}")
@@ -141,7 +143,8 @@ def bench(
         raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
     if not out_dir.is_dir():
         raise BadInput(f"--out {out_dir} is not a folder")
-    opts = BenchOptions(samples=samples, batch_size=batch_size, repeats=repeats, warmup=warmup, subset=subset,
+    opts = BenchOptions(samples=samples, batch_size=batch_size, repeats=repeats, processes=processes,
+                        warmup=warmup, subset=subset,
                         device=device, threads=threads, quality=quality, target=target, max_epochs=max_epochs,
                         data_dir=str(data_dir) if data_dir else None)
     result = run_bench(opts, log=lambda line: err.print(f"[dim]{line}[/]"))
