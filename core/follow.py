@@ -43,7 +43,7 @@ def follow(run: Run, *, live: bool = True, poll: float = POLL_S,
     if isinstance(config, Failed):
         yield config
         return
-    started = False
+    started, confirmed = False, False
     cursor = _Cursor()
     while not should_stop():
         try:
@@ -51,9 +51,15 @@ def follow(run: Run, *, live: bool = True, poll: float = POLL_S,
         except AeklError as exc:
             yield _gone(run, Status.DAMAGED, exc.message)
             return
-        if not run.path.is_dir():
-            yield _gone(run, Status.DAMAGED, "the run folder was deleted")
+        if not run.file("config.json").is_file():
+            yield _gone(run, Status.DAMAGED, "the run folder was deleted or emptied")
             return
+        if live and state is Status.INTERRUPTED and not confirmed:
+            # Look once more before saying so: a folder being deleted loses its
+            # lock file first, and a writer that just finished may not have said so yet.
+            confirmed = True
+            time.sleep(poll)
+            continue
         if not started and (state is not Status.NEW or not live):
             started = True
             yield _started(run, config, status)

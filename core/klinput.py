@@ -380,7 +380,7 @@ def check_seed(seed: int) -> int:
     return seed
 
 
-def evaluate(problem: KLProblem, samples: int = 100_000, seed: int = 0) -> KLReport:
+def report_for(problem: KLProblem, samples: int = 100_000, seed: int = 0) -> KLReport:
     """Both directions and the Monte Carlo check (skipped when samples is 0).
     Refused only when both directions overflow; one finite direction is
     reported with the other as inf."""

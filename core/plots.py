@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from core.beta import beta_curve, steps_per_epoch
 from core.elbo import posterior_stats
 from core.latent import decode, encode, line_frames, manifold_axes, manifold_grid, pca_2d
+from core.render import to_unit
 from core.runs import Run, atomic_write, atomic_write_bytes
 
 DIGIT_COLOURS = "tab10"  # qualitative: ten well-separated hues, one per digit
@@ -33,9 +34,8 @@ def save_figure(fig: Figure, path: Path, dpi: int = 120, tight: bool = True) -> 
 
 
 def _to_unit(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """[-1, 1] pixels -> [0, 1] for display."""
-    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
+    """[-1, 1] pixels (a tensor or an array) -> [0, 1] for display."""
+    return to_unit(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
 
 
 def loss_figure(metrics: list[dict], beta: tuple[list[float], list[float]] | None = None) -> Figure:

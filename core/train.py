@@ -180,7 +180,6 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     if config.threads:
         torch.set_num_threads(config.threads)
     steps = n // config.batch_size  # drop the ragged last batch; the permutation varies it
-    total = steps * config.epochs
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
     opt = make_optimizer(model, config, device)
@@ -195,7 +194,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     started = Started(journal.run_dir, config, str(device), count_params(model), n, steps, state.epoch, state.step)
     journal.started(started)
     yield started
-    loop = _Loop(config, data, model, opt, state, steps, total, progress_every or max(1, steps // 20))
+    loop = _Loop(config, data, model, opt, state, steps, steps * config.epochs, progress_every or max(1, steps // 20))
     try:
         for event in loop.run(should_stop, max_steps, pair):
             if isinstance(event, Progress):
@@ -203,27 +202,32 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
             elif isinstance(event, EpochEnd):
                 journal.epoch_end(event, state.checkpoint(model, opt, config))
             yield event
-    except AeklError as exc:
-        journal.failed(state.epoch, state.step, exc.message)
-        raise
+        yield _last(loop, journal, pair, began)
     except KeyboardInterrupt:  # a second Ctrl-C: no time for a checkpoint, but say so
         journal.interrupted(state.epoch, state.step)
         raise
-    except (OSError, RuntimeError, MemoryError) as exc:  # disk full, out of memory: the run failed
-        reason = _reason(exc)
+    except (AeklError, OSError, RuntimeError, MemoryError) as exc:
+        # Diverged, disk full, out of memory: the run failed (exit 1), and says why.
+        reason = exc.message if isinstance(exc, AeklError) else _reason(exc)
         journal.failed(state.epoch, state.step, reason)
+        if isinstance(exc, TrainingFailed):
+            raise
         raise TrainingFailed(f"training failed in epoch {state.epoch + 1}: {reason}") from None
-    # The final status comes last, after the files it announces: a reader that
-    # sees "stopped" or "finished" finds the checkpoint and figures in place.
+
+
+def _last(loop: "_Loop", journal: NullJournal, pair, began: float) -> Stopped | Finished:
+    """Write the final files, then the status that announces them: a reader that
+    sees "stopped" or "finished" finds the checkpoint and figures in place."""
+    s, model, opt, config = loop.state, loop.model, loop.opt, loop.config
     if loop.stopped:
-        journal.save_checkpoint(state.checkpoint(model, opt, config))
-    files = journal.figures(_figures(model, data, config, pair))
+        journal.save_checkpoint(s.checkpoint(model, opt, config))
+    files = journal.figures(_figures(model, loop.data, config, pair))
     if loop.stopped:
-        journal.stopped(state.epoch, state.step, files)
-        yield Stopped(journal.run_dir, state.epoch, state.step, files)
-        return
-    journal.finished(state.epoch, {"seconds": round(time.perf_counter() - began, 3), "files": files})
-    yield Finished(journal.run_dir, state.epoch, loop.last_test_mse, time.perf_counter() - began, files)
+        journal.stopped(s.epoch, s.step, files)
+        return Stopped(journal.run_dir, s.epoch, s.step, files)
+    seconds = time.perf_counter() - began
+    journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files})
+    return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files)
 
 
 def _reason(exc: BaseException) -> str:

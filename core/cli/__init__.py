@@ -13,4 +13,19 @@ from core.cli import kl as _kl  # noqa: E402,F401
 from core.cli import sweep as _sweep  # noqa: E402,F401
 from core.cli import bench as _bench  # noqa: E402,F401
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The `aekl` script: the app, with a Ctrl-C that lands before any command
+    runs (while the stack imports) ending as cleanly as one during a command."""
+    import sys
+
+    from core.cli.base import error_line
+    from core.errors import ExitCode
+
+    try:
+        app(prog_name="aekl")
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(int(ExitCode.INTERRUPTED))

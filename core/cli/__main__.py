@@ -1,6 +1,12 @@
 """`python -m core.cli`: the same as the `aekl` script, for boxes where the
 package is on PYTHONPATH but not installed."""
 
-from core.cli import app
+import sys
 
-app(prog_name="aekl")
+try:
+    from core.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the CLI's modules were still importing
+    print("aekl: error: interrupted", file=sys.stderr, flush=True)
+    sys.exit(130)
+
+main()

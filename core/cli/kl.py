@@ -111,14 +111,14 @@ def kl_command(
 
 def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png) -> None:
     from core.explain import explain_markdown
-    from core.klinput import build_problem, evaluate
+    from core.klinput import build_problem, report_for
     from core.klview import direction_lines, kl_table, monte_carlo_lines
 
     try:
         problem = build_problem(mu, sigma, logvar, mu1, sigma1, cov0, cov1)
     except BadInput as exc:
         raise _reword(exc) from None
-    report = evaluate(problem, samples, seed)
+    report = report_for(problem, samples, seed)
     pic = None
     if plot or png is not None or dim is not None:
         from core.kldensity import picture, save_png

@@ -17,7 +17,6 @@ from core.cli.train import StopFlag, parse_ints
 from core.config import AEConfig
 from core.errors import BadInput, TrainingFailed
 
-D = AEConfig  # defaults live on the dataclass only
 
 STYLE = {"queued": "dim", "reused": "cyan", "training": "bold", "finished": "green", "stopped": "yellow",
          "failed": "red", "cancelled": "dim"}
@@ -87,15 +86,15 @@ def sweep_table(summary: dict) -> Table:
 @app.command()
 def sweep(
     latent: str = typer.Option("2,4,8,16,32", "--latent", "-z", help="Comma-separated latent sizes.", rich_help_panel="Grid"),
-    kind: str = typer.Option(D.kind, help="Comma-separated model kinds: ae, vae or ae,vae.", rich_help_panel="Grid"),
+    kind: str = typer.Option(AEConfig.kind, help="Comma-separated model kinds: ae, vae or ae,vae.", rich_help_panel="Grid"),
     beta: Optional[str] = typer.Option(None, help="Comma-separated VAE β values (AEs have no KL term and ignore it).", rich_help_panel="Grid"),
-    seeds: str = typer.Option(str(D.seed), "--seeds", "--seed", help="Comma-separated seeds; each configuration runs once per seed.", rich_help_panel="Grid"),
+    seeds: str = typer.Option(str(AEConfig.seed), "--seeds", "--seed", help="Comma-separated seeds; each configuration runs once per seed.", rich_help_panel="Grid"),
     epochs: int = opt.EPOCHS,
     batch_size: int = opt.BATCH_SIZE,
     lr: float = opt.LR,
     hidden: str = opt.HIDDEN,
     subset: Optional[int] = opt.SUBSET,
-    device: str = typer.Option(D.device, help="auto, cpu, cuda or mps (chosen on the machine that trains).", rich_help_panel="Training"),
+    device: str = typer.Option(AEConfig.device, help="auto, cpu, cuda or mps (chosen on the machine that trains).", rich_help_panel="Training"),
     executor: str = typer.Option("local", help="local: one run after another in this process; ray: one Ray task per run.", rich_help_panel="Executor"),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster to join: auto or host:port (default: start a local Ray).", rich_help_panel="Executor"),
     gpus_per_run: Optional[float] = typer.Option(None, help="GPUs per Ray task, e.g. 0.25 packs four runs on a GPU (default 0).", rich_help_panel="Executor"),

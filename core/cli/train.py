@@ -77,19 +77,18 @@ def event_json(event) -> dict:
 def consume(events, json_lines: bool, quiet: bool = False):
     """Render an event stream with a rich progress bar (or JSON lines); return the last
     event and the EpochEnd events seen."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich import progress as bars
 
-    from core.events import EpochEnd, Started
-    from core.events import Progress as Step  # rich has a Progress too
+    from core.events import EpochEnd, Progress, Started
 
     ends, last = [], None
-    bar = Progress(
-        TextColumn("epoch {task.fields[epoch]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TextColumn("{task.fields[rate]} img/s"),
-        TimeRemainingColumn(),
+    bar = bars.Progress(
+        bars.TextColumn("epoch {task.fields[epoch]}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TextColumn("loss {task.fields[loss]}"),
+        bars.TextColumn("{task.fields[rate]} img/s"),
+        bars.TimeRemainingColumn(),
         console=err,
         disable=json_lines or quiet,
         transient=False,
@@ -104,7 +103,7 @@ def consume(events, json_lines: bool, quiet: bool = False):
                 if not json_lines and not quiet:
                     where = event.run_dir or "(no run folder)"
                     err.print(f"[bold]training[/] {event.params:,} parameters on {event.device}, {event.train_size:,} images -> {where}")
-            elif isinstance(event, Step):
+            elif isinstance(event, Progress):
                 if task is None or bar.tasks[task].fields["epoch"] != event.epoch:
                     task = bar.add_task("", total=event.steps, epoch=event.epoch, loss="-", rate="-")
                 bar.update(task, completed=event.step, loss=f"{event.loss:.4f}", rate=f"{event.samples_per_s:,.0f}")

@@ -74,3 +74,30 @@ def test_aekl_train_on_cuda_from_the_command_line(tmp_path):
     events = [json.loads(line) for line in done.stdout.splitlines()]
     assert events[0]["event"] == "Started" and events[0]["device"].startswith("cuda")
     assert events[-1]["event"] == "Finished"
+
+
+def test_cuda_graph_step_matches_the_eager_step(tmp_path, mnist_cuda, tiny_config):
+    """The captured step gives the eager step's losses (to float tolerance), and
+    a stopped graph run resumes to the weights of an uninterrupted one."""
+    from core.runs import new_run, open_run
+    from core.train import EpochEnd, Progress, fit
+
+    config = replace(tiny_config, device="cuda", subset=2048, epochs=2)
+    eager = [e for e in fit(config, mnist_cuda) if isinstance(e, (Progress, EpochEnd))]
+    graphed_config = replace(config, cuda_graphs=True)
+    graphed = [e for e in fit(graphed_config, mnist_cuda) if isinstance(e, (Progress, EpochEnd))]
+    assert len(eager) == len(graphed)
+    for a, b in zip(eager, graphed):
+        got, want = (b.loss, a.loss) if isinstance(a, Progress) else (b.test_mse, a.test_mse)
+        assert got == pytest.approx(want, rel=1e-3, abs=1e-5)
+
+    whole = new_run(graphed_config, tmp_path, name="whole")
+    list(fit(graphed_config, mnist_cuda, run=whole))
+    parted = new_run(graphed_config, tmp_path, name="parted")
+    polls = iter(range(10**6))
+    list(fit(graphed_config, mnist_cuda, run=parted, should_stop=lambda: next(polls) >= 40))
+    list(fit(graphed_config, mnist_cuda, run=open_run("parted", tmp_path), resume=True))
+    a = torch.load(whole.file("checkpoint.pt"), weights_only=True)["model"]
+    b = torch.load(parted.file("checkpoint.pt"), weights_only=True)["model"]
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-6)

@@ -187,3 +187,21 @@ def test_a_history_cut_by_a_kill_reads_back_without_the_partial_record(tmp_path)
     assert ends[0].codes.shape == (2000, 2) and ends[1].codes.shape[0] == 0  # the damaged one has no arrays
     assert max(e.epoch for e in events if isinstance(e, Progress)) == 2
     assert isinstance(events[-1], Finished)
+
+
+def test_a_run_folder_deleted_while_followed_ends_the_reader_with_a_reason(tmp_path):
+    import shutil
+    import threading
+
+    proc = start(tmp_path, "doomed", epochs=200)
+    wait_for(proc, "EpochEnd")
+    events = []
+    reader = threading.Thread(target=lambda: events.extend(follow(Run(tmp_path / "doomed"))))
+    reader.start()
+    time.sleep(0.5)
+    shutil.rmtree(tmp_path / "doomed", ignore_errors=True)  # under the live trainer's feet
+    reader.join(timeout=10)
+    proc.kill()
+    proc.wait()
+    assert not reader.is_alive()
+    assert isinstance(events[-1], Failed) and "deleted" in events[-1].reason

@@ -157,3 +157,45 @@ def test_slerp_keeps_endpoints_and_norm_path(mnist_small):
     # halfway along the arc the direction is 45 degrees
     mid = path_points(z0, z1, 5, "slerp")[3]
     assert mid[0] > 0 and mid[1] > 0
+
+
+def test_cuda_graphs_switch_is_ignored_off_cuda(mnist_small, tiny_config):
+    """On the CPU (and for VAEs) --cuda-graphs changes nothing: the eager step runs."""
+    from core.train import uses_graphs
+
+    assert not uses_graphs(replace(tiny_config, cuda_graphs=True), torch.device("cpu"))
+    assert not uses_graphs(replace(tiny_config, cuda_graphs=True, kind="vae"), torch.device("cuda"))
+    assert uses_graphs(replace(tiny_config, cuda_graphs=True), torch.device("cuda"))
+    plain = run_all(replace(tiny_config, epochs=1), mnist_small)
+    flagged = run_all(replace(tiny_config, epochs=1, cuda_graphs=True), mnist_small)
+    assert [getattr(e, "loss", None) for e in plain] == [getattr(e, "loss", None) for e in flagged]
+
+
+@pytest.mark.parametrize("raw", [True, False])  # the OS error itself, or as the run folder's writer words it
+def test_a_full_disk_mid_run_fails_with_exit_1_and_says_so(tmp_path, mnist_small, tiny_config, monkeypatch, raw):
+    """ENOSPC on the second checkpoint: a failed run (exit code 1), not a usage error,
+    and status.json says failed and why; the first epoch's checkpoint is intact."""
+    import errno
+
+    from core.errors import ExitCode, RunError, TrainingFailed
+    from core.runs import Run
+
+    run = new_run(replace(tiny_config, epochs=3), tmp_path, name="full")
+    real = Run.save_checkpoint
+    calls = []
+
+    def save(self, state):
+        calls.append(state["epoch"])
+        if len(calls) == 2:
+            if raw:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            raise RunError(f"cannot write {self.file('checkpoint.pt')}: No space left on device")
+        return real(self, state)
+
+    monkeypatch.setattr(Run, "save_checkpoint", save)
+    with pytest.raises(TrainingFailed) as failed:
+        run_all(replace(tiny_config, epochs=3), mnist_small, run=run)
+    assert failed.value.exit_code == ExitCode.FAILURE and "No space left on device" in failed.value.message
+    status = run.status()
+    assert status["status"] == "failed" and "No space left on device" in status["error"]
+    assert torch.load(run.file("checkpoint.pt"), weights_only=True)["epoch"] == 1

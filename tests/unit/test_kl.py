@@ -21,7 +21,7 @@ from core.kldensity import picture
 from core.kl import (Gaussian, asymmetry_example, check_covariance, check_samples, chunk_size, exp_m1_m, kl,
                      kl_diag_standard, kl_diag_terms, kl_gaussians, kl_monte_carlo, triangle_example,
                      triangle_through_midpoint)
-from core.klinput import InputsDisagree, build_problem, evaluate, json_depth, load_matrix, parse_floats
+from core.klinput import InputsDisagree, build_problem, report_for, json_depth, load_matrix, parse_floats
 
 getcontext().prec = 60
 
@@ -318,7 +318,7 @@ def test_load_matrix_from_files(tmp_path):
 
 
 def test_evaluate_report_numbers():
-    rep = evaluate(build_problem(mu="0.5,1", sigma="1,2"), samples=20_000, seed=1)
+    rep = report_for(build_problem(mu="0.5,1", sigma="1,2"), samples=20_000, seed=1)
     assert rep.terms == pytest.approx([0.125, 1.3068528194400546], rel=1e-14)
     assert rep.reverse_terms == pytest.approx([0.125, 0.5 * (0.25 + 0.25 - 1 + math.log(4))], rel=1e-14)
     assert rep.total == pytest.approx(1.4318528194400546, rel=1e-14)
@@ -431,7 +431,7 @@ def test_one_by_one_full_covariance_keeps_its_digits():
     (dict(mu="1e150", sigma="1e-10"), 0.5 * 1e300),
 ])
 def test_one_direction_overflowing_keeps_the_other(kw, forward):
-    rep = evaluate(build_problem(**kw), samples=1000)
+    rep = report_for(build_problem(**kw), samples=1000)
     assert rep.total == pytest.approx(forward, rel=1e-12)
     assert math.isinf(rep.reverse) and rep.overflowed == ["reverse"]
     assert rep.to_json()["reverse"] is None and rep.to_json()["total"] == rep.total

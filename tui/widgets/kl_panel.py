@@ -80,7 +80,7 @@ class KLPanel(Vertical):
 
     def analyse(self, values: dict[str, str | None]):
         """(errors by field, report or None) for these typed values."""
-        from core.klinput import build_problem, check_sigma, evaluate, parse_floats
+        from core.klinput import build_problem, check_sigma, report_for, parse_floats
 
         errors = {}
         for name, text in values.items():
@@ -96,7 +96,7 @@ class KLPanel(Vertical):
             return errors, None
         try:
             problem = build_problem(values["mu"], values["sigma"], None, values["mu1"], values["sigma1"])
-            return {}, evaluate(problem, samples=0)  # closed form only: this runs on every key
+            return {}, report_for(problem, samples=0)  # closed form only: this runs on every key
         except BadInput as exc:
             # a problem between fields (say, sizes) marks every field it is about
             return {name: worded(exc) for name in fields_of(exc)}, None
