@@ -415,7 +415,7 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     batches = [base.batch_size] + ([opts.batch_size] if opts.batch_size and opts.batch_size != base.batch_size else [])
     for b in batches:  # checked now, not after minutes of measuring
         if b > n:
-            raise BadInput(f"batch size {b} is larger than the {n} training images")
+            raise BadInput(field="batch_size", value=b, rule=f"must be at most the {n} training images")
     shapes = layer_shapes(base)
     tut_steps = math.ceil(samples / TUTORIAL_BATCH)
 

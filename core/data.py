@@ -24,6 +24,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from core.config import TEST_SIZE, check_range, user_path
 from core.errors import BadInput, DataError
 
 # MD5 of the uncompressed files, as published with MNIST.
@@ -33,8 +34,6 @@ MD5 = {
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
-
-TEST_SIZE = 10_000
 
 
 def bundled_dir() -> Path:
@@ -54,10 +53,13 @@ def raw_dir(root: Path) -> Path:
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> tuple[Path, bool]:
     """Return (root, named_by_user)."""
     if data_dir:
-        return Path(data_dir).expanduser(), True
+        return user_path(data_dir, "data_dir"), True
     env = os.environ.get("AEKL_DATA_DIR")
     if env:
-        return Path(env).expanduser(), True
+        try:
+            return user_path(env, "data_dir"), True
+        except BadInput as exc:  # not an option the user typed: name the variable
+            raise DataError(f"$AEKL_DATA_DIR {exc.rule}: {env!r}") from None
     return cache_dir(), False
 
 
@@ -109,10 +111,8 @@ def verify(root: Path) -> None:
         path = raw_dir(root) / name
         st = path.stat()
         if _md5(str(path), st.st_size, st.st_mtime_ns) != want:
-            raise DataError(
-                f"{path} does not match the published MNIST md5 "
-                f"(size {st.st_size} bytes); delete it or point --data-dir elsewhere"
-            )
+            raise DataError(f"{path} does not match the published MNIST md5 (size {st.st_size} bytes)",
+                            field="data_dir", hint="delete it or point {name} elsewhere")
 
 
 def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
@@ -120,16 +120,14 @@ def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = Fals
     root, named = resolve_data_dir(data_dir)
     if named:
         if not root.is_dir() and not download:
-            raise DataError(f"data folder {root} does not exist (use --download to fetch MNIST)")
+            raise DataError(f"data folder {root} does not exist", field="download", hint="use {name} to fetch MNIST")
         missing = _missing(root)
         if missing and download:
             _download(root)
             missing = _missing(root)
         if missing:
-            raise DataError(
-                f"data folder {root} lacks {', '.join(missing)} under MNIST/raw "
-                "(use --download, or leave --data-dir unset to use the bundled copy)"
-            )
+            raise DataError(f"data folder {root} lacks {', '.join(missing)} under MNIST/raw", field="download",
+                            hint="use {name}, or leave the data folder unset to use the bundled copy")
     else:
         try:
             _fill_from_bundle(root)
@@ -202,9 +200,7 @@ def load_mnist(
     train_x = read_idx(raw / "train-images-idx3-ubyte")
     n = len(train_x)
     if subset is not None:
-        if not 1 <= subset <= n:
-            raise BadInput(f"--subset must be between 1 and {n}, got {subset}")
-        n = subset
+        n = check_range("subset", subset, 1, n)
 
     def tensor(array, dtype=None):
         return torch.from_numpy(array).to(device=device, dtype=dtype)

@@ -31,6 +31,8 @@ FIELD_WORDS = {
     "interp_from": "start index",
     "interp_to": "end index",
     "interp_steps": "interpolation steps",
+    "data_dir": "data folder",
+    "runs_dir": "runs folder",
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.config import MAX_SEED  # one seed limit for training and Monte Carlo
 from core.errors import BadInput, field_word
 from core.kl import Gaussian, check_samples, kl, kl_diag_terms, kl_monte_carlo
 
@@ -25,7 +26,6 @@ MAX_DIM = 4096  # a full covariance of this size is 128 MiB; larger is refused b
 MAX_VECTOR = 10_000_000  # entries of a mean or spread vector (80 MB)
 MAX_FILE_BYTES = 256 * 2**20
 MAX_DEPTH = 2  # a covariance is a list of rows; deeper JSON is refused before parsing it
-MAX_SEED = 2**63 - 1
 
 
 class InputsDisagree(BadInput):

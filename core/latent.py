@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import torch
 
+from core.config import MAX_INTERP_STEPS, check_range, check_test_index
 from core.errors import BadInput
 
 MIN_STEPS = 5
+METHODS = ("linear", "slerp")
 BATCH = 5000
 
 
@@ -33,6 +35,7 @@ def decode(model, z: torch.Tensor) -> torch.Tensor:
 
 
 def check_index(index: int, size: int, name: str = "index") -> int:
+    """For a face that words its own message (the TUI's decode box)."""
     if not 0 <= index < size:
         raise BadInput(f"{name} {index} is outside the test set (0 to {size - 1})")
     return index
@@ -41,9 +44,9 @@ def check_index(index: int, size: int, name: str = "index") -> int:
 def interpolation_pair(labels: torch.Tensor, start: int | None, end: int | None) -> tuple[int, int]:
     """Default endpoints: the first test image, and the first one of another digit."""
     size = len(labels)
-    i = check_index(0 if start is None else start, size, "--from-index")
+    i = check_test_index("interp_from", 0 if start is None else start, size)
     if end is not None:
-        return i, check_index(end, size, "--to-index")
+        return i, check_test_index("interp_to", end, size)
     others = (labels != labels[i]).nonzero()
     return i, int(others[0]) if len(others) else (i + 1) % size
 
@@ -54,18 +57,22 @@ def path_points(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "l
     'linear' is the straight line of the exercise; 'slerp' follows the great
     circle, which suits a VAE whose codes concentrate on a shell.
     """
-    if steps < MIN_STEPS:
-        raise BadInput(f"interpolation needs at least {MIN_STEPS} intermediate steps, got {steps}")
+    check_range("interp_steps", steps, MIN_STEPS, MAX_INTERP_STEPS)
+    check_method(method)
     t = torch.linspace(0, 1, steps + 2, device=z0.device, dtype=z0.dtype)[:, None]
     if method == "linear":
         return (1 - t) * z0 + t * z1
-    if method == "slerp":
-        cos = torch.nn.functional.cosine_similarity(z0, z1, dim=0).clamp(-1, 1)
-        omega = torch.acos(cos)
-        if omega.abs() < 1e-6:  # parallel codes: slerp degenerates to the line
-            return (1 - t) * z0 + t * z1
-        return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-    raise BadInput(f"unknown interpolation method {method!r}; choose linear or slerp")
+    cos = torch.nn.functional.cosine_similarity(z0, z1, dim=0).clamp(-1, 1)  # slerp
+    omega = torch.acos(cos)
+    if omega.abs() < 1e-6:  # parallel codes: slerp degenerates to the line
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise BadInput(field="method", value=method, rule=f"must be {' or '.join(METHODS)}")
+    return method
 
 
 def line_frames(model, endpoints: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
@@ -112,3 +119,23 @@ def manifold_grid(model, codes: torch.Tensor, n: int = 15, gaussian: bool = Fals
     xs, ys = torch.tensor(xs), torch.tensor(ys).flip(0)
     grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)
     return decode(model, grid.to(codes.device, codes.dtype))
+
+
+# Where each latent dimension is moved to in a traversal, in units of the prior's sigma.
+TRAVERSAL_VALUES = (-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0)
+
+
+def traversal_images(model, image: torch.Tensor, kl_per_dim) -> tuple[list[int], torch.Tensor]:
+    """Dimensions by KL, largest first, and (latent, len(TRAVERSAL_VALUES), 784) decodes:
+    row r is the code of `image` (784,) with dimension order[r] set to each value,
+    the others kept. traversals.png and the TUI's traversal view draw these."""
+    mu = encode(model, image[None])[0]
+    order = sorted(range(len(kl_per_dim)), key=lambda d: -kl_per_dim[d])
+    values = torch.tensor(TRAVERSAL_VALUES, dtype=mu.dtype, device=mu.device)
+    rows = []
+    for d in order:
+        z = mu.repeat(len(values), 1)
+        z[:, d] = values
+        rows.append(z)
+    images = decode(model, torch.cat(rows))
+    return order, images.reshape(len(order), len(values), -1)

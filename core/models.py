@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.config import IMAGE_DIM, AEConfig
+from core.config import DEVICES, IMAGE_DIM, AEConfig
 from core.errors import DeviceError
 
 _ACT = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
@@ -102,7 +102,13 @@ class VAE(AutoEncoder):
 
 
 def pick_device(name: str) -> torch.device:
-    """Resolve 'auto' and check that an explicit device exists."""
+    """Resolve 'auto' and check that an explicit device exists.
+
+    Only the names aekl documents are accepted: torch would also take 'meta'
+    or 'cpu:3' and fail later, in a way that looks like a damaged checkpoint.
+    """
+    if name not in DEVICES:
+        raise DeviceError(field="device", value=name, rule=f"is not a device aekl knows; choose {', '.join(DEVICES)}")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -110,9 +116,9 @@ def pick_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda was asked for but no CUDA GPU is available here")
+        raise DeviceError(field="device", rule="cuda was asked for but no CUDA GPU is available here")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError("--device mps was asked for but MPS is not available here")
+        raise DeviceError(field="device", rule="mps was asked for but MPS is not available here")
     return torch.device(name)
 
 
@@ -136,7 +142,7 @@ def load_trained(run, device: torch.device | str = "cpu") -> tuple[AutoEncoder, 
     model = build_model(config).to(device)
     try:
         model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0][:120]
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
         raise RunError(f"{run.file('checkpoint.pt')} does not match the model in config.json ({first})") from None
     return model.eval(), config

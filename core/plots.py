@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 
 from core.beta import beta_curve, steps_per_epoch
 from core.elbo import posterior_stats
-from core.latent import decode, encode, line_frames, manifold_axes, manifold_grid, pca_2d
+from core.latent import (TRAVERSAL_VALUES, decode, encode, line_frames, manifold_axes, manifold_grid, pca_2d,
+                         traversal_images)
 from core.render import to_unit
 from core.runs import Run, atomic_write, atomic_write_bytes
 
@@ -197,7 +198,6 @@ def prior_samples(model, n: int, device) -> torch.Tensor:
     return decode(model, z)
 
 
-TRAVERSAL_VALUES = (-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0)
 TRAVERSAL_DPI = 100
 # Exact pixel sizes (no tight bbox): a margin for the labels plus 60 px a cell.
 TRAVERSAL_CELL, TRAVERSAL_LEFT, TRAVERSAL_TOP, TRAVERSAL_BOTTOM = 60, 170, 50, 40
@@ -214,15 +214,9 @@ def traversal_figure(model, image: torch.Tensor, digit: int, index: int, kl_per_
     -3 ... +3 (in units of the prior's σ), the others kept. Rows go by KL, largest
     first: the dimensions that carry information change the digit, the quiet ones
     do nothing."""
-    mu = encode(model, image[None])[0]
-    order = sorted(range(len(kl_per_dim)), key=lambda d: -kl_per_dim[d])
-    values = torch.tensor(TRAVERSAL_VALUES, dtype=mu.dtype, device=mu.device)
-    rows = []
-    for d in order:
-        z = mu.repeat(len(values), 1)
-        z[:, d] = values
-        rows.append(z)
-    images = decode(model, torch.cat(rows))
+    order, images = traversal_images(model, image, kl_per_dim)
+    images = images.reshape(-1, images.shape[-1])
+    values = TRAVERSAL_VALUES
 
     width, height = traversal_size(len(order))
     fig = Figure(figsize=(width / TRAVERSAL_DPI, height / TRAVERSAL_DPI))

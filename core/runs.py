@@ -16,7 +16,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import math
 import re
+import stat
 import tempfile
 import time
 import warnings
@@ -25,11 +27,19 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
-from core.config import AEConfig
+from core.config import MAX_NAME, AEConfig, user_path
 from core.errors import BadInput, RunError
 from core.lock import acquire, holder, release
 
 DEFAULT_ROOT = Path("runs")
+_ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+# Readers refuse files far larger than aekl ever writes: a config or status is
+# a few hundred bytes, metrics a few hundred per epoch.
+MAX_JSON_BYTES = 1 << 20
+MAX_METRICS_BYTES = 64 << 20
+# What every metrics row has carried since the first release; readers use them.
+METRIC_KEYS = ("epoch", "train_mse", "test_mse", "seconds", "samples_per_s")
 # Everything aekl may put in a run folder; only these are ever removed.
 RUN_FILES = ("config.json", "status.json", "metrics.jsonl", "progress.jsonl", "checkpoint.pt", "latents.npz",
              "loss.png", "latent.png", "interpolation.png", "reconstructions.png", "manifold.png",
@@ -53,7 +63,6 @@ class Status(str, Enum):
 
 
 RESUMABLE = (Status.STOPPED, Status.INTERRUPTED, Status.FAILED)
-_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 # --- crash-safe writes -------------------------------------------------------
@@ -91,23 +100,80 @@ def atomic_write_json(path: Path, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
 
 
-def read_json(path: Path) -> Any:
+def read_text(path: Path, limit: int = MAX_JSON_BYTES) -> str:
+    """The text of a regular file of at most `limit` bytes, or a RunError saying why not.
+
+    Only regular files are opened (a FIFO in place of a run file would block
+    the reader for ever), and the open itself does not block, in case the
+    file is swapped for one between the check and the open.
+    """
     try:
-        return json.loads(Path(path).read_text())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise RunError(f"{path} is missing") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RunError(f"{path} is damaged: not a regular file")
+        if st.st_size > limit:
+            raise RunError(f"{path} is damaged: {st.st_size:,} bytes, more than aekl writes ({limit:,})")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunError(f"{path} is damaged: not UTF-8 text") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number aekl writes")
+
+
+def parse_json(text: str, where: str) -> Any:
+    """JSON without NaN or Infinity (aekl never writes them, and --json output refuses them)."""
+    try:
+        return json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
-        raise RunError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise RunError(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except ValueError as exc:
+        raise RunError(f"{where} is damaged: {exc}") from None
+    except RecursionError:
+        raise RunError(f"{where} is damaged: JSON nested too deeply") from None
+
+
+def read_json(path: Path) -> Any:
+    return parse_json(read_text(path), str(path))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --- run folders -------------------------------------------------------------
 
 
-def check_run_id(run_id: str) -> str:
-    """Run ids are plain folder names: no paths, no '..', nothing outside the root."""
-    if not run_id or not _ID_OK.match(run_id) or ".." in run_id:
+def check_run_id(run_id: str, field: str | None = None) -> str:
+    """Run ids are plain folder names: no paths, no '..', nothing outside the root.
+
+    `field` names the option a new name came from; without it the text is
+    an id given to find an existing run. fullmatch, not match with '$',
+    which also matches before a final newline.
+    """
+    if len(run_id) > MAX_NAME:
+        rule = f"is {len(run_id)} characters long; a run name has at most {MAX_NAME}"
+        if field:
+            raise BadInput(field=field, rule=rule)
+        raise BadInput(f"the run id {rule}")
+    if not _ID_OK.fullmatch(run_id) or ".." in run_id:
+        if field:
+            raise BadInput(field=field, value=run_id,
+                           rule="must be a plain folder name (letters, digits, '.', '_', '-'; no paths)")
         raise BadInput(f"{run_id!r} is not a run id (a folder name under the runs root, no paths)")
     return run_id
 
@@ -136,9 +202,15 @@ class Run:
 
     def status(self) -> dict[str, Any]:
         path = self.file("status.json")
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return {"status": "new", "epoch": 0, "step": 0}
-        return read_json(path)
+        body = read_json(path)
+        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+            raise RunError(f"{path} is damaged: expected an object with a status, got {_kind(body)}")
+        for key in ("epoch", "step"):
+            if key in body and not (isinstance(body[key], int) and not isinstance(body[key], bool)):
+                raise RunError(f"{path} is damaged: {key} is not an integer")
+        return body
 
     def write_status(self, status: Status | str, epoch: int, step: int = 0, **extra: Any) -> None:
         body = {"status": str(Status(status)), "epoch": epoch, "step": step, "pid": os.getpid(),
@@ -175,15 +247,17 @@ class Run:
         if not path.exists():
             return []
         rows: list[dict[str, Any]] = []
-        lines = path.read_text().splitlines(keepends=True)
+        lines = read_text(path, MAX_METRICS_BYTES).splitlines(keepends=True)
         for i, line in enumerate(lines):
+            where = f"{path}: line {i + 1}"
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+                row = parse_json(line, where)
+            except RunError:
                 if i == len(lines) - 1 and not line.endswith("\n"):
                     warnings.warn(f"{path}: ignoring a partial last line (the run was killed mid-write)")
                     break
-                raise RunError(f"{path}: line {i + 1} is not valid JSON") from None
+                raise
+            rows.append(_metrics_row(row, where))
         return rows
 
     def truncate_metrics(self, epochs: int) -> None:
@@ -208,17 +282,60 @@ class Run:
         path = self.file("checkpoint.pt")
         if not path.exists():
             raise RunError(f"{path} is missing; the run has nothing to resume from")
+        if not path.is_file():  # a FIFO would block torch.load for ever
+            raise RunError(f"{path} is damaged: not a regular file")
         try:
             # weights_only refuses arbitrary pickled objects: a checkpoint is data.
             state = torch.load(path, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-            raise RunError(f"{path} was refused: it holds more than tensors ({first[:120]})") from None
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            # Refused globals (a pickled function or class) are a foreign file;
+            # anything else the unpickler trips on is damage.
+            if "GLOBAL" not in str(exc):
+                raise RunError(f"{path} is damaged or truncated (not a checkpoint aekl can read)") from None
+            line = next((ln for ln in str(exc).splitlines() if "GLOBAL" in ln), "")
+            raise RunError(f"{path} was refused: it holds more than tensors ({line.strip()[:120]})") from None
+        except Exception as exc:  # torch.load on arbitrary bytes raises many types
             raise RunError(f"{path} is damaged or truncated ({type(exc).__name__})") from None
-        if not isinstance(state, dict) or "model" not in state:
+        if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
             raise RunError(f"{path} is not an aekl checkpoint")
+        if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
+            raise RunError(f"{path} is damaged: its model holds something other than named tensors")
         return state
+
+    def latents(self) -> tuple[Any, Any]:
+        """(codes (N, latent), labels (N,)) from latents.npz, checked against config.json."""
+        import numpy as np
+
+        path = self.file("latents.npz")
+        if not path.is_file():
+            raise RunError(f"{path} is missing or not a regular file")
+        latent = self.config().latent
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                codes, labels = z["codes"], z["labels"]
+        except Exception as exc:  # zip, npy and key errors alike mean a damaged file
+            raise RunError(f"{path} is damaged ({type(exc).__name__})") from None
+        if (codes.ndim != 2 or codes.shape[1] != latent or labels.shape != (len(codes),)
+                or codes.dtype.kind != "f" or labels.dtype.kind not in "iu"):
+            raise RunError(f"{path} is damaged: codes {codes.shape} {codes.dtype} and labels {labels.shape} "
+                           f"{labels.dtype} do not fit a latent size of {latent}")
+        return codes, labels
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _metrics_row(row: Any, where: str) -> dict[str, Any]:
+    """A metrics row as readers use it: an object whose METRIC_KEYS are finite numbers."""
+    if not isinstance(row, dict):
+        raise RunError(f"{where} is damaged: expected an object, got {_kind(row)}")
+    for key in METRIC_KEYS:
+        if key not in row:
+            raise RunError(f"{where} is damaged: no {key}")
+        if not _number(row[key]):
+            raise RunError(f"{where} is damaged: {key} is {row[key]!r}, not a number")
+    return row
 
 
 def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool = False,
@@ -236,8 +353,9 @@ def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool =
 
 
 def _create(config: AEConfig, root: Path, name: str | None, force: bool) -> Run:
+    root = user_path(root, "runs_dir")
     if name:
-        path = Path(root) / check_run_id(name)
+        path = root / check_run_id(name, field="name")
         if path.is_symlink() or path.exists():
             if not force:
                 raise RunError(f"run {path} already exists", field="force", hint="use {name} to replace it")
@@ -319,10 +437,13 @@ def _replace_run(path: Path, config: AEConfig) -> Run:
 
 
 def open_run(run_id: str, root: Path) -> Run:
-    path = Path(root) / check_run_id(run_id)
+    root = user_path(root, "runs_dir")
+    path = root / check_run_id(run_id)
     if not path.is_dir():
         raise RunError(f"no run named {run_id!r} under {root}")
-    if not (path / "config.json").is_file():
+    # Any config.json makes it a run (a damaged one is reported when read),
+    # so that a run whose config became a FIFO or a folder is not "unknown".
+    if not os.path.lexists(path / "config.json"):
         raise RunError(f"{path} is not an aekl run (no config.json)")
     return Run(path)
 
@@ -338,12 +459,19 @@ def sweep_temp_files(run: Run) -> int:
 
 def list_runs(root: Path) -> list[dict[str, Any]]:
     """One summary per run folder, newest first; damaged runs are listed as such."""
-    root = Path(root)
+    root = user_path(root, "runs_dir")
     if not root.is_dir():
         return []
+    try:
+        paths = sorted(root.iterdir(), reverse=True)
+    except OSError as exc:
+        raise RunError(f"cannot list {root}: {exc.strerror or exc}") from None
     rows = []
-    for path in sorted(root.iterdir(), reverse=True):
-        if not (path / "config.json").is_file():
+    for path in paths:
+        try:
+            if not path.is_dir() or not os.path.lexists(path / "config.json"):
+                continue
+        except OSError:  # a folder we may not look into is not ours to list
             continue
         run = Run(path)
         row: dict[str, Any] = {"id": run.id, "path": str(path)}
@@ -355,7 +483,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
             row.update(status="damaged", error=str(exc))
             rows.append(row)
             continue
-        tests = [m["test_mse"] for m in metrics if "test_mse" in m]
+        tests = [m["test_mse"] for m in metrics]
         row.update(
             kind=cfg.kind,
             latent=cfg.latent,

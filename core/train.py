@@ -97,7 +97,7 @@ def preflight(config: AEConfig, data: MNIST) -> tuple[int, int]:
     config.validate()
     n = len(data.train_x)
     if config.batch_size > n:
-        raise BadInput(f"batch size {config.batch_size} is larger than the {n} training images")
+        raise BadInput(field="batch_size", value=config.batch_size, rule=f"must not exceed the {n} training images")
     return interpolation_pair(data.test_y, config.interp_from, config.interp_to)
 
 

@@ -7,6 +7,7 @@ the rest of the heavy stack are imported inside command bodies so that
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import sys
@@ -41,6 +42,91 @@ def error_line_for(prog: str, message: str) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
 
 
+# What a terminal that cannot show a character gets instead: readable ASCII
+# for the symbols aekl prints, "?" for anything else.
+ASCII_FOR = {"‖": "||", "σ": "sigma", "Σ": "Sigma", "μ": "mu", "²": "^2", "·": "*", "×": "x", "−": "-",
+             "≥": ">=", "≤": "<=", "→": "->", "…": "...", "–": "-", "—": "--", "’": "'", "“": '"', "”": '"',
+             "∑": "sum", "√": "sqrt", "π": "pi", "Δ": "Delta", "ε": "eps", "β": "beta", "⁻": "^-", "¹": "^1"}
+
+
+def _to_ascii(exc: UnicodeError):
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    bad = exc.object[exc.start:exc.end]
+    return "".join(ASCII_FOR.get(ch, "?") for ch in bad), exc.end
+
+
+codecs.register_error("aekl-ascii", _to_ascii)
+
+
+def safe_streams() -> None:
+    """Let stdout and stderr write what their encoding cannot show.
+
+    Under PYTHONIOENCODING=ascii or a latin-1 locale, printing σ or ‖ would
+    raise UnicodeEncodeError mid-output; such characters are transliterated.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        try:
+            "‖σ".encode(encoding)
+        except UnicodeEncodeError:
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="aekl-ascii")
+        except LookupError:
+            pass
+
+
+class WatchedStream:
+    """stdout, remembering the first write or flush that failed.
+
+    An OSError raised by a command is an output failure only if it came from
+    writing stdout: this is how the CLI tells a full disk under `> /dev/full`
+    from a bug that happens to raise OSError.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.failed: Exception | None = None
+
+    def _watch(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._stream, method)(*args)
+        except (OSError, ValueError) as exc:
+            self.failed = self.failed or exc
+            raise
+
+    def write(self, text: str) -> int:
+        return self._watch("write", text)
+
+    def flush(self) -> None:
+        return self._watch("flush")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _flush_error() -> Exception | None:
+    """Why stdout could not take what was written to it (a closed pipe, a full disk), if so."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError) as exc:
+        return exc
+    return getattr(sys.stdout, "failed", None)
+
+
+def _give_up_on_stdout(exc: BaseException) -> None:
+    """One line on stderr and exit 1; stdout is pointed at /dev/null first so
+    that the interpreter's own flush at exit does not fail a second time."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    error_line(f"cannot write the output: {reason}")
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    sys.exit(int(ExitCode.FAILURE))
+
+
 class AeklGroup(TyperGroup):
     """Turns user errors from any subcommand into one stderr line + exit code.
 
@@ -48,9 +134,43 @@ class AeklGroup(TyperGroup):
     UsageError here also flattens Typer's boxed usage errors to one line.
     """
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """The entry point of `aekl`: output that cannot fail silently.
+
+        With stdout closed (`aekl runs >&-`) Python sets sys.stdout to None
+        and every print vanishes; a full or closed pipe raises on flush. Both
+        are one line on stderr and exit 1 (see "Note on SIGPIPE" in the
+        Python docs for the /dev/null trick).
+        """
+        if sys.stdout is None:
+            error_line("standard output is closed; nothing could be printed")
+            sys.exit(int(ExitCode.FAILURE))
+        safe_streams()
+        real, sys.stdout = sys.stdout, WatchedStream(sys.stdout)
+        try:
+            code = super().main(*args, **kwargs)
+        except SystemExit as exit_:
+            failed = _flush_error() if exit_.code in (None, 0) else None
+            if failed is None:
+                raise
+            _give_up_on_stdout(failed)
+        else:
+            failed = _flush_error()
+            if failed is not None:
+                _give_up_on_stdout(failed)
+            return code
+        finally:
+            sys.stdout = real
+
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except OSError as exc:
+            # A write to stdout failed (click would swallow a broken pipe
+            # silently); any other OSError is a bug and keeps its traceback.
+            if not isinstance(exc, BrokenPipeError) and getattr(sys.stdout, "failed", None) is not exc:
+                raise
+            _give_up_on_stdout(exc)
         except AeklError as exc:
             if DEBUG:
                 raise

@@ -9,8 +9,13 @@ import typer
 from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
-from core.config import AEConfig
+from core.config import MAX_EPOCHS, TRAIN_SIZE, AEConfig, check_range
 from core.errors import BadInput
+
+
+MAX_REPEATS = 100
+MAX_WARMUP = 100_000  # steps
+MAX_BENCH_SAMPLES = 100 * TRAIN_SIZE  # a hundred epochs' worth of images per measurement
 
 
 def _x(value: float) -> str:
@@ -134,11 +139,12 @@ def bench(
     from core.bench import BenchOptions, run_bench
     from core.runs import atomic_write_json
 
-    for name, value, low in (("--repeats", repeats, 1), ("--processes", processes, 1), ("--warmup", warmup, 0),
-                             ("--max-epochs", max_epochs, 1),
-                             ("--samples", samples, 1), ("--batch-size", batch_size, 1)):
-        if value is not None and value < low:
-            raise BadInput(f"{name} must be at least {low}, got {value}")
+    # Bounded so that a typo is refused now rather than measured for days.
+    for field, value, low, high in (("repeats", repeats, 1, MAX_REPEATS), ("processes", processes, 1, MAX_REPEATS),
+                                    ("warmup", warmup, 0, MAX_WARMUP), ("max_epochs", max_epochs, 1, MAX_EPOCHS),
+                                    ("samples", samples, 1, MAX_BENCH_SAMPLES), ("batch_size", batch_size, 1, TRAIN_SIZE)):
+        if value is not None:
+            check_range(field, value, low, high)
     if not 0 < target < 4:  # the largest MSE possible on [-1, 1] data is 4
         raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
     if not out_dir.is_dir():

@@ -19,6 +19,8 @@ from rich.text import Text
 from core.cli.base import app, flag_for, out, print_json
 from core.errors import BadInput
 
+POSTERIOR = "Posterior of a trained VAE"  # help panel of --run and its companions
+
 # What a terminal that cannot show these characters gets instead.
 ASCII = {"‖": "||", "σ": "sigma", "μ": "mu", "Σ": "Sigma", "≈": "~", "±": "+/-", "½": "1/2", "−": "-",
          "≥": ">=", "≤": "<=", "≠": "!=", "…": "...", "²": "^2", "⁻¹": "^-1", "ᵀ": "^T", "√": "sqrt",
@@ -73,8 +75,8 @@ def _ansi(text: str) -> Text:
 
 @app.command("kl")
 def kl_command(
-    mu: str = typer.Option("0", "--mu", help="Mean of q, comma-separated, e.g. 0.5,1 (a single value broadcasts), "
-                                             "or @file.npy / @file.txt for large d."),
+    mu: Optional[str] = typer.Option(None, "--mu", help="Mean of q, comma-separated, e.g. 0.5,1 (a single value "
+                                                        "broadcasts), or @file.npy / @file.txt for large d (default 0)."),
     sigma: Optional[str] = typer.Option(None, "--sigma", help="Standard deviations of q, > 0 (default 1)."),
     logvar: Optional[str] = typer.Option(None, "--logvar", help="ln σ² of q, instead of --sigma (what a VAE encoder emits)."),
     mu1: Optional[str] = typer.Option(None, "--mu1", help="Mean of the second Gaussian p (default 0)."),
@@ -94,30 +96,61 @@ def kl_command(
                                                     "(for d = 2 also the 1σ/2σ ellipses) in the terminal."),
     dim: Optional[int] = typer.Option(None, "--dim", help="Dimension to draw (1-based; default: the largest term)."),
     png: Optional[Path] = typer.Option(None, "--png", help="Save the same picture as a PNG file."),
+    run: Optional[str] = typer.Option(None, "--run", help="A VAE run: q is its encoder's posterior q(z|x) of the "
+                                                          "test image --index, p the prior N(0, I).", rich_help_panel=POSTERIOR),
+    index: Optional[int] = typer.Option(None, "--index", help="Test image whose posterior --run uses (0 to 9999).",
+                                        rich_help_panel=POSTERIOR),
+    out_dir: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders (with --run).",
+                                 rich_help_panel=POSTERIOR),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="MNIST root for --run (default: the bundled "
+                                                                     "copy via the cache).", rich_help_panel=POSTERIOR),
 ) -> None:
     """KL(q ‖ p) between Gaussians: per-dimension terms, both directions, a Monte Carlo check.
 
     When one direction overflows float64 the other is still printed, and the
     overflowed one is named. Ctrl-C stops a long Monte Carlo (exit 130).
+    With --run and --index, q is a trained VAE's posterior of one test image.
     """
     import numpy as np
 
     _safe_stdout()
     # Overflow is reported as "overflow" in the output; numpy's warnings
     # would add stray lines to stderr, which must hold one line per error.
+    given = {"--mu": mu, "--sigma": sigma, "--logvar": logvar, "--mu1": mu1, "--sigma1": sigma1,
+             "--cov0": cov0, "--cov1": cov1}
+    if run is None and index is not None:
+        raise BadInput("--index picks a test image of a run; give --run too")
+    if run is not None:
+        if index is None:
+            raise BadInput("--run needs --index, the test image whose posterior to use")
+        clash = next((flag for flag, value in given.items() if value is not None), None)
+        if clash is not None:
+            raise BadInput(f"--run takes q from the run's encoder and p = N(0, I); give --run or {clash}, not both")
+        problem = _posterior_problem(run, index, out_dir, data_dir)
+    else:
+        problem = None
     with np.errstate(all="ignore"):
-        _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png)
+        _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png, problem)
 
 
-def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png) -> None:
+def _posterior_problem(run: str, index: int, out_dir: Path, data_dir: Optional[Path]):
+    """q(z|x) of test image `index` under the run's encoder (the one place `aekl kl` imports torch)."""
+    from core.posterior import load_posterior
+
+    return load_posterior(run, out_dir, index, data_dir).problem()
+
+
+def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png,
+        problem=None) -> None:
     from core.explain import explain_markdown
     from core.klinput import build_problem, report_for
     from core.klview import direction_lines, kl_table, monte_carlo_lines
 
-    try:
-        problem = build_problem(mu, sigma, logvar, mu1, sigma1, cov0, cov1)
-    except BadInput as exc:
-        raise _reword(exc) from None
+    if problem is None:
+        try:
+            problem = build_problem(mu, sigma, logvar, mu1, sigma1, cov0, cov1)
+        except BadInput as exc:
+            raise _reword(exc) from None
     report = report_for(problem, samples, seed)
     pic = None
     if plot or png is not None or dim is not None:
@@ -137,6 +170,10 @@ def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, exp
         print_json(obj)
         return
 
+    source = problem.inputs.get("posterior")
+    if source is not None:
+        out.print(Text(f"q = q(z|x) of test image {source['index']} (a {source['digit']}) under run "
+                       f"{source['run']}'s encoder; p = the prior N(0, I)"))
     out.print(_rich_table(kl_table(report, max_rows=50)))
     if not problem.diagonal:
         out.print("[dim]With a full covariance KL does not split by dimension.[/]")

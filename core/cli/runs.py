@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
-from core.config import AEConfig
+from core.config import MAX_INTERP_STEPS, AEConfig
 from core.present import STATUS_COLOUR, cell, status_word
 
 RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
@@ -78,6 +78,9 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
             f"[{STATUS_COLOUR.get(status, 'white')}]{status_word(status)}[/]",
         )
     out.print(table)
+    for r in rows:
+        if r["status"] == "damaged":
+            out.print(f"{r['id']}: {r['error']}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()
@@ -116,8 +119,8 @@ def _load(run_id: str, out_dir: Path, device: str):
     from core.models import load_trained, pick_device
     from core.runs import open_run
 
+    dev = pick_device(device)  # an unknown device is bad input, whatever the run holds
     run = open_run(run_id, out_dir)
-    dev = pick_device(device)
     model, config = load_trained(run, dev)
     return run, model, config, load_mnist(None, dev, subset=1)
 
@@ -127,20 +130,20 @@ def interpolate(
     run_id: str = typer.Argument(..., help="Run id (folder name)."),
     from_index: Optional[int] = typer.Option(None, help="Test image to start from."),
     to_index: Optional[int] = typer.Option(None, help="Test image to end at."),
-    steps: int = typer.Option(AEConfig.interp_steps, help="Intermediate frames (>= 5)."),
+    steps: int = typer.Option(AEConfig.interp_steps, help=f"Intermediate frames (5 to {MAX_INTERP_STEPS})."),
     method: str = typer.Option("linear", help="linear (straight line) or slerp."),
     out_dir: Path = RunsDir,
     device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
     json_out: bool = JsonOut,
 ) -> None:
     """Decode the line between the codes of two test images; save a PNG and draw it here."""
-    from core.errors import BadInput
-    from core.latent import MIN_STEPS, decode, encode, interpolation_pair, path_points
+    from core.config import check_range
+    from core.latent import MIN_STEPS, check_method, decode, encode, interpolation_pair, path_points
     from core.plots import save_figure, strip_figure
     from core.render import pick_frames, resize, strip_text, to_unit
 
-    if steps < MIN_STEPS:
-        raise BadInput(f"--steps must be at least {MIN_STEPS}, got {steps}")
+    check_range("interp_steps", steps, MIN_STEPS, MAX_INTERP_STEPS)  # before loading anything
+    check_method(method)
     run, model, config, data = _load(run_id, out_dir, device)
     i, j = interpolation_pair(data.test_y, from_index, to_index)
     ends = data.test_x[[i, j]]

@@ -14,7 +14,7 @@ from rich.table import Table
 from core.cli import options as opt
 from core.cli.base import app, err, out, print_json_line
 from core.cli.runs import print_elbo
-from core.config import AEConfig
+from core.config import MAX_NAME, AEConfig
 from core.errors import BadInput
 
 
@@ -154,7 +154,7 @@ def train(
     to_index: Optional[int] = opt.TO_INDEX,
     steps: int = opt.STEPS,
     out_dir: Path = opt.OUT,
-    name: Optional[str] = opt.option(None, "Run folder name (default: time-kind-zN).", opt.FOLDER),
+    name: Optional[str] = opt.option(None, f"Run folder name (default: time-kind-zN; at most {MAX_NAME} characters).", opt.FOLDER),
     force: bool = opt.option(False, "Replace an existing run of the same --name (only ever a run folder).", opt.FOLDER),
     resume: Optional[str] = opt.option(None, "Continue this stopped or interrupted run with its own config; "
                                        "only --device, --threads, --out, --data-dir, --dry-run and --json "

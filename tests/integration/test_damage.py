@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -176,3 +179,169 @@ def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(tmp_path,
     assert run.status()["status"] == "failed"
     assert run.load_checkpoint()["epoch"] == 1
     assert [m["epoch"] for m in run.metrics()] == [1]
+
+
+# --- one damaged run never hides the others ----------------------------------
+# Each row damages one file of a copy of a finished run; `aekl runs` (table
+# and --json) must list that run as damaged with the reason and every other
+# run as before, and `aekl show` must give one line. Commands run in a
+# subprocess with a timeout, so a reader that blocks (a FIFO) fails the test
+# instead of hanging it.
+
+
+def _write(name, text):
+    return lambda run: (run / name).write_text(text)
+
+
+def _edit_config(**changes):
+    def edit(run):
+        cfg = json.loads((run / "config.json").read_text())
+        cfg.update(changes)
+        (run / "config.json").write_text(json.dumps(cfg))
+    return edit
+
+
+def _fifo(name):
+    def make(run):
+        (run / name).unlink()
+        os.mkfifo(run / name)
+    return make
+
+
+def _append_metrics(line):
+    def append(run):
+        with open(run / "metrics.jsonl", "a") as f:
+            f.write(line + "\n")
+    return append
+
+
+def _drop_metric(key):
+    def drop(run):
+        row = json.loads((run / "metrics.jsonl").read_text())
+        del row[key]
+        (run / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    return drop
+
+
+DAMAGE = [
+    # (id, how to damage the run folder, text of the reason)
+    ("status-list", _write("status.json", "[1, 2]"), "status.json is damaged: expected an object with a status, got a list"),
+    ("status-no-status", _write("status.json", '{"epoch": 1}'), "expected an object with a status, got an object"),
+    ("status-epoch-text", _write("status.json", '{"status": "finished", "epoch": "one"}'), "epoch is not an integer"),
+    ("status-binary", lambda run: (run / "status.json").write_bytes(b"\xff\xfe\x00"), "status.json is damaged: not UTF-8 text"),
+    ("status-fifo", _fifo("status.json"), "status.json is damaged: not a regular file"),
+    ("status-folder", lambda run: ((run / "status.json").unlink(), (run / "status.json").mkdir()), "status.json is damaged: not a regular file"),
+    ("status-huge", _write("status.json", " " * (2 << 20)), "bytes, more than aekl writes"),
+    ("metrics-number", _append_metrics("42"), "metrics.jsonl: line 2 is damaged: expected an object, got int"),
+    ("metrics-list", _append_metrics("[]"), "line 2 is damaged: expected an object, got a list"),
+    ("metrics-missing-key", _drop_metric("test_mse"), "metrics.jsonl: line 1 is damaged: no test_mse"),
+    ("metrics-text-value", _append_metrics('{"epoch": 2, "train_mse": "low", "test_mse": 1, "seconds": 1, '
+                                           '"samples_per_s": 1}'), "train_mse is 'low', not a number"),
+    ("metrics-nan", _append_metrics('{"epoch": 2, "train_mse": NaN, "test_mse": 1, "seconds": 1, "samples_per_s": 1}'),
+     "line 2 is damaged: NaN is not a number aekl writes"),
+    ("metrics-infinity", _append_metrics('{"epoch": 2, "train_mse": 1, "test_mse": -Infinity, "seconds": 1, '
+                                         '"samples_per_s": 1}'), "-Infinity is not a number aekl writes"),
+    ("metrics-fifo", _fifo("metrics.jsonl"), "metrics.jsonl is damaged: not a regular file"),
+    ("config-latent-neg", _edit_config(latent=-1), "config.json: latent must be at least 1, got -1"),
+    ("config-latent-text", _edit_config(latent="two"), "config.json: latent must be an integer, got 'two'"),
+    ("config-latent-bool", _edit_config(latent=True), "config.json: latent must be an integer, got True"),
+    ("config-hidden-zero", _edit_config(hidden=[0]), "config.json: hidden sizes must be positive, got [0]"),
+    ("config-hidden-text", _edit_config(hidden="512"), "config.json: hidden must be a list of integers, got '512'"),
+    ("config-huge-latent", _edit_config(latent=10**9), "config.json: latent gives a model of"),
+    ("config-seed-2**64", _edit_config(seed=2**64), "config.json: seed must be at most 9223372036854775807"),
+    ("config-lr-text", _edit_config(lr="fast"), "config.json: lr must be a number, got 'fast'"),
+    ("config-device", _edit_config(device="tpu"), "config.json: device is not a device aekl knows"),
+    ("config-list", _write("config.json", "[]"), "config.json: expected a JSON object, got list"),
+    ("config-nested", _write("config.json", "[" * 100_000 + "]" * 100_000), "config.json is damaged: JSON nested too deeply"),
+    ("config-fifo", _fifo("config.json"), "config.json is damaged: not a regular file"),
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("finished")
+    result = runner.invoke(app, ["train", *TINY, "--out", str(root), "--name", "r"])
+    assert result.exit_code == 0, result.stderr
+    return root / "r"
+
+
+def aekl(*argv, timeout=60):
+    return subprocess.run([sys.executable, "-m", "core.cli", *map(str, argv)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("damage, reason", [pytest.param(c[1], c[2], id=c[0]) for c in DAMAGE])
+def test_damaged_run_is_listed_as_damaged_and_the_others_normally(finished_run, tmp_path, damage, reason):
+    for name in ("a-good", "b-bad", "c-good"):
+        shutil.copytree(finished_run, tmp_path / name)
+    damage(tmp_path / "b-bad")
+
+    listed = aekl("runs", "--json", "--out", tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert list(rows) == ["c-good", "b-bad", "a-good"]
+    assert rows["b-bad"]["status"] == "damaged" and reason in rows["b-bad"]["error"]
+    for good in ("a-good", "c-good"):
+        assert (rows[good]["status"], rows[good]["epochs"], rows[good]["planned"], rows[good]["latent"]) == \
+            ("finished", 1, 1, 2)
+
+    table = aekl("runs", "--out", tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("finished") == 2 and "damaged" in table.stdout
+    assert reason in " ".join(table.stdout.split())
+
+    shown = aekl("show", "b-bad", "--out", tmp_path, "--json")
+    assert shown.returncode == 2 and shown.stdout == ""
+    (line,) = shown.stderr.strip().splitlines()
+    assert reason in line
+    assert aekl("show", "a-good", "--out", tmp_path, "--json").returncode == 0
+
+
+CHECKPOINT_DAMAGE = [
+    # (id, how to damage checkpoint.pt, text of the one error line)
+    ("random-bytes", lambda ck: ck.write_bytes(os.urandom(4096)), "checkpoint.pt is damaged or truncated"),
+    ("text", lambda ck: ck.write_text("hello, I am not a checkpoint\n"), "checkpoint.pt is damaged or truncated"),
+    ("symlink-to-text", lambda ck: (ck.unlink(), ck.with_name("notes.txt").write_text("just notes\n"),
+                                    ck.symlink_to("notes.txt")), "checkpoint.pt is damaged or truncated"),
+    ("fifo", lambda ck: (ck.unlink(), os.mkfifo(ck)), "checkpoint.pt is damaged: not a regular file"),
+    ("folder", lambda ck: (ck.unlink(), ck.mkdir()), "checkpoint.pt is damaged: not a regular file"),
+    ("model-list", lambda ck: torch.save({"model": [torch.zeros(1)]}, ck), "is not an aekl checkpoint"),
+    ("model-of-numbers", lambda ck: torch.save({"model": {"encoder.0.weight": 3}}, ck),
+     "its model holds something other than named tensors"),
+]
+
+
+@pytest.mark.parametrize("damage, reason", [pytest.param(c[1], c[2], id=c[0]) for c in CHECKPOINT_DAMAGE])
+@pytest.mark.parametrize("command", ["interpolate", "latent"])
+def test_damaged_checkpoint_is_one_line(finished_run, tmp_path, damage, reason, command):
+    shutil.copytree(finished_run, tmp_path / "r")
+    damage(tmp_path / "r" / "checkpoint.pt")
+    result = aekl(command, "r", "--out", tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert reason in line and result.stdout == ""
+
+
+LATENTS_DAMAGE = [
+    ("wrong-width", {"codes": np.zeros((10, 3), np.float32), "labels": np.zeros(10, np.int64)},
+     "codes (10, 3) float32 and labels (10,) int64 do not fit a latent size of 2"),
+    ("labels-short", {"codes": np.zeros((10, 2), np.float32), "labels": np.zeros(9, np.int64)}, "do not fit"),
+    ("flat-codes", {"codes": np.zeros(20, np.float32), "labels": np.zeros(20, np.int64)}, "do not fit"),
+    ("text-labels", {"codes": np.zeros((2, 2), np.float32), "labels": np.array(["a", "b"])}, "do not fit"),
+    ("no-labels", {"codes": np.zeros((2, 2), np.float32)}, "latents.npz is damaged (KeyError)"),
+    ("not-npz", None, "latents.npz is damaged"),
+]
+
+
+@pytest.mark.parametrize("arrays, reason", [pytest.param(c[1], c[2], id=c[0]) for c in LATENTS_DAMAGE])
+def test_latents_of_the_wrong_shape_are_damaged(finished_run, tmp_path, arrays, reason):
+    shutil.copytree(finished_run, tmp_path / "r")
+    run = Run(tmp_path / "r")
+    codes, labels = run.latents()  # the file the run wrote reads back
+    assert codes.shape == (10_000, 2) and labels.shape == (10_000,)
+    if arrays is None:
+        run.file("latents.npz").write_text("not a zip")
+    else:
+        np.savez(run.file("latents.npz"), **arrays)
+    with pytest.raises(RunError, match=re.escape(reason)):
+        run.latents()

@@ -12,11 +12,11 @@ from tui.widgets.train_form import TrainForm
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--latent", "0"], "latent size must be at least 1, got 0"),
+    (["--latent", "0"], "--latent must be at least 1, got 0"),
     (["--epochs", "many"], "Invalid value for '--epochs'"),
-    (["--kind", "gan"], "unknown model kind 'gan'"),
-    (["--lr", "-1"], "learning rate must be a positive number, got -1.0"),
-    (["--subset", "0"], "subset must be at least 1, got 0"),
+    (["--kind", "gan"], "--kind must be one of ae, vae, got 'gan'"),
+    (["--lr", "-1"], "--lr must be a positive number, got -1.0"),
+    (["--subset", "0"], "--subset must be at least 1, got 0"),
     (["--no-such-flag"], "No such option: --no-such-flag"),
     (["--attach", "ghost"], "no run named 'ghost'"),
     (["--attach", "../x"], "not a run id"),

@@ -186,7 +186,8 @@ async def test_launch_errors_are_shown_and_the_app_keeps_running(runs_dir, tmp_p
                     120, "the launch to fail")
         status = screen.query_one(StatusBar)
         assert "does not exist" in status.text and "Traceback" not in status.text
-        assert any("does not exist" in n for n in seen.notes())
+        # the notification is a message of its own: it may land a moment after the status line
+        await until(pilot, lambda: any("does not exist" in n for n in seen.notes()), 10, "the notification")
 
         # a process that cannot even start is reported the same way
         import tui.launcher

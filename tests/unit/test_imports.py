@@ -74,6 +74,22 @@ def test_kl_help_does_not_import_torch():
     assert out == "True False"
 
 
+def test_kl_without_run_does_not_import_torch():
+    # torch is paid for only by --run (the posterior of a trained encoder)
+    out = run_python(
+        "import sys, io, contextlib\n"
+        "from core.cli import app\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        "    try:\n"
+        "        app(['kl', '--mu', '0.5,1', '--sigma', '1,2', '--samples', '0'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('total' in buf.getvalue(), 'torch' in sys.modules)"
+    )
+    assert out == "True False"
+
+
 @pytest.mark.skipif(shutil.which("aekl") is None and not (Path(sys.executable).parent / "aekl").exists(),
                     reason="the aekl script is not installed")
 def test_installed_script_help_lists_kl():

@@ -29,6 +29,9 @@ HELP = """\
 | `c` | continue the selected run if it was stopped |
 | `g` | read the runs folder again |
 | two indices, `Enter` | on a run: decode the line between two test images |
+| inspect index, `Enter` | on a VAE run: that test image's q(z\\|x): μ, σ and KL per dimension |
+| `k` | on a VAE run: the KL screen filled with the inspected posterior |
+| `v` | on a VAE run above 2-D: traversals around the inspected image |
 
 ## KL screen
 

@@ -6,10 +6,17 @@ following while it trains (the same path as the training screen). ←/→,
 home and end move through the epochs. The decoded pair comes from
 checkpoint.pt: a worker loads the model and the test set once, then each
 pair of test indices the user types is one small decode.
+
+The posterior inspector works from the same loaded model: a test index typed
+in the inspect field gives that image's q(z|x) (core.posterior), shown as the
+digit beside mu, sigma and the KL of each dimension, with its 1-sigma ellipse
+on a 2-D scatter; k carries it into the KL screen, and v shows traversals
+around it for latent sizes above two (not t: that is the app's theme key).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +32,13 @@ from textual.worker import get_current_worker
 
 from core.errors import AeklError
 from core.events import Failed, Finished, Stopped
+from core.posterior import Posterior
 from core.runs import Run
 from tui.control import stop_run
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.digit_strip import DigitStrip
+from tui.widgets.latent_scatter import LatentScatter
+from tui.widgets.posterior_view import PosteriorView
 from tui.widgets.run_board import RunBoard
 
 
@@ -44,6 +54,24 @@ class DecodeFailed(Message):
         self.text = text
 
 
+class Inspected(Message):
+    def __init__(self, posterior: Posterior) -> None:
+        super().__init__()
+        self.posterior = posterior
+
+
+class InspectFailed(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class Traversed(Message):
+    def __init__(self, order: list[int], images: np.ndarray, kl_per_dim, index: int, digit: int) -> None:
+        super().__init__()
+        self.order, self.images, self.kl_per_dim, self.index, self.digit = order, images, kl_per_dim, index, digit
+
+
 class RunDetailScreen(Screen):
     AUTO_FOCUS = ""  # arrows move through epochs; Tab reaches the index fields
     BINDINGS = [
@@ -54,6 +82,8 @@ class RunDetailScreen(Screen):
         Binding("end", "history_at(-1)", "Newest", show=False),
         Binding("x", "stop", "Stop"),
         Binding("c", "resume", "Continue"),
+        Binding("k", "kl_screen", "KL of q(z|x)"),
+        Binding("v", "traversals", "Traversals"),
     ]
 
     # the run's state as last seen: "loading", "running", "stopping" or its final status word
@@ -66,17 +96,23 @@ class RunDetailScreen(Screen):
         self.data_dir = data_dir
         self.run_dir = str(self.runs_dir / run_id)
         self._loaded = None  # (model, config, test_x, test_y), filled by the worker
+        self._load_lock = threading.Lock()
         self.decoded: tuple[int, int] | None = None  # last pair shown
         self._title = run_id
+        self.kind, self.latent = "ae", 2  # from config.json once mounted
+        self.posterior: Posterior | None = None  # the inspected test image's q(z|x)
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
         yield RunBoard(id="board")
+        yield PosteriorView(id="posterior")
         with Horizontal(id="pair-row"):
             yield Label("test index from", classes="form-label")
             yield Input(compact=True, id="pair-from", classes="form-input", type="integer")
             yield Label("to", classes="form-label")
             yield Input(compact=True, id="pair-to", classes="form-input", type="integer")
+            yield Label(" inspect", classes="form-label")
+            yield Input(compact=True, id="inspect-index", classes="form-input", type="integer")
             yield Static("Enter: decode", id="pair-note")
         yield Footer()
 
@@ -90,6 +126,9 @@ class RunDetailScreen(Screen):
             self.query_one("#detail-title", Static).update(f"{self.run_id}: {exc.message}")
             self.state = "damaged"
             return
+        self.kind, self.latent = config.kind, config.latent
+        self.query_one(PosteriorView).display = False
+        self.refresh_bindings()
         self._title = f"{self.run_id}  {config.kind} z{config.latent}"
         self._set_title()
         self._watch(self.run_dir)
@@ -100,6 +139,10 @@ class RunDetailScreen(Screen):
             return self.state == "running"
         if action == "resume":
             return self.state in ("stopped", "interrupted", "failed")
+        if action == "kl_screen":
+            return self.kind == "vae"
+        if action == "traversals":
+            return self.kind == "vae" and self.latent > 2
         return True
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False, description="following the run")
@@ -168,6 +211,9 @@ class RunDetailScreen(Screen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if event.input.id == "inspect-index":
+            self._submit_inspect(event.value.strip())
+            return
         texts = [self.query_one(f"#pair-{k}", Input).value.strip() for k in ("from", "to")]
         try:
             i, j = (int(t) if t else None for t in texts)
@@ -202,6 +248,10 @@ class RunDetailScreen(Screen):
 
     def _model(self):
         """Load the run's model and the test set once (runs in the worker thread)."""
+        with self._load_lock:  # the decode, inspect and traversal workers may ask at once
+            return self._load()
+
+    def _load(self):
         if self._loaded is None:
             from core.data import load_mnist
             from core.models import load_trained
@@ -217,6 +267,8 @@ class RunDetailScreen(Screen):
     def on_decoded(self, message: Decoded) -> None:
         (a, b), (da, db) = message.pair, message.digits
         self.decoded = message.pair
+        self.query_one(PosteriorView).display = False
+        self.query_one(DigitStrip).display = True
         self.query_one(DigitStrip).set_frames(
             message.frames, f"decoded line from test #{a} (a {da}) to #{b} (a {db})", now=True)
         self.query_one("#pair-from", Input).value = str(a)
@@ -230,3 +282,90 @@ class RunDetailScreen(Screen):
         else:  # keep the last good frames; say why the new pair was not drawn
             strip.set_caption(message.text, error=True)
         self._note("not decoded", error=True)
+
+    # the posterior inspector
+    def _submit_inspect(self, text: str) -> None:
+        if self.kind != "vae":
+            self._note("a plain autoencoder has no posterior q(z|x) to inspect", error=True)
+            return
+        try:
+            index = int(text)
+        except ValueError:
+            self._note("the test index is a whole number", error=True)
+            return
+        self._note("encoding ...")
+        self.set_focus(None)  # hand the keys back to the screen: k and t act on the posterior
+        self._inspect(index)
+
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    def _inspect(self, index: int) -> None:
+        try:
+            from core.posterior import posterior_of
+
+            model, test_x, test_y = self._model()
+            self.post_message(Inspected(posterior_of(model, test_x, test_y, index, self.run_id)))
+        except AeklError as exc:
+            self.post_message(InspectFailed(exc.worded("test index") if exc.field else exc.message))
+        except Exception as exc:  # keep the screen alive; say what broke
+            self.post_message(InspectFailed(f"{type(exc).__name__}: {exc}"))
+
+    def on_inspected(self, message: Inspected) -> None:
+        post = self.posterior = message.posterior
+        drawn = self.query_one(LatentScatter).mark(post.mu, post.sigma)
+        view = self.query_one(PosteriorView)
+        view.display = True
+        self.query_one(DigitStrip).display = False  # the posterior takes the strip's rows; Enter on a pair brings it back
+        view.show(post, "" if drawn else "(the 1σ ellipse is drawn on 2-D scatters only)")
+        self.query_one("#inspect-index", Input).value = str(post.index)
+        keys = "k: KL screen" + (" · v: traversals" if self.latent > 2 else "")
+        self._note(f"test #{post.index}: {keys}")
+
+    def on_inspect_failed(self, message: InspectFailed) -> None:
+        self._note(message.text, error=True)
+
+    def action_kl_screen(self) -> None:
+        if self.posterior is None:
+            self._note("type a test index under 'inspect' first (Tab reaches it)", error=True)
+            return
+        from tui.screens.kl import KLScreen
+
+        post = self.posterior
+        self.app.push_screen(KLScreen(mu=numbers(post.mu), sigma=numbers(post.sigma)))
+
+    def action_traversals(self) -> None:
+        board = self.query_one(RunBoard)
+        if self.posterior is not None:
+            index = self.posterior.index
+        else:
+            index = board.epochs[-1].pair[0] if board.epochs else 0
+        kl = board.epochs[-1].kl_per_dim if board.epochs else ()
+        self._note(f"decoding traversals around test #{index} ...")
+        self._traverse(index, kl)
+
+    @work(thread=True, exclusive=True, group="traverse", exit_on_error=False)
+    def _traverse(self, index: int, kl_per_dim) -> None:
+        try:
+            from core.latent import traversal_images
+            from core.posterior import posterior_of
+
+            model, test_x, test_y = self._model()
+            if len(kl_per_dim) != self.latent:  # no per-epoch KL kept: order by this image's own KL
+                kl_per_dim = posterior_of(model, test_x, test_y, index).kl_terms.tolist()
+            order, images = traversal_images(model, test_x[index], kl_per_dim)
+            self.post_message(Traversed(order, images.cpu().numpy(), kl_per_dim, index, int(test_y[index])))
+        except AeklError as exc:
+            self.post_message(InspectFailed(exc.message))
+        except Exception as exc:
+            self.post_message(InspectFailed(f"{type(exc).__name__}: {exc}"))
+
+    def on_traversed(self, message: Traversed) -> None:
+        from tui.screens.traversals import TraversalScreen
+
+        self._note("Enter: decode")
+        self.app.push_screen(TraversalScreen(message.order, message.images, message.kl_per_dim,
+                                             message.index, message.digit))
+
+
+def numbers(values) -> str:
+    """A vector as the KL screen's fields take it: comma-separated, 6 significant digits."""
+    return ",".join(f"{float(v):.6g}" for v in values)

@@ -89,7 +89,7 @@ class TrainScreen(Screen):
         if action == "start":
             return None if self.busy else True  # None: shown, greyed out
         if action == "stop":
-            return True if self.phase == "live" else None
+            return True if self.phase in ("live", "launching") else None
         return True
 
     # --- actions ----------------------------------------------------------
@@ -139,7 +139,11 @@ class TrainScreen(Screen):
         self._follow_launch(self.launch)
 
     def action_stop(self) -> None:
-        if self.phase != "live" or not self.run_dir or not stop_run(self, self.run_dir):
+        if self.phase == "launching" and self.launch is not None:
+            # Still importing or loading: our own child, so signal it directly
+            # (it stops at its first step, or before writing anything).
+            self.launch.proc.terminate()
+        elif self.phase != "live" or not self.run_dir or not stop_run(self, self.run_dir):
             return
         self.phase = "stopping"
         self.query_one(StatusBar).set(state="stopping", note="finishing the step, writing checkpoint and figures")
@@ -187,6 +191,11 @@ class TrainScreen(Screen):
         self.query_one(StatusBar).set(state="loading", note=message.text)
 
     def on_launch_failed(self, message: LaunchFailed) -> None:
+        if self.phase == "stopping":  # x while it was starting: nothing was written
+            self.launch, self.phase = None, "idle"
+            self.query_one(TrainForm).set_locked(False)
+            self.query_one(StatusBar).set(state="idle", note="stopped before training began")
+            return
         self._end_failed(message.text)
 
     def _end_failed(self, text: str) -> None:

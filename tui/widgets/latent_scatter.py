@@ -4,6 +4,10 @@ Codes with more than two dimensions are projected on their two principal
 axes (core.project.pca_2d, as latent.png does) and the title says so. Only a
 fixed subsample is drawn: a terminal cell holds at most a few dots, and
 plotext's cost grows with the number of points.
+
+The posterior inspector marks one test image's q(z|x) on it: its mean and
+1-sigma ellipse, for two-dimensional codes (drawn in z itself; a PCA view
+would turn the ellipse into a projection that no longer reads as sigma).
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
+from core.posterior import ellipse
 from core.project import pca_2d
-from tui.widgets.palette import DIGIT_COLOURS, rich_colour
+from tui.widgets.palette import BETA_COLOUR, DIGIT_COLOURS, rich_colour
 from tui.widgets.plot_panel import PlotPanel
 
 MAX_POINTS = 800
@@ -46,12 +51,21 @@ class LatentScatter(PlotPanel):
         self.points: np.ndarray | None = None  # (n, 2) drawn points
         self.labels: np.ndarray | None = None  # (n,) their digits
         self.axes = ("z1", "z2")
+        self.marked: tuple[np.ndarray, np.ndarray] | None = None  # (mu, sigma) of an inspected image, 2-D
 
     def _legend(self) -> Text:
         text = Text(self.caption + " ", style="bold", no_wrap=True, overflow="ellipsis")
         for digit, colour in enumerate(DIGIT_COLOURS):
             text.append(str(digit), style=f"bold {rich_colour(colour)}")
+        if self.marked is not None:
+            text.append(" ○ 1σ", style=rich_colour(BETA_COLOUR))
         return text
+
+    def mark(self, mu, sigma) -> bool:
+        """Draw q(z|x)'s mean and 1-sigma ellipse; False (nothing drawn) unless codes are 2-D."""
+        self.marked = (np.asarray(mu), np.asarray(sigma)) if len(mu) == 2 else None
+        self.request(now=True)
+        return self.marked is not None
 
     def set_codes(self, codes: np.ndarray, labels: np.ndarray, now: bool = False) -> None:
         """codes (N, latent) and labels (N,); draws a fixed subsample."""
@@ -70,3 +84,8 @@ class LatentScatter(PlotPanel):
         if self.points is not None and len(self.points):
             colours = [DIGIT_COLOURS[int(d) % 10] for d in self.labels]
             plt.scatter(self.points[:, 0].tolist(), self.points[:, 1].tolist(), color=colours, marker="braille")
+        if self.marked is not None:
+            mu, sigma = self.marked
+            xs, ys = ellipse(mu, sigma)
+            plt.plot(xs, ys, color=BETA_COLOUR, marker="•")
+            plt.scatter([float(mu[0])], [float(mu[1])], color=BETA_COLOUR, marker="◆")

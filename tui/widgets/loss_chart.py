@@ -9,6 +9,10 @@ The log is taken here, with tick labels in loss units, rather than with
 plotext's yscale("log"): plotext applies the log to its stored data on every
 build, and a widget is rebuilt on every resize, so the second build would
 take the log of a log.
+
+For a VAE the KL weight beta in force at each epoch's end is drawn too, on a
+linear right-hand axis of its own (beta lives on 0..1ish, the loss does not):
+a warm-up or a cyclical schedule then shows beside the loss it shapes.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 
 from rich.text import Text
 
-from tui.widgets.palette import STEP_COLOUR, TEST_COLOUR, TRAIN_COLOUR, rich_colour
+from tui.widgets.palette import BETA_COLOUR, STEP_COLOUR, TEST_COLOUR, TRAIN_COLOUR, rich_colour
 from tui.widgets.plot_panel import PlotPanel
 
 
@@ -30,6 +34,7 @@ class LossChart(PlotPanel):
         self.live = live  # False for a saved run's history: epochs only, no step curve
         self.steps: list[tuple[float, float]] = []  # (x in epochs, mean loss of the window)
         self.epochs: list[tuple[int, float, float]] = []  # (epoch, train loss, test loss)
+        self.betas: list[tuple[int, float]] = []  # (epoch, beta in force at its end); VAE runs only
 
     def _legend(self) -> Text:
         text = Text(f"{self.title} (log) ", style="bold", no_wrap=True, overflow="ellipsis")
@@ -37,32 +42,39 @@ class LossChart(PlotPanel):
             text.append("━ steps ", style=rich_colour(STEP_COLOUR))
         text.append("• train ", style=rich_colour(TRAIN_COLOUR))
         text.append("+ test", style=rich_colour(TEST_COLOUR))
+        if self.betas:
+            text.append(" ◆ β", style=rich_colour(BETA_COLOUR))
         return text
 
     # data in
     def clear(self) -> None:
         self.steps.clear()
         self.epochs.clear()
+        self.betas.clear()
         self.request(now=True)
 
     def add_step(self, epoch: int, step: int, steps: int, loss: float) -> None:
         self.steps.append((epoch - 1 + step / steps, loss))
         self.request()
 
-    def add_epoch(self, epoch: int, train_loss: float, test_loss: float) -> None:
+    def add_epoch(self, epoch: int, train_loss: float, test_loss: float, beta: float | None = None) -> None:
         # throttled too: with tiny epochs there can be dozens a second
         self.epochs.append((epoch, train_loss, test_loss))
+        if beta is not None:
+            self.betas.append((epoch, beta))
         self.request()
 
-    def set_points(self, steps: list[tuple[float, float]], epochs: list[tuple[int, float, float]]) -> None:
+    def set_points(self, steps: list[tuple[float, float]], epochs: list[tuple[int, float, float]],
+                   betas: list[tuple[int, float]] = ()) -> None:
         """Replace everything at once (moving through a run's history)."""
-        self.steps, self.epochs = list(steps), list(epochs)
+        self.steps, self.epochs, self.betas = list(steps), list(epochs), list(betas)
         self.request(now=True)
 
     def set_history(self, metrics: list[dict]) -> None:
         """Per-epoch rows from metrics.jsonl (a saved run, or a resumed one)."""
         self.steps.clear()
         self.epochs = [(m["epoch"], m["train_loss"], m["test_loss"]) for m in metrics]
+        self.betas = [(m["epoch"], m["beta"]) for m in metrics if m.get("beta") is not None]
         self.request(now=True)
 
     # drawing
@@ -79,6 +91,13 @@ class LossChart(PlotPanel):
         if values:
             ticks = log_ticks(min(values), max(values))
             plt.yticks([math.log10(t) for t in ticks], [f"{t:.3g}" for t in ticks])
+        if self.betas:
+            xs, bs = zip(*self.betas)
+            plt.plot(list(xs), list(bs), color=BETA_COLOUR, marker="◆", yside="right")
+            top = max(max(bs), 1e-9)
+            plt.ylim(0, top * 1.05, yside="right")
+            plt.ylabel("β", yside="right")
+            plt.yticks([0, top / 2, top], ["0", f"{top / 2:.2g}", f"{top:.2g}"], yside="right")
 
 
 FLOOR = 1e-12  # a loss of exactly 0 still gets a place on the log axis

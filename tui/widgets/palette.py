@@ -12,6 +12,7 @@ DIGIT_COLOURS = (31, 208, 34, 160, 97, 94, 170, 244, 142, 38)
 STEP_COLOUR = 33  # training loss within epochs
 TRAIN_COLOUR = 208  # train loss per epoch
 TEST_COLOUR = 34  # test loss per epoch
+BETA_COLOUR = 170  # the VAE's KL weight in force, on the loss chart's right axis
 
 
 def rich_colour(code: int) -> str:

@@ -4,6 +4,10 @@ for one run, live or replayed, at any of its epochs.
 It keeps every epoch it is given, so the user can step back through the run's
 history (`show`): the chart up to that epoch, the scatter and strip of it.
 While `at` is None the board follows the newest epoch as it arrives.
+
+A VAE's epochs carry the test KL of each latent dimension: the bars beside
+the scatter show them for the epoch on screen (an autoencoder's board has no
+bars), and the chart draws the KL weight beta in force.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from textual.reactive import reactive
 
 from core.events import EpochEnd, Progress
 from tui.widgets.digit_strip import DigitStrip
+from tui.widgets.kl_bars import KLBars
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.loss_chart import LossChart
 
@@ -30,6 +35,7 @@ class RunBoard(Vertical):
         with Horizontal(id="charts"):
             yield LossChart(id="loss", classes="panel")
             yield LatentScatter(id="scatter", classes="panel")
+            yield KLBars(id="kl-bars", classes="panel")
         yield DigitStrip(id="strip", classes="panel")
 
     # data in
@@ -39,6 +45,10 @@ class RunBoard(Vertical):
         self.query_one(LossChart).clear()
         self.query_one(LatentScatter).clear()
         self.query_one(DigitStrip).clear()
+        self.query_one(KLBars).display = False
+
+    def on_mount(self) -> None:
+        self.query_one(KLBars).display = False  # until an epoch with KL per dimension arrives
 
     def add_progress(self, event: Progress) -> None:
         self.steps.append(event)
@@ -48,7 +58,7 @@ class RunBoard(Vertical):
     def add_epoch(self, event: EpochEnd) -> None:
         self.epochs.append(event)
         if self.at is None:
-            self.query_one(LossChart).add_epoch(event.epoch, event.train_loss, event.test_loss)
+            self.query_one(LossChart).add_epoch(event.epoch, event.train_loss, event.test_loss, event.beta)
             self._draw_epoch(event)
 
     # history
@@ -70,12 +80,17 @@ class RunBoard(Vertical):
         chart.set_points(
             [(s.epoch - 1 + s.step / s.steps, s.loss) for s in self.steps if s.epoch <= last + 1 or at is None],
             [(e.epoch, e.train_loss, e.test_loss) for e in self.epochs[: last + 1]],
+            [(e.epoch, e.beta) for e in self.epochs[: last + 1] if e.beta is not None],
         )
         if self.epochs:
             self._draw_epoch(self.epochs[last], now=True)
 
     def _draw_epoch(self, event: EpochEnd, now: bool = False) -> None:
         where = "" if self.at is None else f" · history {self.at + 1}/{len(self.epochs)} (←/→, end: newest)"
+        bars = self.query_one(KLBars)
+        bars.display = bool(event.kl_per_dim)
+        if event.kl_per_dim:
+            bars.show(event.kl_per_dim)
         if len(event.codes):
             self.query_one(LatentScatter).set_codes(event.codes, event.labels, now=now)
         if len(event.frames):

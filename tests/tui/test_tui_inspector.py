@@ -1,0 +1,163 @@
+"""The VAE in the run screen: KL bars that follow the epoch shown, beta on the
+loss chart, the posterior inspector carried into the KL screen, traversals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import Input
+
+from core.posterior import load_posterior
+from tui.app import make_app
+from tui.screens.kl import KLScreen
+from tui.screens.run_detail import Inspected, RunDetailScreen, Traversed
+from tui.screens.traversals import TraversalScreen
+from tui.widgets.digit_strip import DigitStrip
+from tui.widgets.kl_bars import KLBars
+from tui.widgets.latent_scatter import LatentScatter
+from tui.widgets.loss_chart import LossChart
+from tui.widgets.posterior_view import PosteriorView
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(scope="module")
+def vae_runs(tmp_path_factory):
+    """Two tiny VAEs: latent 4 over two epochs with a KL warm-up, and latent 2."""
+    from core.config import AEConfig
+    from core.data import load_mnist
+    from core.runs import new_run
+    from core.train import fit
+
+    root = tmp_path_factory.mktemp("vae-tui") / "runs"
+    data = load_mnist(subset=512)
+    for name, latent, epochs, warmup in (("z4", 4, 2, 1.5), ("z2", 2, 1, 0.0)):
+        config = AEConfig(kind="vae", latent=latent, hidden=(32,), epochs=epochs, batch_size=64, subset=512,
+                          kl_warmup=warmup, device="cpu")
+        for _ in fit(config, data, run=new_run(config, root, name=name)):
+            pass
+    return root
+
+
+def metrics(root, name):
+    return [json.loads(line) for line in (root / name / "metrics.jsonl").read_text().splitlines()]
+
+
+def floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
+async def open_run(app, pilot, until):
+    await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "finished",
+                60, "the replay")
+    await pilot.pause(0.3)
+    return app.screen
+
+
+async def test_kl_bars_and_beta_follow_the_epoch_shown(vae_runs, until):
+    rows = metrics(vae_runs, "z4")
+    app = make_app(runs_dir=vae_runs, attach="z4")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_run(app, pilot, until)
+        bars = screen.query_one(KLBars)
+        assert bars.display
+        assert bars.values == pytest.approx(rows[1]["kl_per_dim"])  # the newest epoch
+        lines = bars.text.splitlines()
+        assert len(lines) == 1 + 4  # the heading and one bar per latent dimension
+        assert [line.split()[0] for line in lines[1:]] == ["z1", "z2", "z3", "z4"]
+        assert [line.split()[-1] for line in lines[1:]] == [f"{v:.2f}" for v in rows[1]["kl_per_dim"]]
+        chart = screen.query_one(LossChart)
+        assert chart.betas == [(1, rows[0]["beta"]), (2, rows[1]["beta"])]
+        assert 0 < rows[0]["beta"] < rows[1]["beta"] == 1.0  # the warm-up of 1.5 epochs shows
+
+        await pilot.press("left")  # back to epoch 1: its bars, the chart up to it
+        assert bars.values == pytest.approx(rows[0]["kl_per_dim"])
+        assert chart.betas == [(1, rows[0]["beta"])]
+        await pilot.press("end")
+        assert bars.values == pytest.approx(rows[1]["kl_per_dim"])
+
+
+async def test_an_autoencoder_board_has_no_bars(trained_run, monkeypatch, until):
+    monkeypatch.chdir(trained_run.path.parent.parent)
+    app = make_app(runs_dir="runs", attach=trained_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_run(app, pilot, until)
+        assert not screen.query_one(KLBars).display
+        assert screen.query_one(LossChart).betas == []
+
+
+async def test_inspect_a_test_image_and_carry_it_into_the_kl_screen(vae_runs, until, text):
+    expect = load_posterior("z4", vae_runs, 7)
+    seen: dict[int, object] = {}
+    app = make_app(runs_dir=vae_runs, attach="z4")
+    async with app.run_test(size=(100, 30), message_hook=lambda m: seen.setdefault(id(m), m)) as pilot:
+        screen = await open_run(app, pilot, until)
+        assert not screen.query_one(PosteriorView).display
+        await pilot.press("tab", "tab", "tab")  # from, to, then the inspect field
+        assert app.focused.id == "inspect-index"
+        await pilot.press("7", "enter")
+        await until(pilot, lambda: any(isinstance(m, Inspected) for m in seen.values()), 60, "the posterior")
+        await pilot.pause()
+        post = screen.posterior
+        assert post.index == 7 and post.digit == expect.digit
+        assert post.mu.tolist() == expect.mu.tolist() and post.logvar.tolist() == expect.logvar.tolist()
+        view = screen.query_one(PosteriorView)
+        assert view.display
+        shown = text(app)
+        assert f"test #7 (a {expect.digit}): q(z|x), KL to N(0, I) = {expect.kl_terms.sum():.3f} nats" in shown
+        for d in range(4):
+            assert (f"z{d + 1}  μ {expect.mu[d]:+7.3f}  σ {expect.sigma[d]:6.3f}  KL {expect.kl_terms[d]:6.3f}"
+                    in shown)
+        assert "2-D scatters only" in shown  # latent 4: no ellipse on a PCA view
+        assert screen.query_one(LatentScatter).marked is None
+
+        await pilot.press("k")  # the KL screen, filled with this posterior
+        assert isinstance(app.screen, KLScreen)
+        mu = floats(app.screen.query_one("#kl-mu", Input).value)
+        sigma = floats(app.screen.query_one("#kl-sigma", Input).value)
+        assert mu == pytest.approx(expect.mu.tolist(), rel=1e-5, abs=1e-6)
+        assert sigma == pytest.approx(expect.sigma.tolist(), rel=1e-5)
+        await pilot.pause()
+        assert f"{expect.kl_terms.sum():.4g}"[:4] in text(app)  # the screen's total, from those numbers
+
+        await pilot.press("escape")
+        assert app.screen is screen
+        await pilot.press("v")  # traversals around the inspected image
+        await until(pilot, lambda: isinstance(app.screen, TraversalScreen), 60, "the traversals")
+        traversed = next(m for m in seen.values() if isinstance(m, Traversed))
+        kl = metrics(vae_runs, "z4")[-1]["kl_per_dim"]
+        assert traversed.index == 7 and traversed.images.shape == (4, 9, 784)
+        assert traversed.order == sorted(range(4), key=lambda d: -kl[d])  # most informative first
+        assert len(app.screen.query(".traversal-row")) == 4
+        best = traversed.order[0]
+        assert f"z{best + 1} KL {kl[best]:.2f}" in text(app)
+
+
+async def test_a_two_dimensional_posterior_gets_its_ellipse_and_bad_indices_are_refused(vae_runs, until, text):
+    expect = load_posterior("z2", vae_runs, 3)
+    seen: dict[int, object] = {}
+    app = make_app(runs_dir=vae_runs, attach="z2")
+    async with app.run_test(size=(100, 30), message_hook=lambda m: seen.setdefault(id(m), m)) as pilot:
+        screen = await open_run(app, pilot, until)
+        screen.query_one("#inspect-index", Input).focus()
+        await pilot.press("9", "9", "9", "9", "9", "enter")
+        note = screen.query_one("#pair-note")
+        await until(pilot, lambda: note.has_class("-error"), 60, "the refusal")
+        assert str(note.content) == "test index must be a test image, 0 to 9999, got 99999"
+        assert screen.posterior is None
+
+        screen.query_one("#inspect-index", Input).focus()
+        await pilot.press("ctrl+u", "3", "enter")
+        await until(pilot, lambda: any(isinstance(m, Inspected) for m in seen.values()), 60, "the posterior")
+        await pilot.pause()
+        scatter = screen.query_one(LatentScatter)
+        mu, sigma = scatter.marked
+        assert mu.tolist() == expect.mu.tolist() and sigma.tolist() == pytest.approx(expect.sigma.tolist())
+        assert "0123456789 ○ 1σ" in text(app)  # the scatter's legend names the ellipse
+        strip, view = screen.query_one(DigitStrip), screen.query_one(PosteriorView)
+        assert view.display and not strip.display  # the posterior takes the strip's rows ...
+        screen.query_one("#pair-from", Input).focus()
+        await pilot.press("ctrl+u", "3", "tab", "ctrl+u", "4", "2", "enter")
+        await until(pilot, lambda: screen.decoded == (3, 42), 60, "the new pair")
+        assert strip.display and not view.display  # ... until a pair is decoded
