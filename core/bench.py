@@ -1,7 +1,10 @@
 """Measured speed of the training engine against two references, on this machine.
 
-- engine:   core.train.fit itself (run=None), timed from outside between its
-            Progress events, after a warm-up;
+- engine:   core.train.fit itself, writing a run folder in a temporary
+            directory, timed from outside between its Progress events, after
+            a warm-up; the epoch ends met on the way give the per-epoch
+            overhead, and the step cut at its seams (step_parts) says what
+            the engine spends beyond the floor;
 - tutorial: the loop a tutorial writes: torchvision MNIST + ToTensor + Normalize,
             DataLoader(batch_size=128, shuffle=True), Adam(lr=1e-3), .item() per step;
 - floor:    only the torch.mm calls of the same forward and backward passes
@@ -17,6 +20,9 @@ Time to quality trains both the engine (default config) and the tutorial
 loop until the test MSE first reaches the target, evaluating once per epoch
 for both; the times count training only (evaluation excluded for both), the
 wall time including evaluation is recorded beside it.
+
+Process figures (core/footprint.py): peak memory of a fresh default training
+process against a fresh `import torch`, and its time to the first step.
 """
 
 from __future__ import annotations
@@ -25,22 +31,27 @@ import math
 import os
 import platform
 import statistics
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
 from torch.nn import functional as F
 
+from core import footprint
 from core.config import AEConfig
 from core.errors import BadInput
 from core.models import build_model, count_params
+from core.runs import new_run
 from core.train import EpochEnd, Progress, Started, evaluate, fit
 
 TUTORIAL_BATCH = 128
 TUTORIAL_LR = 1e-3
-TARGETS = {"engine_vs_floor_max": 1.25, "engine_vs_tutorial_min": 4.0, "time_to_quality_min": 8.0}
+TARGETS = {"engine_vs_floor_max": 1.20, "engine_vs_tutorial_min": 4.0, "time_to_quality_min": 10.0,
+           "added_memory_mb_max": 200.0, "first_step_s_max": 3.0, "epoch_overhead_max": 0.05}
 TUI_HOW = (
     "Not measured by aekl bench (it needs two fresh processes per round). Run "
     "`python -m tui.throughput --subset 20000 --epochs 2 --repeat 3`: it alternates headless "
@@ -54,6 +65,7 @@ class BenchOptions:
     samples: int | None = None  # images per measurement; None: one pass over the training images
     batch_size: int | None = None  # also measure the engine (and floor) at this batch size
     repeats: int = 3
+    processes: int = 2  # fresh-process rounds (memory, time to first step): a default process each
     warmup: int = 20  # steps run before any timing starts
     subset: int | None = None  # train on the first N images (tiny benchmarks, tests)
     device: str = "auto"
@@ -81,18 +93,25 @@ def _stats(values: list[float]) -> dict:
 # --- the three loops --------------------------------------------------------
 
 
-def engine_time(config: AEConfig, data, steps: int, warmup: int) -> tuple[int, float]:
-    """Seconds for >= `steps` engine steps, timed between fit's events.
+def engine_time(config: AEConfig, data, steps: int, warmup: int, root=None) -> tuple[int, float, list]:
+    """Seconds for >= `steps` engine steps, timed between fit's events; and
+    the per-epoch overhead of every epoch end met on the way.
 
     An interval counts when it ends in a Progress event: it then holds only
     training steps (index gather, forward, backward, Adam, the loss sum, and
     the one host read per Progress). Intervals that end in EpochEnd hold the
-    evaluation and are skipped, as are those that began within the warm-up.
+    epoch's end instead: evaluation, scatter codes, interpolation frames and,
+    with a run folder under `root`, the history snapshot, metrics row,
+    checkpoint and status. Those are the overhead, returned as
+    (overhead_s, epoch_train_s) pairs; the engine runs on until it has met
+    at least one (no extra cost when `steps` is an epoch or more).
     """
     per_epoch = len(data.train_x) // config.batch_size
-    config = replace(config, epochs=max(config.epochs, math.ceil((warmup + steps) / per_epoch) + 1))
+    config = replace(config, epochs=max(config.epochs, math.ceil((warmup + steps) / per_epoch) + 2))
     counted, seconds, done, last_step = 0, 0.0, 0, 0
-    events = fit(config, data)
+    overheads: list[tuple[float, float]] = []
+    run = new_run(config, root) if root is not None else None
+    events = fit(config, data, run=run)
     resumed = time.perf_counter()
     try:
         for event in events:
@@ -102,14 +121,16 @@ def engine_time(config: AEConfig, data, steps: int, warmup: int) -> tuple[int, f
                 if done >= warmup:
                     counted, seconds = counted + n, seconds + arrived - resumed
                 done, last_step = done + n, event.step
-                if counted >= steps:
-                    break
             elif isinstance(event, (Started, EpochEnd)):
                 last_step = 0
+                if isinstance(event, EpochEnd):
+                    overheads.append((arrived - resumed, event.seconds))
+            if counted >= steps and overheads:
+                break
             resumed = time.perf_counter()
     finally:
         events.close()
-    return counted, seconds
+    return counted, seconds, overheads
 
 
 def tutorial_dataset(root, subset: int | None):
@@ -163,8 +184,8 @@ def layer_shapes(config: AEConfig) -> list[tuple[int, int]]:
     return [(m.in_features, m.out_features) for m in build_model(config).modules() if isinstance(m, torch.nn.Linear)]
 
 
-def floor_time(shapes, batch: int, steps: int, warmup: int, device) -> float:
-    """Seconds for `steps` passes of just the matmuls of forward + backward.
+def floor_passes(shapes, batch: int, device):
+    """(forward, backward): just the matmuls of one pass each, on random data.
 
     Per layer: forward x @ W.T; backward dW = g.T @ x and, except for the
     first layer (the images need no gradient), dx = g @ W. Outputs are
@@ -179,22 +200,93 @@ def floor_time(shapes, batch: int, steps: int, warmup: int, device) -> float:
     dws = [torch.empty(o, i, device=device) for i, o in shapes]
     dxs = [torch.empty(batch, i, device=device) for i, _ in shapes]
 
-    def one_pass() -> None:
+    def forward() -> None:
         for x, w, y in zip(xs, ws, ys):
             torch.mm(x, w.t(), out=y)
+
+    def backward() -> None:
         for k in reversed(range(len(shapes))):
             torch.mm(gs[k].t(), xs[k], out=dws[k])
             if k:
                 torch.mm(gs[k], ws[k], out=dxs[k])
 
+    return forward, backward
+
+
+def floor_time(shapes, batch: int, steps: int, warmup: int, device) -> float:
+    """Seconds for `steps` passes of just the matmuls of forward + backward."""
+    forward, backward = floor_passes(shapes, batch, device)
     for _ in range(warmup):
-        one_pass()
+        forward(), backward()
     _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        one_pass()
+        forward(), backward()
     _sync(device)
     return time.perf_counter() - start
+
+
+def step_parts(config: AEConfig, data, steps: int, warmup: int) -> dict:
+    """Seconds per step of each part of the engine's step, beside the floor's two halves.
+
+    The engine's own step (core.train._Loop._step) cut at its seams, with a
+    device sync at each cut: the batch (gather + scale to [-1, 1]), forward
+    with the loss, backward, and the optimizer (lr set + Adam). The floor's
+    forward and backward matmuls run interleaved with it, so what the engine
+    adds to each half is its difference (bias, activations, tanh, the loss and
+    their gradients; autograd's bookkeeping).
+    """
+    from core.train import make_optimizer
+
+    device = data.device
+    torch.manual_seed(config.seed)
+    model = build_model(config).to(device)
+    opt = make_optimizer(model, config, device)
+    perm = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(config.seed)).to(device)
+    per_epoch = len(data.train_x) // config.batch_size
+    floor_fwd, floor_bwd = floor_passes(layer_shapes(config), config.batch_size, device)
+    names = ("batch", "forward", "backward", "optimizer", "floor_forward", "floor_backward")
+    totals = dict.fromkeys(names, 0.0)
+    for i in range(warmup + steps):
+        k = i % per_epoch
+        marks = [time.perf_counter()]
+        xb = data.batch(perm[k * config.batch_size : (k + 1) * config.batch_size])
+        _sync(device), marks.append(time.perf_counter())
+        loss = model.losses(xb)["loss"]
+        _sync(device), marks.append(time.perf_counter())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _sync(device), marks.append(time.perf_counter())
+        for group in opt.param_groups:
+            group["lr"] = config.lr
+        opt.step()
+        _sync(device), marks.append(time.perf_counter())
+        floor_fwd()
+        _sync(device), marks.append(time.perf_counter())
+        floor_bwd()
+        _sync(device), marks.append(time.perf_counter())
+        if i >= warmup:
+            for name, t0, t1 in zip(names, marks, marks[1:]):
+                totals[name] += t1 - t0
+    return {name: total / steps for name, total in totals.items()}
+
+
+def floor_gap(parts: list[dict], engine_step_s: float) -> dict:
+    """What the engine's step spends beyond the floor, in seconds per step and
+    as fractions of the floor, from the fastest repeat of each part."""
+    best = {k: min(p[k] for p in parts) for k in parts[0]}
+    floor = best["floor_forward"] + best["floor_backward"]
+    gap = {
+        "forward_beyond_matmuls": best["forward"] - best["floor_forward"],
+        "backward_beyond_matmuls": best["backward"] - best["floor_backward"],
+        "optimizer": best["optimizer"],
+        "batch": best["batch"],
+    }
+    # the engine loop's own time (events, window sums, lr schedule) beside its parts
+    gap["loop"] = engine_step_s - (best["batch"] + best["forward"] + best["backward"] + best["optimizer"])
+    return {"step_parts_s": {k: round(v, 7) for k, v in best.items()},
+            "gap_s": {k: round(v, 7) for k, v in gap.items()},
+            "gap_vs_floor": {k: round(v / floor, 4) for k, v in gap.items()}}
 
 
 # --- host syncs per step (CUDA) ----------------------------------------------
@@ -330,14 +422,26 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     eng: dict[int, list[float]] = {b: [] for b in batches}  # seconds per step
     flo: dict[int, list[float]] = {b: [] for b in batches}
     tut: list[float] = []  # seconds per sample (its last batch of an epoch is short)
+    overheads: list[tuple[float, float]] = []  # (epoch-end seconds, epoch training seconds)
+    parts: list[dict] = []
+    procs: list[tuple[dict, dict]] = []
     measured: dict = {}
+    part_steps = min(100, math.ceil(samples / base.batch_size))
     for r in range(1, opts.repeats + 1):
+        if r <= opts.processes:
+            log(f"repeat {r}/{opts.repeats}: a fresh `import torch` and a fresh default `aekl train --epochs 1`")
+            procs.append((footprint.import_torch(), footprint.train_process(train_args(opts))))
         for b in batches:
             steps = math.ceil(samples / b)
-            log(f"repeat {r}/{opts.repeats}: engine, batch {b}, {steps} steps")
-            done, secs = engine_time(replace(base, batch_size=b), data, steps, opts.warmup)
+            log(f"repeat {r}/{opts.repeats}: engine, batch {b}, {steps} steps, writing a run folder")
+            with tempfile.TemporaryDirectory(prefix="aekl-bench-") as root:
+                done, secs, ends = engine_time(replace(base, batch_size=b), data, steps, opts.warmup, Path(root))
             eng[b].append(secs / done)
             measured[f"engine_steps_{b}"] = done
+            if b == base.batch_size:
+                overheads += ends
+        log(f"repeat {r}/{opts.repeats}: the engine's step in parts, {part_steps} steps")
+        parts.append(step_parts(base, data, part_steps, min(opts.warmup, part_steps)))
         log(f"repeat {r}/{opts.repeats}: tutorial loop, batch {TUTORIAL_BATCH}, {tut_steps} steps")
         _, tut_samples, secs = tutorial_time(base, device, dataset, tut_steps, opts.warmup)
         tut.append(secs / tut_samples)
@@ -351,6 +455,7 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(device),
         "setup": {"latent": 2, "hidden": list(base.hidden), "params": count_params(build_model(base)),
+                  "processes": len(procs),
                   "train_images": n, "samples": samples, "repeats": opts.repeats, "warmup_steps": opts.warmup,
                   "batch_sizes": batches, "tutorial_batch_size": TUTORIAL_BATCH, "tutorial_lr": TUTORIAL_LR,
                   "measured": measured},
@@ -372,6 +477,13 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     # engine samples/s over tutorial samples/s at the default batch size
     result["ratios"]["engine_vs_tutorial"] = _ratio(result["tutorial"]["epoch_s"],
                                                     result["engine"][str(base.batch_size)]["epoch_s"])
+    result["process"] = process_figures(procs)
+    result["epoch_overhead"] = {
+        "what": "evaluation, scatter codes, interpolation frames, history snapshot, metrics row, checkpoint, status",
+        "seconds": _stats([o for o, _ in overheads]),
+        "fraction": _stats([o / (o + t) for o, t in overheads]),  # of the whole epoch, overhead included
+    }
+    result["engine_vs_floor_gap"] = floor_gap(parts, min(eng[base.batch_size]))
     log("host syncs per engine step")
     result["host_sync"] = count_syncs(base, data, min(100, 4 * max(1, n // base.batch_size)))
     result["quality"] = quality(opts, base, data, dataset, device, log) if opts.quality else None
@@ -380,6 +492,32 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     result["tui_overhead"] = {"measured": False, "how": TUI_HOW}
     result["targets"] = targets_met(result, base.batch_size)
     result["machine"]["loadavg_before"], result["machine"]["loadavg_after"] = loadavg_before, _loadavg()
+    return result
+
+
+def train_args(opts: BenchOptions) -> list[str]:
+    """`aekl train` options of the measured process: the default run, one epoch
+    (peak memory and start-up do not grow with epochs)."""
+    args = ["--latent", "2", "--epochs", "1", "--device", opts.device, "--threads", str(opts.threads),
+            "--seed", str(opts.seed)]
+    if opts.subset:
+        args += ["--subset", str(opts.subset)]
+    if opts.data_dir:
+        args += ["--data-dir", opts.data_dir]
+    return args
+
+
+def process_figures(procs: list[tuple[dict, dict]]) -> dict:
+    result = {"how": "fresh child processes; peak resident memory is each child's ru_maxrss, read by a bare launcher; "
+                     "the training process is `aekl train --latent 2 --epochs 1` (figures included)",
+              "to_first_step_s": _stats([t["to_first_step_s"] for _, t in procs]),
+              "to_started_s": _stats([t["to_started_s"] for _, t in procs]),
+              "import_torch_s": _stats([i["seconds"] for i, _ in procs]),
+              "train_peak_mb": None, "import_torch_peak_mb": None, "added_mb": None}
+    if all(t["peak_mb"] is not None and i["peak_mb"] is not None for i, t in procs):
+        result["train_peak_mb"] = _stats([t["peak_mb"] for _, t in procs])
+        result["import_torch_peak_mb"] = _stats([i["peak_mb"] for i, _ in procs])
+        result["added_mb"] = _stats([t["peak_mb"] - i["peak_mb"] for i, t in procs])
     return result
 
 
@@ -409,6 +547,10 @@ def targets_met(result: dict, batch: int) -> dict:
         "engine_vs_floor": r["engine_vs_floor"][str(batch)]["from_min"] <= TARGETS["engine_vs_floor_max"],
         "engine_vs_tutorial": r["engine_vs_tutorial"]["from_min"] >= TARGETS["engine_vs_tutorial_min"],
     }
+    added = result["process"]["added_mb"]
+    met["added_memory"] = None if added is None else added["min"] <= TARGETS["added_memory_mb_max"]
+    met["first_step"] = result["process"]["to_first_step_s"]["min"] < TARGETS["first_step_s_max"]
+    met["epoch_overhead"] = result["epoch_overhead"]["fraction"]["min"] <= TARGETS["epoch_overhead_max"]
     if result["quality"]:
         q = r["time_to_quality"]
         met["time_to_quality"] = q["engine_reached"] and q["from_min"] >= TARGETS["time_to_quality_min"]

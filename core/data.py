@@ -7,13 +7,15 @@ machine without internet still trains. Where the files are read from:
 
 Only the cache is filled automatically (from the bundled copy). A folder the
 user names must already hold the files, or be filled with --download.
-Each folder is laid out as torchvision expects: <root>/MNIST/raw/<file>.
+Each folder is laid out as torchvision expects: <root>/MNIST/raw/<file>
+(so --download can use torchvision's downloader); the files are read with numpy.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -114,7 +116,7 @@ def verify(root: Path) -> None:
 
 
 def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
-    """Make sure the four checked files exist; return the root torchvision reads."""
+    """Make sure the four checked files exist; return their root (files under MNIST/raw)."""
     root, named = resolve_data_dir(data_dir)
     if named:
         if not root.is_dir() and not download:
@@ -164,8 +166,24 @@ def to_unit_range(pixels: "torch.Tensor") -> "torch.Tensor":
     return pixels.to(torch.float32).div_(127.5).sub_(1.0)
 
 
-def _flat(images: "torch.Tensor", device) -> "torch.Tensor":
-    return images.to(device=device).reshape(len(images), -1)
+def read_idx(path: Path) -> "np.ndarray":
+    """An idx file (the MNIST format) as a uint8 array of its declared shape.
+
+    Read with numpy straight from the file: torchvision's reader builds the
+    same arrays but costs its import (about 60 MB resident and a second of
+    start-up) in every training process. The md5 check has run before this.
+    """
+    import numpy as np
+
+    raw = np.fromfile(path, dtype=np.uint8)
+    if len(raw) < 4 or raw[0] or raw[1] or raw[2] != 0x08:  # 0x08: unsigned bytes
+        raise DataError(f"{path} is not an idx file of unsigned bytes")
+    dims = int(raw[3])
+    shape = tuple(int(d) for d in raw[4 : 4 + 4 * dims].view(">u4"))
+    body = raw[4 + 4 * dims :]
+    if len(body) != math.prod(shape):
+        raise DataError(f"{path} holds {len(body)} values, its header says {shape}")
+    return body.reshape(shape)
 
 
 def load_mnist(
@@ -175,17 +193,21 @@ def load_mnist(
     download: bool = False,
 ) -> MNIST:
     """Load MNIST onto `device` once; `subset` keeps the first N training images."""
-    from torchvision.datasets import MNIST as TorchvisionMNIST
+    import torch
 
     root = ensure_data(data_dir, download)
-    train = TorchvisionMNIST(str(root), train=True, download=False)
-    test = TorchvisionMNIST(str(root), train=False, download=False)
-    n = len(train.data)
+    raw = raw_dir(root)
+    train_x = read_idx(raw / "train-images-idx3-ubyte")
+    n = len(train_x)
     if subset is not None:
         n = check_range("subset", subset, 1, n)
+
+    def tensor(array, dtype=None):
+        return torch.from_numpy(array).to(device=device, dtype=dtype)
+
     return MNIST(
-        train_x=_flat(train.data[:n], device),
-        train_y=train.targets[:n].to(device),
-        test_x=to_unit_range(_flat(test.data, device)),
-        test_y=test.targets.to(device),
+        train_x=tensor(train_x[:n].reshape(n, -1)),
+        train_y=tensor(read_idx(raw / "train-labels-idx1-ubyte")[:n], torch.int64),
+        test_x=to_unit_range(tensor(read_idx(raw / "t10k-images-idx3-ubyte").reshape(-1, 28 * 28))),
+        test_y=tensor(read_idx(raw / "t10k-labels-idx1-ubyte"), torch.int64),
     )

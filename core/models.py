@@ -46,8 +46,14 @@ class AutoEncoder(nn.Module):
 
     def losses(self, x: torch.Tensor, noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Scalar tensors: 'loss' (what is minimised) and 'mse' (per pixel)."""
-        mse = F.mse_loss(self.decoder(self.encoder(x)), x)
-        return {"loss": mse, "mse": mse}
+        return self.losses_and_codes(x, noise)[0]
+
+    def losses_and_codes(self, x: torch.Tensor, noise: torch.Generator | None = None):
+        """losses() and, from the same pass, the codes encode() gives: (B, latent).
+        Evaluation uses both, so the scatter codes cost no second encoder pass."""
+        z = self.encoder(x)
+        mse = F.mse_loss(self.decoder(z), x)
+        return {"loss": mse, "mse": mse}, z
 
 
 class VAE(AutoEncoder):
@@ -75,7 +81,7 @@ class VAE(AutoEncoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.moments(x)[0]
 
-    def losses(self, x: torch.Tensor, noise: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def losses_and_codes(self, x: torch.Tensor, noise: torch.Generator | None = None):
         """Scalars: 'loss' (the objective), 'mse' (reconstruction term, per pixel),
         'kl' (nats per image) and 'charged_kl' (the KL the objective charges,
         after free bits; beta * charged_kl / 784 is the KL part of 'loss')."""
@@ -91,7 +97,8 @@ class VAE(AutoEncoder):
         per_dim = kl_diag_standard(mu, logvar=logvar).terms.mean(0)  # (latent,), mean over the batch
         kl = per_dim.sum()
         charged = per_dim.clamp(min=self.free_bits).sum() if self.free_bits else kl
-        return {"loss": mse + self.beta * charged / IMAGE_DIM, "mse": mse, "kl": kl, "charged_kl": charged}
+        parts = {"loss": mse + self.beta * charged / IMAGE_DIM, "mse": mse, "kl": kl, "charged_kl": charged}
+        return parts, mu  # the code is the mean, as encode() gives it
 
 
 def pick_device(name: str) -> torch.device:

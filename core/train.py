@@ -26,7 +26,7 @@ from core.elbo import epoch_fields
 from core.errors import AeklError, BadInput, RunError, TrainingDiverged, TrainingFailed
 from core.events import EpochEnd, Event, Finished, Progress, Started, Stopped
 from core.journal import Journal, NullJournal
-from core.latent import encode, interpolation_pair, line_frames
+from core.latent import interpolation_pair, line_frames
 from core.models import AutoEncoder, build_model, count_params
 from core.runs import Run
 
@@ -47,18 +47,27 @@ def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0))))
 
 
-@torch.inference_mode()
 def evaluate(model: AutoEncoder, x: torch.Tensor) -> dict[str, float]:
     """Mean losses over `x` in large batches; deterministic (VAE decodes the mean)."""
+    return evaluate_and_encode(model, x, 0)[0]
+
+
+@torch.inference_mode()
+def evaluate_and_encode(model: AutoEncoder, x: torch.Tensor, keep: int) -> tuple[dict[str, float], torch.Tensor]:
+    """evaluate(), and the codes of the first `keep` images of `x` from the same pass."""
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
+    codes = []
     for start in range(0, len(x), EVAL_BATCH):
         xb = x[start : start + EVAL_BATCH]
-        for k, v in model.losses(xb).items():
+        parts, z = model.losses_and_codes(xb)
+        for k, v in parts.items():
             sums[k] = sums.get(k, 0) + v * len(xb)
+        if start < keep:
+            codes.append(z[: keep - start])
     model.train(was_training)
-    return {k: float(v) / len(x) for k, v in sums.items()}
+    return {k: float(v) / len(x) for k, v in sums.items()}, torch.cat(codes) if codes else x.new_zeros(0)
 
 
 def uses_graphs(config: AEConfig, device: torch.device) -> bool:
@@ -71,12 +80,13 @@ def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.devic
         from core.graphstep import graph_optimizer
 
         return graph_optimizer(model, config.lr, device)
-    # The fused kernel updates all parameters in one pass; it exists for CUDA
-    # and, in recent torch, for CPU too. Fall back to foreach where it does not.
-    try:
-        return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
+    # The fused kernel updates all parameters in one pass on CPU and CUDA;
+    # core.adam runs it without torch.optim's start-up cost (see there).
+    if device.type in ("cpu", "cuda"):
+        from core.adam import FusedAdam
+
+        return FusedAdam(model.parameters(), config.lr)
+    return torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
 
 
 def preflight(config: AEConfig, data: MNIST) -> tuple[int, int]:
@@ -302,9 +312,8 @@ class _Loop:
     def _epoch_end(self, seconds: float, ran: int, pair) -> EpochEnd:
         s, cfg, data, model = self.state, self.config, self.data, self.model
         train = (s.sums / max(s.step, 1)).tolist()
-        test = evaluate(model, data.test_x)
+        test, codes = evaluate_and_encode(model, data.test_x, SCATTER_SIZE)
         self._finite(test["loss"], "test loss")
-        codes = encode(model, data.test_x[:SCATTER_SIZE])
         frames = line_frames(model, data.test_x[list(pair)], cfg.interp_steps)
         s.epoch, s.step, s.perm = s.epoch + 1, 0, None
         s.sums.zero_()

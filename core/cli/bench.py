@@ -76,11 +76,48 @@ def rate_table(result: dict) -> Table:
     return table
 
 
+def process_table(result: dict) -> Table:
+    """Memory, start-up and per-epoch overhead: best / median against the issue's goals."""
+    t, met, proc = result["targets"], result["targets"]["met"], result["process"]
+    table = Table(title="process and epoch overhead", title_justify="left")
+    for col in ("measure", "best", "median", "target", "met"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+
+    def row(name: str, stats: dict | None, fmt: str, target: str, ok: bool | None) -> None:
+        mark = "-" if ok is None else ("[green]yes[/]" if ok else "[red]no[/]")
+        if stats is None:
+            table.add_row(name, "not measured here", "", target, mark)
+        else:
+            table.add_row(name, fmt.format(stats["min"]), fmt.format(stats["median"]), target, mark)
+
+    row("peak memory, default training process", proc["train_peak_mb"], "{:,.0f} MB", "", None)
+    row("peak memory, bare import torch", proc["import_torch_peak_mb"], "{:,.0f} MB", "", None)
+    row("aekl's addition (difference)", proc["added_mb"], "{:,.0f} MB",
+        f"<= {t['added_memory_mb_max']:g} MB", met["added_memory"])
+    row("command to first training step", proc["to_first_step_s"], "{:.2f} s",
+        f"< {t['first_step_s_max']:g} s", met["first_step"])
+    row("  of which import torch (alone)", proc["import_torch_s"], "{:.2f} s", "", None)
+    over = result["epoch_overhead"]
+    row("per-epoch overhead, seconds", over["seconds"], "{:.3f} s", "", None)
+    row("per-epoch overhead, share of the epoch", over["fraction"], "{:.1%}",
+        f"<= {t['epoch_overhead_max']:.0%}", met["epoch_overhead"])
+    return table
+
+
+def gap_line(result: dict) -> str:
+    gap = result["engine_vs_floor_gap"]["gap_vs_floor"]
+    words = {"forward_beyond_matmuls": "forward beyond matmuls", "backward_beyond_matmuls": "backward beyond matmuls",
+             "optimizer": "Adam", "batch": "batch gather + scale", "loop": "engine loop"}
+    return "engine beyond the floor, as shares of the floor's time: " + ", ".join(
+        f"{words[k]} {v:+.0%}" for k, v in gap.items())
+
+
 @app.command()
 def bench(
     samples: Optional[int] = typer.Option(None, help="Images per measurement (default: one pass over the training images)."),
     batch_size: Optional[int] = typer.Option(None, help="Also measure the engine and floor at this batch size."),
     repeats: int = typer.Option(3, help="Repeat every measurement; min and median are reported."),
+    processes: int = typer.Option(2, help="Fresh default training processes timed and weighed (at most --repeats)."),
     warmup: int = typer.Option(20, help="Steps run before timing starts."),
     quality: bool = typer.Option(False, "--quality", help="Also time both loops to the target test MSE (minutes)."),
     target: float = typer.Option(0.150, help="Test MSE (data in [-1, 1]) that --quality times to."),
@@ -103,8 +140,8 @@ def bench(
     from core.runs import atomic_write_json
 
     # Bounded so that a typo is refused now rather than measured for days.
-    for field, value, low, high in (("repeats", repeats, 1, MAX_REPEATS), ("warmup", warmup, 0, MAX_WARMUP),
-                                    ("max_epochs", max_epochs, 1, MAX_EPOCHS),
+    for field, value, low, high in (("repeats", repeats, 1, MAX_REPEATS), ("processes", processes, 1, MAX_REPEATS),
+                                    ("warmup", warmup, 0, MAX_WARMUP), ("max_epochs", max_epochs, 1, MAX_EPOCHS),
                                     ("samples", samples, 1, MAX_BENCH_SAMPLES), ("batch_size", batch_size, 1, TRAIN_SIZE)):
         if value is not None:
             check_range(field, value, low, high)
@@ -112,7 +149,8 @@ def bench(
         raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
     if not out_dir.is_dir():
         raise BadInput(f"--out {out_dir} is not a folder")
-    opts = BenchOptions(samples=samples, batch_size=batch_size, repeats=repeats, warmup=warmup, subset=subset,
+    opts = BenchOptions(samples=samples, batch_size=batch_size, repeats=repeats, processes=processes,
+                        warmup=warmup, subset=subset,
                         device=device, threads=threads, quality=quality, target=target, max_epochs=max_epochs,
                         data_dir=str(data_dir) if data_dir else None)
     result = run_bench(opts, log=lambda line: err.print(f"[dim]{line}[/]"))
@@ -122,6 +160,8 @@ def bench(
         return
     out.print(ratio_table(result))
     out.print(rate_table(result))
+    out.print(process_table(result))
+    out.print(gap_line(result), soft_wrap=True)
     sync = result["host_sync"]
     if sync["syncs_per_step"] is None:
         out.print(f"host syncs: {sync['note']}", soft_wrap=True)

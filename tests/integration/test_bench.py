@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from core.cli import app
 
 runner = CliRunner()
-TINY = ["--device", "cpu", "--subset", "512", "--samples", "512", "--repeats", "2", "--warmup", "1"]
+TINY = ["--device", "cpu", "--subset", "512", "--samples", "512", "--repeats", "2", "--warmup", "1", "--processes", "1"]
 
 
 def positive_stats(stats):
@@ -48,7 +50,33 @@ def test_bench_writes_bench_json_in_the_current_folder(tmp_path, monkeypatch):
         for run in quality[side]["runs"]:
             assert run["epochs"] >= 1 and 0 < run["test_mse"] < 4 and run["wall_s"] >= run["train_s"]
     assert body["ratios"]["time_to_quality"]["from_min"] > 0
-    assert set(body["targets"]["met"]) == {"engine_vs_floor", "engine_vs_tutorial", "time_to_quality"}
+    assert set(body["targets"]["met"]) == {"engine_vs_floor", "engine_vs_tutorial", "time_to_quality",
+                                           "added_memory", "first_step", "epoch_overhead"}
+    assert body["targets"]["added_memory_mb_max"] == 200 and body["targets"]["first_step_s_max"] == 3
+    assert body["targets"]["epoch_overhead_max"] == 0.05 and body["targets"]["engine_vs_floor_max"] == 1.2
+
+    # one fresh `import torch` and one fresh `aekl train --epochs 1` (--processes 1)
+    proc = body["process"]
+    assert setup["processes"] == 1
+    train, torch_only, added = proc["train_peak_mb"], proc["import_torch_peak_mb"], proc["added_mb"]
+    assert len(train["runs"]) == len(torch_only["runs"]) == len(added["runs"]) == 1
+    # torch alone is hundreds of MB; a training process holds torch and more, but not gigabytes more
+    assert 100 < torch_only["min"] < train["min"] < torch_only["min"] + 1000
+    assert added["min"] == pytest.approx(train["min"] - torch_only["min"], abs=1e-5)
+    assert 0 < proc["to_started_s"]["min"] <= proc["to_first_step_s"]["min"]
+    assert proc["import_torch_s"]["min"] > 0
+
+    # 512 images at batch 256 are 2 steps an epoch: each repeat met epoch ends, each one overhead
+    over = body["epoch_overhead"]
+    assert len(over["seconds"]["runs"]) >= 2 and over["seconds"]["min"] > 0
+    assert all(0 < f < 1 for f in over["fraction"]["runs"])
+    gap = body["engine_vs_floor_gap"]
+    assert set(gap["step_parts_s"]) == {"batch", "forward", "backward", "optimizer", "floor_forward", "floor_backward"}
+    assert all(v > 0 for v in gap["step_parts_s"].values())
+    assert set(gap["gap_s"]) == set(gap["gap_vs_floor"]) == {"forward_beyond_matmuls", "backward_beyond_matmuls",
+                                                             "optimizer", "batch", "loop"}
+    floor = gap["step_parts_s"]["floor_forward"] + gap["step_parts_s"]["floor_backward"]
+    assert gap["gap_vs_floor"]["optimizer"] == pytest.approx(gap["step_parts_s"]["optimizer"] / floor, abs=1e-3)
     assert body["host_sync"]["syncs_per_step"] is None  # CPU: no device to wait for
     assert body["tui_overhead"]["measured"] is False and "TUI" in body["tui_overhead"]["how"]
 
@@ -57,6 +85,8 @@ def test_bench_tables_and_out_folder(tmp_path):
     result = runner.invoke(app, ["bench", *TINY, "--repeats", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.stderr
     assert "engine / tutorial" in result.stdout and "floor (matmuls only)" in result.stdout
+    assert "aekl's addition (difference)" in result.stdout and "command to first training step" in result.stdout
+    assert "per-epoch overhead, share of the epoch" in result.stdout and "engine beyond the floor" in result.stdout
     body = json.loads((tmp_path / "bench.json").read_text())
     assert body["quality"] is None and list(body["engine"]) == ["256"]
     assert len(body["engine"]["256"]["epoch_s"]["runs"]) == 1

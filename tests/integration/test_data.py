@@ -75,3 +75,25 @@ def test_md5_mismatch_names_the_file(tmp_path):
     target.write_bytes(bytes(data[:500]))  # truncated
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
         ensure_data(tmp_path)
+
+
+def test_idx_files_read_as_torchvision_reads_them(mnist_small):
+    from torchvision.datasets import MNIST as TorchvisionMNIST
+
+    theirs = TorchvisionMNIST(str(ensure_data()), train=True, download=False)
+    assert torch.equal(mnist_small.train_x, theirs.data[:512].reshape(512, 784))
+    assert torch.equal(mnist_small.train_y, theirs.targets[:512])
+
+
+def test_a_bad_idx_header_is_one_clear_error(tmp_path):
+    from core.data import read_idx
+
+    path = tmp_path / "bad"
+    path.write_bytes(bytes([0, 0, 0x0D, 1, 0, 0, 0, 2, 1, 2]))  # 0x0D: floats, not bytes
+    with pytest.raises(DataError, match="not an idx file of unsigned bytes"):
+        read_idx(path)
+    path.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 1, 2]))  # says 3 values, holds 2
+    with pytest.raises(DataError, match="holds 2 values"):
+        read_idx(path)
+    path.write_bytes(bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 1, 7, 9]))
+    assert read_idx(path).tolist() == [[7], [9]]

@@ -96,3 +96,19 @@ def test_installed_script_help_lists_kl():
     script = shutil.which("aekl") or str(Path(sys.executable).parent / "aekl")
     done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "kl" in done.stdout
+
+
+def test_training_imports_neither_torchvision_nor_dynamo_nor_matplotlib():
+    # Each costs seconds before the first step (torch._dynamo comes with
+    # torch.optim's optimizers) and tens of MB; figures may load matplotlib later.
+    out = run_python(
+        "import sys\n"
+        "from core.config import AEConfig\n"
+        "from core.data import load_mnist\n"
+        "from core.train import fit\n"
+        "data = load_mnist(None, 'cpu', subset=256)\n"
+        "events = list(fit(AEConfig(hidden=(16,), batch_size=64, epochs=1, device='cpu'), data))\n"
+        "print(type(events[-1]).__name__, sorted(m for m in ('torchvision', 'torch._dynamo', 'matplotlib')"
+        " if m in sys.modules))"
+    )
+    assert out == "Finished []"

@@ -1,0 +1,68 @@
+"""Adam for the engine: torch's fused Adam kernel, without torch.optim's Optimizer.
+
+Why not torch.optim.Adam: its base class wraps methods in torch._disable_dynamo,
+which imports torch._dynamo on first use, and that import alone takes longer
+than `import torch` (1.5 to 3 s here), all of it before the first training
+step. The update itself is the same kernel torch.optim.Adam(fused=True) runs
+(torch._fused_adam_), so the numbers are the same; the state dict has
+torch.optim.Adam's layout, so checkpoints load into either.
+"""
+
+from __future__ import annotations
+
+import torch
+
+BETAS = (0.9, 0.999)
+EPS = 1e-8
+
+
+class FusedAdam:
+    """Adam (no weight decay, no amsgrad) over one group of parameters on one device."""
+
+    def __init__(self, params, lr: float) -> None:
+        self.params = [p for p in params]
+        self.param_groups = [{"lr": lr, "betas": BETAS, "eps": EPS, "weight_decay": 0.0, "amsgrad": False,
+                              "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                              "fused": True, "decoupled_weight_decay": False}]
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        # one float step count per parameter, as torch keeps them (on the CPU for a CPU model)
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        pick = lambda xs: [xs[i] for i in live]  # noqa: E731
+        steps = pick(self.steps)
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(pick(self.params), [self.params[i].grad for i in live], pick(self.exp_avg),
+                           pick(self.exp_avg_sq), [], steps, amsgrad=False, lr=group["lr"],
+                           beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0, eps=EPS, maximize=False)
+
+    def state_dict(self) -> dict:
+        state = {i: {"step": s.clone(), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+                 for i, (s, m, v) in enumerate(zip(self.steps, self.exp_avg, self.exp_avg_sq)) if s.item() > 0}
+        return {"state": state, "param_groups": [{**self.param_groups[0], "params": list(range(len(self.params)))}]}
+
+    def load_state_dict(self, saved: dict) -> None:
+        """Take a state dict of this class or of torch.optim.Adam over the same parameters."""
+        groups = saved["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
+            raise ValueError("optimizer state is for a different set of parameters")
+        for i, p in enumerate(self.params):
+            one = saved["state"].get(i, saved["state"].get(str(i)))
+            if one is None:
+                continue
+            if one["exp_avg"].shape != p.shape:
+                raise ValueError(f"optimizer state of parameter {i} has shape {tuple(one['exp_avg'].shape)}")
+            self.exp_avg[i].copy_(one["exp_avg"])
+            self.exp_avg_sq[i].copy_(one["exp_avg_sq"])
+            self.steps[i].copy_(torch.as_tensor(one["step"], dtype=torch.float32))
+        self.param_groups[0]["lr"] = groups[0]["lr"]

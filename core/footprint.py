@@ -1,0 +1,98 @@
+"""What a training process costs before and around its steps, measured from outside.
+
+Each figure comes from a fresh child process, so nothing the measuring
+process has imported or allocated leaks into it:
+
+- peak resident memory: the child's ru_maxrss (Linux: KiB) as a launcher
+  that started only it reads it (RUSAGE_CHILDREN), for a default
+  `aekl train` process and for a bare `python -c "import torch"`, read the
+  same way; the difference is what aekl adds on top of torch;
+- time to the first step: from just before the child is started to the
+  moment its first training step began. The child prints its events as
+  JSON lines; the first Progress line says how many steps its window held
+  and at what rate, so the window's start (the first step) is its arrival
+  time less steps * batch / rate. The launcher's own start (a bare
+  interpreter, some tens of ms) is counted in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+KIB = 1024  # ru_maxrss is in KiB on Linux (bytes on macOS, where this is not measured)
+
+# A child forked from this (large) process would inherit its high-water mark
+# through fork and exec. So each measured command is started by a small
+# launcher, itself a fresh interpreter with nothing imported: the launcher's
+# RUSAGE_CHILDREN then holds only the measured command's own peak, which it
+# writes to the file named by its first argument.
+LAUNCHER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "with open(sys.argv[1], 'w') as f:\n"
+    "    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
+def _launch(command: list[str], report: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", LAUNCHER, report, *command], **popen)
+
+
+def _peak_mb(report: str) -> float | None:
+    """The peak the launcher wrote, in MB; None off Linux (other units) or when missing."""
+    if sys.platform != "linux":
+        return None
+    try:
+        with open(report) as f:
+            return int(f.read()) * KIB / 2**20
+    except (OSError, ValueError):
+        return None
+
+
+def import_torch() -> dict:
+    """Peak MB and seconds of a child that only imports torch."""
+    with tempfile.TemporaryDirectory(prefix="aekl-bench-") as tmp:
+        report = os.path.join(tmp, "peak")
+        start = time.perf_counter()
+        code = _launch([sys.executable, "-c", "import torch"], report).wait()
+        seconds = time.perf_counter() - start
+        rss = _peak_mb(report)
+    if code:
+        raise RuntimeError(f"`import torch` in a child process exited {code}")
+    return {"peak_mb": rss, "seconds": seconds}
+
+
+def train_process(args: list[str]) -> dict:
+    """Run `aekl train --json <args>` in a child; its peak MB and start-up times."""
+    with tempfile.TemporaryDirectory(prefix="aekl-bench-") as out:
+        report = os.path.join(out, "peak")
+        start = time.perf_counter()
+        proc = _launch([sys.executable, "-m", "core.cli", "train", "--json", "--out", out, *args], report,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started = first_step = None
+        batch = None
+        for line in proc.stdout:  # one event per line, as it happens
+            arrived = time.perf_counter() - start
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "Started":
+                started, batch = arrived, event["config"]["batch_size"]
+            elif event.get("event") == "Progress" and first_step is None:
+                window = event["step"] * batch / max(event["samples_per_s"], 1e-9)
+                first_step = max(started or 0.0, arrived - window)
+        err = proc.stderr.read()
+        code = proc.wait()
+        total = time.perf_counter() - start
+        rss = _peak_mb(report)
+    if code or first_step is None:
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit {code}"
+        raise RuntimeError(f"the measured `aekl train` process failed: {last[:200]}")
+    return {"peak_mb": rss, "to_started_s": started, "to_first_step_s": first_step, "total_s": total}
