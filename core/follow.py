@@ -22,7 +22,7 @@ from core.journal import read_lines_from, read_snapshot
 from core.lock import holder
 from core.runs import Run, Status
 
-POLL_S = 0.25
+POLL_S = 0.5
 
 
 class _Cursor:
