@@ -54,9 +54,9 @@ TARGETS = {"engine_vs_floor_max": 1.20, "engine_vs_tutorial_min": 4.0, "time_to_
            "added_memory_mb_max": 200.0, "first_step_s_max": 3.0, "epoch_overhead_max": 0.05}
 TUI_HOW = (
     "Not measured by aekl bench (it needs two fresh processes per round). Run "
-    "`python -m tui.throughput --subset 20000 --epochs 2 --repeat 3`: it alternates headless "
-    "`aekl train` and the TUI (headless pilot, 80x24) on the same config and prints the ratio "
-    "of their training samples/s."
+    "`python -m tui.throughput --subset 60000 --epochs 4 --repeat 2`: it alternates `aekl train` "
+    "alone and `aekl train` with an attached app (headless pilot, 80x24, its own process) on the "
+    "same config and prints the ratio of their training samples/s."
 )
 
 
