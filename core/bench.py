@@ -55,7 +55,7 @@ TARGETS = {"engine_vs_floor_max": 1.20, "engine_vs_tutorial_min": 4.0, "time_to_
 TUI_HOW = (
     "Not measured by aekl bench (it needs two fresh processes per round). Run "
     "`python -m tui.throughput --subset 60000 --epochs 4 --repeat 2`: it alternates `aekl train` "
-    "alone and `aekl train` with an attached app (headless pilot, 80x24, its own process) on the "
+    "alone and `aekl train` watched by an attached TUI (headless pilot, 80x24, its own process) on the "
     "same config and prints the ratio of their training samples/s."
 )
 
