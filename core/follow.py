@@ -47,7 +47,8 @@ def follow(run: Run, *, live: bool = True, poll: float = POLL_S,
     cursor = _Cursor()
     while not should_stop():
         try:
-            status, state = run.status(), run.state()
+            status = run.status()
+            state = run.state(status)
         except AeklError as exc:
             yield _gone(run, Status.DAMAGED, exc.message)
             return

@@ -217,12 +217,12 @@ class Run:
                 "updated": time.time(), **extra}
         atomic_write_json(self.file("status.json"), body)
 
-    def state(self) -> Status:
-        """The status as it really is, from status.json and the lock: a `running`
-        run whose writer is gone is interrupted, and a stopped, interrupted or
-        failed one whose lock a live process holds is running again (a resume
-        that has not written its first status yet)."""
-        word = self.status().get("status", "new")
+    def state(self, status: dict[str, Any] | None = None) -> Status:
+        """The status as it really is, from status.json (or `status`, already
+        read) and the lock: a `running` run whose writer is gone is interrupted,
+        and a stopped, interrupted or failed one whose lock a live process holds
+        is running again (a resume that has not written its first status yet)."""
+        word = (self.status() if status is None else status).get("status", "new")
         try:
             status = Status(word)
         except ValueError:
@@ -483,7 +483,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"id": run.id, "path": str(path)}
         try:
             cfg = run.config()
-            run.status()  # read to find damage; the state below reads it again
+            status = run.status()  # read once: damage shows here, the state is made from it
             metrics = run.metrics()
         except RunError as exc:
             row.update(status="damaged", error=str(exc))
@@ -496,7 +496,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
             epochs=len(metrics),
             planned=cfg.epochs,
             best_test_mse=min(tests) if tests else None,
-            status=str(run.state()),
+            status=str(run.state(status)),
         )
         rows.append(row)
     return rows

@@ -34,8 +34,12 @@ def config_args(config: AEConfig) -> list[str]:
         value = getattr(config, f.name)
         if value is None or value == getattr(default, f.name):
             continue
+        flag = flag_for(f.name)
+        if isinstance(value, bool):  # an on/off flag pair takes no value
+            args.append(flag if value else "--no-" + flag[2:])
+            continue
         text = ",".join(map(str, value)) if isinstance(value, tuple) else repr(value) if isinstance(value, float) else str(value)
-        args += [flag_for(f.name), text]
+        args += [flag, text]
     return args
 
 

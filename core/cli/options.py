@@ -31,6 +31,7 @@ ACTIVATION = option(AEConfig.activation, "relu, gelu, tanh or silu.", MODEL)
 EPOCHS = option(AEConfig.epochs, f"Passes over the training set (1 to {MAX_EPOCHS:,}).", TRAINING)
 BATCH_SIZE = option(AEConfig.batch_size, f"Images per step (1 to {TRAIN_SIZE:,}).", TRAINING)
 LR = option(AEConfig.lr, "Peak learning rate (warm-up, then cosine decay).", TRAINING)
+WARMUP = option(AEConfig.warmup, "Fraction of all steps that ramp the learning rate up.", TRAINING)
 SEED = option(AEConfig.seed, "Seed for init, batch order and noise (0 to 2**63 - 1).", TRAINING)
 DEVICE = option(AEConfig.device, "auto, cpu, cuda or mps (with --resume: where to continue).", TRAINING)
 CUDA_GRAPHS = option(AEConfig.cuda_graphs, "CUDA, plain AE: replay each training step as one CUDA graph.",

@@ -94,10 +94,10 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
     files = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
     if json_out:
         print_json({"id": run.id, "path": str(run.path), "config": config.to_dict(), "status": status,
-                    "state": str(run.state()),
+                    "state": str(run.state(status)),
                     "metrics": metrics, "files": files})
         return
-    out.print(f"[bold]{run.id}[/]  {status_word(str(run.state()))}  ({run.path})")
+    out.print(f"[bold]{run.id}[/]  {status_word(str(run.state(status)))}  ({run.path})")
     cfg = Table(show_header=False, box=None)
     for key, value in config.to_dict().items():
         cfg.add_row(key, str(value))
@@ -204,7 +204,7 @@ def stop(
         raise TrainingFailed(f"run {run.id} has not stopped after {wait:g}s; it may still be writing its files")
     if wait:
         status = run.status()
-        out.print(f"{run.id}: {run.state()} at epoch {status.get('epoch')}, step {status.get('step')}")
+        out.print(f"{run.id}: {run.state(status)} at epoch {status.get('epoch')}, step {status.get('step')}")
 
 
 @app.command()

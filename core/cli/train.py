@@ -125,7 +125,7 @@ def summary_table(ends) -> Table:
 
 
 # Options that --resume cannot honour: the run keeps the config it was started with.
-RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "beta", "kl_schedule", "kl_warmup", "kl_cycles",
+RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "warmup", "beta", "kl_schedule", "kl_warmup", "kl_cycles",
                 "free_bits", "hidden", "activation", "seed", "subset", "cuda_graphs",
                 "from_index", "to_index", "steps", "name", "force", "download")
 
@@ -138,6 +138,7 @@ def train(
     epochs: int = opt.EPOCHS,
     batch_size: int = opt.BATCH_SIZE,
     lr: float = opt.LR,
+    warmup: float = opt.WARMUP,
     beta: float = opt.BETA,
     kl_schedule: str = opt.KL_SCHEDULE,
     kl_warmup: float = opt.KL_WARMUP,
@@ -177,7 +178,7 @@ def train(
     else:
         config = AEConfig(
             latent=latent, hidden=parse_ints(hidden, "--hidden"), activation=activation, kind=kind,
-            beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+            beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, seed=seed, device=device,
             threads=threads, cuda_graphs=cuda_graphs, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
             kl_schedule=kl_schedule, kl_warmup=kl_warmup, kl_cycles=kl_cycles, free_bits=free_bits,
         ).validate()
