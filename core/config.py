@@ -29,7 +29,7 @@ TEST_SIZE = 10_000  # MNIST test images
 # seed + 1 (and, on a resume across devices, seed + 1 + the step count), so
 # seeds stop at 2**63 - 1 to leave room for those offsets.
 MAX_SEED = 2**63 - 1
-# (`aekl kl` keeps its own limits on seeds and draws, in core/kl.py and core/klinput.py.)
+# (`aekl kl` keeps its own limits on seeds and draws, in core/gauss/kl.py and core/gauss/parse.py.)
 # Weights + gradients + Adam's two moments are 16 bytes per parameter: 50
 # million parameters are 800 MB, about 100 times the default model.
 MAX_PARAMS = 50_000_000
@@ -58,7 +58,7 @@ class AEConfig:
     activation: str = "relu"  # hidden nonlinearity, one of ACTIVATIONS
     kind: str = "ae"  # "ae" (deterministic) or "vae" (mean + log-variance)
     beta: float = 1.0  # VAE only: weight of the KL term against reconstruction
-    # VAE only: how beta moves during the run (core/beta.py). "monotonic"
+    # VAE only: how beta moves during the run (core/nn/schedules.py). "monotonic"
     # ramps from 0 over kl_warmup epochs, then holds (constant when 0);
     # "cyclical" repeats that ramp kl_cycles times (Fu et al. 2019).
     kl_schedule: str = "monotonic"
@@ -75,7 +75,7 @@ class AEConfig:
     warmup: float = 0.1
     seed: int = 0  # seeds init, batch order and VAE noise: same seed, same run
     device: str = "auto"  # auto = cuda > mps > cpu
-    # CUDA only, plain AE: replay the whole step as one CUDA graph (core/graphstep.py).
+    # CUDA only, plain AE: replay the whole step as one CUDA graph (core/engine/graphstep.py).
     # Off by default until measured on a GPU; results match the eager path to float tolerance.
     cuda_graphs: bool = False
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
@@ -124,7 +124,7 @@ class AEConfig:
         return sum((a + 1) * b for sizes in (enc, dec) for a, b in zip(sizes[:-1], sizes[1:]))
 
     def _validate_kl(self) -> None:
-        from core.beta import SCHEDULES
+        from core.nn.schedules import SCHEDULES
 
         if self.kl_schedule not in SCHEDULES:
             raise BadInput(field="kl_schedule", value=self.kl_schedule, rule=f"must be one of {', '.join(SCHEDULES)}")

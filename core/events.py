@@ -52,7 +52,7 @@ class EpochEnd:
     labels: np.ndarray = field(repr=False)  # (n,) int64
     frames: np.ndarray = field(repr=False)  # (steps + 2, 28, 28) in [-1, 1]; may be empty
     pair: tuple[int, int] = (0, 1)  # test indices of the interpolation endpoints
-    # VAE only (core/elbo.py); defaults so events rebuilt from older rows still load.
+    # VAE only (core/nn/elbo.py); defaults so events rebuilt from older rows still load.
     train_kl: float | None = None  # mean KL per image over the epoch's steps
     train_beta_kl: float | None = None  # the KL part of the train objective, times 784
     test_beta_kl: float | None = None  # beta * KL (after free bits) on the test set

@@ -26,7 +26,7 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def mnist_small():
     """512 training images and the full test set, on the CPU."""
-    from core.data import load_mnist
+    from core.data.mnist import load_mnist
 
     return load_mnist(subset=512)
 

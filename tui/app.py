@@ -19,7 +19,7 @@ from textual.binding import Binding
 
 from core.cli import options as opt
 from core.config import AEConfig
-from core.runs import DEFAULT_ROOT
+from core.runfolder.runs import DEFAULT_ROOT
 from tui.messages import ContinueRun
 from tui.screens.training import TrainScreen
 
@@ -122,13 +122,13 @@ def options(
     seed: int = opt.SEED,
 ) -> dict[str, Any]:
     """Check the flags as `aekl train` would; return make_app's options."""
-    from core.runs import open_run
+    from core.runfolder.runs import open_run
 
     training = dict(latent=latent, kind=kind, epochs=epochs, batch_size=batch_size, lr=lr, subset=subset,
                     device=device, seed=seed)
     AEConfig(**{k: v for k, v in training.items() if v is not None}).validate()
     if device not in ("auto", "cpu"):
-        from core.models import pick_device
+        from core.nn.models import pick_device
 
         pick_device(device)  # say "no CUDA here" now, not inside the app
     if attach:

@@ -11,8 +11,8 @@ from core.errors import AeklError
 
 def stop_run(widget: Widget, run_dir: str) -> bool:
     """SIGTERM to the aekl process training `run_dir`; a notification and False if there is none."""
-    from core.control import request_stop
-    from core.runs import Run
+    from core.runfolder.control import request_stop
+    from core.runfolder.runs import Run
 
     try:
         request_stop(Run(Path(run_dir)))

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from core.config import AEConfig
-from core.lock import holder
-from core.runs import Run
+from core.runfolder.lock import holder
+from core.runfolder.runs import Run
 
 READY_TIMEOUT_S = 300.0  # torch import + MNIST load on a slow, busy node
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from core.follow import follow
-from core.runs import Run
+from core.runfolder.follow import follow
+from core.runfolder.runs import Run
 from tui.messages import message_for
 
 

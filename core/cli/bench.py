@@ -62,7 +62,7 @@ def rate_table(result: dict) -> Table:
                       f"{ep['min']:.2f} / {ep['median']:.2f}")
 
     for b, r in result["engine"].items():
-        row("engine (core.train.fit)", b, r)
+        row("engine (core.engine.fit.fit)", b, r)
     row("tutorial loop", str(result["setup"]["tutorial_batch_size"]), result["tutorial"])
     for b, r in result["floor"].items():
         row("floor (matmuls only)", b, r)
@@ -131,13 +131,13 @@ def bench(
 ) -> None:
     """Measure the engine against the tutorial loop and the matmul floor; write bench.json.
 
-    Engine = core.train.fit at the default config (latent 2); tutorial =
+    Engine = core.engine.fit.fit at the default config (latent 2); tutorial =
     torchvision MNIST + DataLoader(batch 128) + Adam(1e-3) + .item() per step;
     floor = just the torch.mm calls of the same forward and backward passes.
     Benchmarks want an idle machine: the load average is recorded beside the numbers.
     """
-    from core.bench import BenchOptions, run_bench
-    from core.runs import atomic_write_json
+    from core.lab.bench import BenchOptions, run_bench
+    from core.runfolder.runs import atomic_write_json
 
     # Bounded so that a typo is refused now rather than measured for days.
     for field, value, low, high in (("repeats", repeats, 1, MAX_REPEATS), ("processes", processes, 1, MAX_REPEATS),

@@ -50,7 +50,7 @@ def _safe_stdout() -> None:
 
 def _reword(exc: BadInput) -> BadInput:
     """An error about two fields, with both called by their flags."""
-    from core.klinput import InputsDisagree
+    from core.gauss.parse import InputsDisagree
 
     if isinstance(exc, InputsDisagree):
         return BadInput(exc.worded(flag_for(exc.field), flag_for(exc.other)))
@@ -135,16 +135,16 @@ def kl_command(
 
 def _posterior_problem(run: str, index: int, out_dir: Path, data_dir: Optional[Path]):
     """q(z|x) of test image `index` under the run's encoder (the one place `aekl kl` imports torch)."""
-    from core.posterior import load_posterior
+    from core.nn.posterior import load_posterior
 
     return load_posterior(run, out_dir, index, data_dir).problem()
 
 
 def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, explain, plot, dim, png,
         problem=None) -> None:
-    from core.explain import explain_markdown
-    from core.klinput import build_problem, report_for
-    from core.klview import direction_lines, kl_table, monte_carlo_lines
+    from core.gauss.explain import explain_markdown
+    from core.gauss.parse import build_problem, report_for
+    from core.present.kltable import direction_lines, kl_table, monte_carlo_lines
 
     if problem is None:
         try:
@@ -154,7 +154,7 @@ def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, exp
     report = report_for(problem, samples, seed)
     pic = None
     if plot or png is not None or dim is not None:
-        from core.kldensity import picture, save_png
+        from core.gauss.density import picture, save_png
 
         pic = picture(problem.q, problem.p, dim)
         if png is not None:
@@ -183,7 +183,7 @@ def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, exp
     for line in monte_carlo_lines(report):
         out.print(Text(line, style="dim" if line.startswith("  ") else ""))
     if pic is not None:
-        from core.kldensity import caption, terminal
+        from core.gauss.density import caption, terminal
 
         if plot:
             out.print(_ansi(terminal(pic, width=min(out.width, 120), height=20)))
@@ -210,9 +210,9 @@ def kl_demo_command(
     min KL(q ‖ p) sits on one bump (mode-seeking); min KL(p ‖ q) covers all of
     them with the mixture's mean and variance (moment matching).
     """
-    from core.fmt import num
-    from core.kldemo import LABELS, Mixture, run_demo, save_png, terminal
-    from core.klinput import parse_floats
+    from core.present.numbers import num
+    from core.gauss.demo import LABELS, Mixture, run_demo, save_png, terminal
+    from core.gauss.parse import parse_floats
 
     _safe_stdout()
     mixture = Mixture.of(parse_floats(weights, "weights"), parse_floats(means, "means"),

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
 from core.config import MAX_INTERP_STEPS, AEConfig
-from core.present import STATUS_COLOUR, cell, status_word
+from core.present.status import STATUS_COLOUR, cell, status_word
 
 RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
@@ -39,7 +39,7 @@ def elbo_table(rows: list[dict]) -> Table | None:
 def print_elbo(rows: list[dict]) -> None:
     """The ELBO table, the last epoch's KL per dimension, and the collapse
     warning if there is one. Prints nothing for an autoencoder."""
-    from core.elbo import collapse_warning
+    from core.nn.elbo import collapse_warning
 
     table = elbo_table(rows)
     if table is None:
@@ -57,7 +57,7 @@ def print_elbo(rows: list[dict]) -> None:
 @app.command("runs")
 def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
     """List runs: id, kind, latent size, epochs, best test MSE, status."""
-    from core.runs import list_runs
+    from core.runfolder.runs import list_runs
 
     rows = list_runs(out_dir)
     if json_out:
@@ -87,7 +87,7 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
 def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_dir: Path = RunsDir,
          json_out: bool = JsonOut) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
-    from core.runs import open_run
+    from core.runfolder.runs import open_run
 
     run = open_run(run_id, out_dir)
     config, status, metrics = run.config(), run.status(), run.metrics()
@@ -115,9 +115,9 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
 
 
 def _load(run_id: str, out_dir: Path, device: str):
-    from core.data import load_mnist
-    from core.models import load_trained, pick_device
-    from core.runs import open_run
+    from core.data.mnist import load_mnist
+    from core.nn.models import load_trained, pick_device
+    from core.runfolder.runs import open_run
 
     dev = pick_device(device)  # an unknown device is bad input, whatever the run holds
     run = open_run(run_id, out_dir)
@@ -138,9 +138,11 @@ def interpolate(
 ) -> None:
     """Decode the line between the codes of two test images; save a PNG and draw it here."""
     from core.config import check_range
-    from core.latent import MIN_STEPS, check_method, decode, encode, interpolation_pair, path_points
-    from core.plots import save_figure, strip_figure
-    from core.render import pick_frames, resize, strip_text, to_unit
+    from core.nn.latent import MIN_STEPS, check_method, decode, encode, interpolation_pair, path_points
+    from rich.text import Text
+
+    from core.figures.plots import save_figure, strip_figure
+    from core.figures.render import pick_frames, resize, strip_segments, to_unit
 
     check_range("interp_steps", steps, MIN_STEPS, MAX_INTERP_STEPS)  # before loading anything
     check_method(method)
@@ -161,7 +163,8 @@ def interpolate(
     # seven evenly spaced frames of 10 pixels rather than ten wrapped ones.
     shown, side = pick_frames(len(frames), out.width, rows=14)
     if side >= 2:
-        out.print(strip_text([resize(to_unit(frames[k].reshape(28, 28)), side) for k in shown]))
+        images = [resize(to_unit(frames[k].reshape(28, 28)), side) for k in shown]
+        out.print(Text.assemble(*strip_segments(images), no_wrap=True, overflow="crop"))
     if len(shown) < len(frames):
         out.print(f"(frames {', '.join(str(k) for k in shown)} of 0-{len(frames) - 1} drawn; the PNG has all)")
     out.print(f"start {i} (digit {int(data.test_y[i])}) -> end {j} (digit {int(data.test_y[j])}), "
@@ -175,8 +178,8 @@ def latent(
     device: str = typer.Option("cpu", help="auto, cpu, cuda or mps."),
 ) -> None:
     """Re-draw a run's figures (latent scatter, interpolation, manifold ...) from its checkpoint."""
-    from core.latent import interpolation_pair
-    from core.plots import save_run_figures
+    from core.nn.latent import interpolation_pair
+    from core.figures.plots import save_run_figures
 
     run, model, config, data = _load(run_id, out_dir, device)
     pair = interpolation_pair(data.test_y, config.interp_from, config.interp_to)
@@ -191,9 +194,9 @@ def stop(
     wait: float = typer.Option(120.0, help="Seconds to wait for the checkpoint and figures (0: do not wait)."),
 ) -> None:
     """Stop a training run gracefully, wherever it was started: it saves its checkpoint and figures."""
-    from core.control import request_stop, wait_stopped
+    from core.runfolder.control import request_stop, wait_stopped
     from core.errors import BadInput, TrainingFailed
-    from core.runs import open_run
+    from core.runfolder.runs import open_run
 
     if not 0 <= wait <= 86400:
         raise BadInput(field="wait", value=wait, rule="must be between 0 and 86400 seconds")
@@ -213,8 +216,8 @@ def movie(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_d
     """Animate a run's history: latent.gif (test codes by digit) and interpolation.gif, one frame per epoch."""
     from rich.progress import Progress
 
-    from core.movie import make_movies, snapshots
-    from core.runs import open_run
+    from core.figures.movie import make_movies, snapshots
+    from core.runfolder.runs import open_run
 
     run = open_run(run_id, out_dir)
     count = len(snapshots(run))

@@ -111,7 +111,7 @@ def sweep(
     the runs in progress at a saved checkpoint and cancels the rest; the same
     command again resumes them.
     """
-    from core.sweep import parse_grid, plan
+    from core.lab.sweep import parse_grid, plan
 
     if executor not in ("local", "ray"):
         raise BadInput(field="executor", value=executor, rule="must be local or ray")
@@ -152,7 +152,7 @@ def _print_summary(summary: dict) -> None:
 
 def _execute_on_ray(jobs, grid, base, out_dir, data_dir, json_out, address, cpus_per_run, gpus_per_run):
     """Connect to (or start) Ray only when some run needs training, and let go of a Ray we started."""
-    from core import sweep_ray
+    from core.lab import sweep_ray
 
     cpus, gpus = cpus_per_run if cpus_per_run is not None else 1.0, gpus_per_run or 0.0
     sweep_ray.check_task_size(cpus, gpus)
@@ -175,10 +175,10 @@ def _execute_on_ray(jobs, grid, base, out_dir, data_dir, json_out, address, cpus
 def _execute(jobs, grid, base, out_dir, data_dir, json_out, executor, remote):
     """Run the jobs (locally, or through `remote`), then summarise. Returns
     (summary, 0) or (None, exit code) when stopped."""
-    from core.data import load_mnist
-    from core.models import pick_device
-    from core.sweep import run_local, run_summary, sweep_folder, write_sweep
-    from core.train import preflight
+    from core.data.mnist import load_mnist
+    from core.nn.models import pick_device
+    from core.lab.sweep import run_local, run_summary, sweep_folder, write_sweep
+    from core.engine.fit import preflight
 
     # The driver's data: the test set for the reconstructions (and, locally, training).
     dev = pick_device(base.device if executor == "local" else "cpu")

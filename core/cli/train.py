@@ -1,4 +1,4 @@
-"""`aekl train`: drive core.train.fit from the command line."""
+"""`aekl train`: drive core.engine.fit.fit from the command line."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def train(
 ) -> None:
     """Train an autoencoder on MNIST and save its figures under runs/."""
     from core.events import Stopped
-    from core.session import RunRequest, prepare
+    from core.engine.session import RunRequest, prepare
 
     if resume:
         given = [n for n in RESUME_FIXED if ctx.get_parameter_source(n).name == "COMMANDLINE"]

@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from core.cli import app
-from core.data import ensure_data, raw_dir
+from core.data.mnist import ensure_data, raw_dir
 
 runner = CliRunner()
 TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--batch-size", "64"]

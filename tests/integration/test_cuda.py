@@ -20,15 +20,15 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def mnist_cuda():
-    from core.data import load_mnist
+    from core.data.mnist import load_mnist
 
     return load_mnist(device=torch.device("cuda"), subset=2048)
 
 
 def test_a_run_on_the_gpu_learns_and_its_checkpoint_loads_on_the_cpu(tmp_path, mnist_cuda, tiny_config):
-    from core.models import load_trained
-    from core.runs import new_run
-    from core.train import EpochEnd, Finished, fit
+    from core.nn.models import load_trained
+    from core.runfolder.runs import new_run
+    from core.engine.fit import EpochEnd, Finished, fit
 
     config = replace(tiny_config, device="cuda", subset=2048, epochs=3)
     run = new_run(config, tmp_path)
@@ -47,7 +47,7 @@ def test_a_run_on_the_gpu_learns_and_its_checkpoint_loads_on_the_cpu(tmp_path, m
 
 
 def test_the_training_loop_does_not_sync_with_the_host_every_step(mnist_cuda):
-    from core.bench import count_syncs
+    from core.lab.bench import count_syncs
     from core.config import AEConfig
 
     # 128 steps per epoch: the loss is read back once every 128 // 20 = 6 steps
@@ -58,7 +58,7 @@ def test_the_training_loop_does_not_sync_with_the_host_every_step(mnist_cuda):
 
 
 def test_vae_on_the_gpu_reports_both_loss_parts(mnist_cuda, tiny_config):
-    from core.train import EpochEnd, fit
+    from core.engine.fit import EpochEnd, fit
 
     config = replace(tiny_config, kind="vae", device="cuda", subset=2048, epochs=1)
     end = next(e for e in fit(config, mnist_cuda) if isinstance(e, EpochEnd))
@@ -79,8 +79,8 @@ def test_aekl_train_on_cuda_from_the_command_line(tmp_path):
 def test_cuda_graph_step_matches_the_eager_step(tmp_path, mnist_cuda, tiny_config):
     """The captured step gives the eager step's losses (to float tolerance), and
     a stopped graph run resumes to the weights of an uninterrupted one."""
-    from core.runs import new_run, open_run
-    from core.train import EpochEnd, Progress, fit
+    from core.runfolder.runs import new_run, open_run
+    from core.engine.fit import EpochEnd, Progress, fit
 
     config = replace(tiny_config, device="cuda", subset=2048, epochs=2)
     eager = [e for e in fit(config, mnist_cuda) if isinstance(e, (Progress, EpochEnd))]

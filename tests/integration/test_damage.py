@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from core.cli import app
 from core.errors import RunError
-from core.runs import Run, new_run, open_run
+from core.runfolder.runs import Run, new_run, open_run
 
 runner = CliRunner()
 TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--batch-size", "64"]
@@ -157,7 +157,7 @@ def test_sigkill_at_any_moment_loses_nothing(tmp_path):
 
 
 def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from core.models import AutoEncoder
+    from core.nn.models import AutoEncoder
 
     real = AutoEncoder.losses
     calls = {"n": 0}

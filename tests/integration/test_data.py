@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.data import MD5, bundled_dir, ensure_data, load_mnist, raw_dir, resolve_data_dir
+from core.data.mnist import MD5, bundled_dir, ensure_data, load_mnist, raw_dir, resolve_data_dir
 from core.errors import DataError
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -86,7 +86,7 @@ def test_idx_files_read_as_torchvision_reads_them(mnist_small):
 
 
 def test_a_bad_idx_header_is_one_clear_error(tmp_path):
-    from core.data import read_idx
+    from core.data.mnist import read_idx
 
     path = tmp_path / "bad"
     path.write_bytes(bytes([0, 0, 0x0D, 1, 0, 0, 0, 2, 1, 2]))  # 0x0D: floats, not bytes

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from core.cli import app
 from core.events import EpochEnd, Failed, Finished, Progress, Started, Stopped
-from core.follow import follow
-from core.lock import holder
-from core.runs import Run, Status, open_run
+from core.runfolder.follow import follow
+from core.runfolder.lock import holder
+from core.runfolder.runs import Run, Status, open_run
 
 runner = CliRunner()
 SMALL = ["--subset", "1024", "--batch-size", "64", "--hidden", "64,32"]

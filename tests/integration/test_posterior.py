@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from core.cli import app
 from core.config import AEConfig
-from core.kl import kl_diag_standard
-from core.models import load_trained
-from core.posterior import ellipse, load_posterior
-from core.runs import new_run
-from core.train import fit
+from core.gauss.kl import kl_diag_standard
+from core.nn.models import load_trained
+from core.nn.posterior import ellipse, load_posterior
+from core.runfolder.runs import new_run
+from core.engine.fit import fit
 
 runner = CliRunner()
 
@@ -33,7 +33,7 @@ def runs(tmp_path_factory, mnist_small):
 
 
 def encoder_output(root, index, mnist_small):
-    from core.runs import open_run
+    from core.runfolder.runs import open_run
 
     model, _ = load_trained(open_run("vae", root), "cpu")
     with torch.inference_mode():
@@ -71,7 +71,7 @@ def test_the_table_and_explain_show_the_posterior(runs, mnist_small):
     assert f"KL(q ‖ N(0, I)) = {total:.6g}" in text
     assert "naive difference loses every digit" in text  # the derivations follow the table
     # --json --explain: the derivations written with this posterior's numbers
-    from core.explain import explain_markdown
+    from core.gauss.explain import explain_markdown
 
     result = runner.invoke(app, ["kl", "--run", "vae", "--index", "4", "--out", str(runs), "--explain",
                                  "--samples", "0", "--json"])

@@ -61,8 +61,8 @@ def test_force_replaces_a_run_but_keeps_files_it_did_not_make(tmp_path):
 
 def test_resume_dry_run_leaves_the_run_byte_identical(tmp_path, mnist_small):
     from core.config import AEConfig
-    from core.runs import new_run
-    from core.train import fit
+    from core.runfolder.runs import new_run
+    from core.engine.fit import fit
 
     config = AEConfig(hidden=(32,), epochs=3, batch_size=64, subset=512)
     calls = iter(range(10**6))

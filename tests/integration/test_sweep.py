@@ -109,8 +109,8 @@ def test_force_retrains(tmp_path):
 
 def test_stopped_run_is_resumed(tmp_path, mnist_small):
     from core.config import AEConfig
-    from core.runs import new_run
-    from core.train import Stopped, fit
+    from core.runfolder.runs import new_run
+    from core.engine.fit import Stopped, fit
 
     # The config the sweep below builds for z=2: defaults plus the TINY options.
     config = AEConfig(latent=2, epochs=1, subset=512, hidden=(32,))

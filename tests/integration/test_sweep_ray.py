@@ -67,9 +67,9 @@ def test_ray_grid_matches_the_local_executor(local_ray, tmp_path):
 
 
 def test_a_worker_without_the_drivers_files_returns_the_run_folder(local_ray, tmp_path):
-    from core.models import load_trained
-    from core.runs import Run
-    from core.sweep_ray import Board, run_task, unpack
+    from core.nn.models import load_trained
+    from core.runfolder.runs import Run
+    from core.lab.sweep_ray import Board, run_task, unpack
 
     config = AEConfig(latent=2, epochs=1, subset=256, hidden=(32,))
     run_dir = tmp_path / "runs" / "far-ae-z2"
@@ -93,8 +93,8 @@ def test_a_worker_without_the_drivers_files_returns_the_run_folder(local_ray, tm
 
 
 def test_a_cancelled_ray_sweep_leaves_resumable_runs(local_ray, tmp_path):
-    from core.sweep import plan
-    from core.sweep_ray import run_ray
+    from core.lab.sweep import plan
+    from core.lab.sweep_ray import run_ray
 
     # Long enough (30 epochs of 32 steps) that the stop arrives mid-training.
     base = AEConfig(latent=2, epochs=30, batch_size=8, subset=256, hidden=(32,))

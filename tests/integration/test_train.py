@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from core.latent import decode, encode, line_frames, path_points
-from core.models import load_trained
-from core.runs import new_run, open_run
-from core.train import EpochEnd, Finished, Progress, Started, Stopped, fit
+from core.nn.latent import decode, encode, line_frames, path_points
+from core.nn.models import load_trained
+from core.runfolder.runs import new_run, open_run
+from core.engine.fit import EpochEnd, Finished, Progress, Started, Stopped, fit
 
 
 def run_all(config, data, **kw):
@@ -133,7 +133,7 @@ def test_a_run_stopped_on_another_kind_of_device_resumes(tmp_path, mnist_small, 
 
 def test_interpolation_lies_on_the_line(mnist_small, tiny_config):
     torch.manual_seed(0)
-    from core.models import build_model
+    from core.nn.models import build_model
 
     model = build_model(tiny_config).eval()
     ends = mnist_small.test_x[[0, 1]]
@@ -161,7 +161,7 @@ def test_slerp_keeps_endpoints_and_norm_path(mnist_small):
 
 def test_cuda_graphs_switch_is_ignored_off_cuda(mnist_small, tiny_config):
     """On the CPU (and for VAEs) --cuda-graphs changes nothing: the eager step runs."""
-    from core.train import uses_graphs
+    from core.engine.fit import uses_graphs
 
     assert not uses_graphs(replace(tiny_config, cuda_graphs=True), torch.device("cpu"))
     assert not uses_graphs(replace(tiny_config, cuda_graphs=True, kind="vae"), torch.device("cuda"))
@@ -178,7 +178,7 @@ def test_a_full_disk_mid_run_fails_with_exit_1_and_says_so(tmp_path, mnist_small
     import errno
 
     from core.errors import ExitCode, RunError, TrainingFailed
-    from core.runs import Run
+    from core.runfolder.runs import Run
 
     run = new_run(replace(tiny_config, epochs=3), tmp_path, name="full")
     real = Run.save_checkpoint

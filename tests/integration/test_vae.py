@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from core.beta import beta_at
-from core.elbo import active_units, collapse_warning, kl_per_dim, posterior_stats
-from core.models import VAE, load_trained
-from core.plots import traversal_size
-from core.runs import new_run, open_run
-from core.train import EpochEnd, Finished, Stopped, fit
+from core.nn.schedules import beta_at
+from core.nn.elbo import active_units, collapse_warning, kl_per_dim, posterior_stats
+from core.nn.models import VAE, load_trained
+from core.figures.plots import traversal_size
+from core.runfolder.runs import new_run, open_run
+from core.engine.fit import EpochEnd, Finished, Stopped, fit
 
 
 def ends_of(config, data, **kw):
@@ -200,7 +200,7 @@ def test_cli_summary_and_show_print_the_elbo(tmp_path):
 
 
 def test_the_tui_bars_draw_the_same_quiet_line_as_the_warning():
-    from core.elbo import QUIET_KL
+    from core.nn.elbo import QUIET_KL
     from tui.widgets import kl_bars
 
     assert kl_bars.QUIET_KL == QUIET_KL

@@ -32,9 +32,9 @@ def _kill_trainers(root: Path) -> None:
     import os
     import signal
 
-    from core.control import trainer_pid
+    from core.runfolder.control import trainer_pid
     from core.errors import AeklError
-    from core.runs import Run
+    from core.runfolder.runs import Run
 
     for folder in root.glob("*") if root.is_dir() else []:
         try:
@@ -47,7 +47,7 @@ def _kill_trainers(root: Path) -> None:
 def prepared_run(runs_dir):
     """A stopped run with two epochs of metrics and no checkpoint, under a fixed name."""
     from core.config import AEConfig
-    from core.runs import new_run
+    from core.runfolder.runs import new_run
 
     run = new_run(AEConfig(hidden=(64, 32), epochs=5, subset=512), runs_dir, name=FIXED_RUN)
     for epoch, (train, test) in enumerate([(0.2, 0.1876), (0.15, 0.1234)], start=1):
@@ -61,9 +61,9 @@ def prepared_run(runs_dir):
 def trained_run(tmp_path_factory):
     """A real (tiny) finished run: checkpoint, latents.npz, metrics, PNGs."""
     from core.config import AEConfig
-    from core.data import load_mnist
-    from core.runs import new_run
-    from core.train import fit
+    from core.data.mnist import load_mnist
+    from core.runfolder.runs import new_run
+    from core.engine.fit import fit
 
     root = tmp_path_factory.mktemp("trained") / "runs"
     config = AEConfig(hidden=(64, 32), epochs=1, batch_size=64, subset=512)

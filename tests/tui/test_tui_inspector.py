@@ -8,7 +8,7 @@ import json
 import pytest
 from textual.widgets import Input
 
-from core.posterior import load_posterior
+from core.nn.posterior import load_posterior
 from tui.app import make_app
 from tui.screens.kl import KLScreen
 from tui.screens.run_detail import Inspected, RunDetailScreen, Traversed
@@ -26,9 +26,9 @@ pytestmark = pytest.mark.asyncio
 def vae_runs(tmp_path_factory):
     """Two tiny VAEs: latent 4 over two epochs with a KL warm-up, and latent 2."""
     from core.config import AEConfig
-    from core.data import load_mnist
-    from core.runs import new_run
-    from core.train import fit
+    from core.data.mnist import load_mnist
+    from core.runfolder.runs import new_run
+    from core.engine.fit import fit
 
     root = tmp_path_factory.mktemp("vae-tui") / "runs"
     data = load_mnist(subset=512)

@@ -1,4 +1,4 @@
-"""The KL screen: live results from core.klinput, bad input marked on the field."""
+"""The KL screen: live results from core.gauss.parse, bad input marked on the field."""
 
 from __future__ import annotations
 
@@ -109,8 +109,8 @@ async def test_derivations_follow_the_input(runs_dir):
 
 
 async def test_derivations_step_by_step(runs_dir):
-    from core.explain import explain_steps
-    from core.kl import Gaussian
+    from core.gauss.explain import explain_steps
+    from core.gauss.kl import Gaussian
 
     steps = explain_steps(Gaussian.diag([0.5, 1.0], sigma=[1.0, 2.0]), Gaussian.standard(2))
     app = make_app(runs_dir=runs_dir)

@@ -1,4 +1,4 @@
-"""The half-block renderer (core.render) and the digit strip's layout."""
+"""The half-block renderer (core.figures.render) and the digit strip's layout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from rich.style import Style
 
-from core.render import GAP, MIN_FRAMES, UPPER_HALF, cell_pairs, grey, image_text, pick_frames, resize, strip_text, to_unit
+from core.figures.render import GAP, MIN_FRAMES, UPPER_HALF, cell_pairs, grey, pick_frames, resize, to_unit
+from tui.pixels import image_text, strip_text
 
 
 def cell_styles(text):

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.control import wait_stopped
+from core.runfolder.control import wait_stopped
 from core.events import Finished, Stopped
-from core.lock import holder
-from core.runs import Run, list_runs
+from core.runfolder.lock import holder
+from core.runfolder.runs import Run, list_runs
 from tui.app import make_app
 from tui.messages import RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.screens.confirm import Confirm
@@ -148,7 +148,7 @@ async def test_quit_while_training_asks_stop_or_leave(runs_dir, until, answer):
     run = only_run(runs_dir)
     if answer == "l":  # left training: the process outlives the app; stop it the CLI's way
         assert holder(run.path) is not None and run.state() == "running"
-        from core.control import request_stop
+        from core.runfolder.control import request_stop
 
         request_stop(run)
     assert wait_stopped(run, 120)

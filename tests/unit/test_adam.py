@@ -1,11 +1,11 @@
-"""core.adam: the engine's Adam is torch's fused Adam, number for number, and
+"""core.nn.adam: the engine's Adam is torch's fused Adam, number for number, and
 its state dict is interchangeable with torch.optim.Adam's."""
 
 from __future__ import annotations
 
 import torch
 
-from core.adam import FusedAdam
+from core.nn.adam import FusedAdam
 
 
 def twin_models():

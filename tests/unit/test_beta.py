@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.beta import beta_at, beta_curve, steps_per_epoch
+from core.nn.schedules import beta_at, beta_curve, steps_per_epoch
 from core.config import AEConfig
 from core.errors import BadInput
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from core.config import AEConfig
-from core.models import build_model
+from core.nn.models import build_model
 
 
 def test_default_model_is_the_exercise_model():

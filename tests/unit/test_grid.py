@@ -1,4 +1,4 @@
-"""core.plots lays out image grids as torchvision's make_grid does, without torchvision."""
+"""core.figures.plots lays out image grids as torchvision's make_grid does, without torchvision."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.plots import _grid_array, _to_unit
+from core.figures.plots import _grid_array, _to_unit
 
 
 @pytest.mark.parametrize("nrow", [1, 5, 10, 30])

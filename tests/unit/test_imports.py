@@ -22,7 +22,7 @@ def run_python(code: str) -> str:
 
 def test_core_imports_no_ui_libraries():
     loaded = json.loads(run_python(
-        "import sys, json, core, core.kl, core.klinput, core.explain, core.errors\n"
+        "import sys, json, core, core.gauss.kl, core.gauss.parse, core.gauss.explain, core.errors\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'typer', 'rich'})))"
     ))
     assert loaded == []
@@ -104,8 +104,8 @@ def test_training_imports_neither_torchvision_nor_dynamo_nor_matplotlib():
     out = run_python(
         "import sys\n"
         "from core.config import AEConfig\n"
-        "from core.data import load_mnist\n"
-        "from core.train import fit\n"
+        "from core.data.mnist import load_mnist\n"
+        "from core.engine.fit import fit\n"
         "data = load_mnist(None, 'cpu', subset=256)\n"
         "events = list(fit(AEConfig(hidden=(16,), batch_size=64, epochs=1, device='cpu'), data))\n"
         "print(type(events[-1]).__name__, sorted(m for m in ('torchvision', 'torch._dynamo', 'matplotlib')"

@@ -1,4 +1,4 @@
-"""core.kl, core.klinput, core.explain, core.fmt, core.kldensity, core.kldemo:
+"""core.gauss.kl, core.gauss.parse, core.gauss.explain, core.present.numbers, core.gauss.density, core.gauss.demo:
 values, accuracy, shapes, errors."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from core.errors import BadInput
-from core.explain import explain_markdown
-from core.fmt import adding_up, num, prose
-from core.kldemo import Mixture, run_demo
-from core.kldensity import picture
-from core.kl import (Gaussian, asymmetry_example, check_covariance, check_samples, chunk_size, exp_m1_m, kl,
+from core.gauss.explain import explain_markdown
+from core.present.numbers import adding_up, num, prose
+from core.gauss.demo import Mixture, run_demo
+from core.gauss.density import picture
+from core.gauss.kl import (Gaussian, asymmetry_example, check_covariance, check_samples, chunk_size, exp_m1_m, kl,
                      kl_diag_standard, kl_diag_terms, kl_gaussians, kl_monte_carlo, triangle_example,
                      triangle_through_midpoint)
-from core.klinput import InputsDisagree, build_problem, report_for, json_depth, load_matrix, parse_floats
+from core.gauss.parse import InputsDisagree, build_problem, report_for, json_depth, load_matrix, parse_floats
 
 getcontext().prec = 60
 

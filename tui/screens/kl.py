@@ -69,7 +69,7 @@ class KLScreen(Screen):
             self._explain()
 
     def _plot(self) -> None:
-        from core.kldensity import caption, draw, picture
+        from core.gauss.density import caption, draw, picture
 
         report = self.query_one(KLPanel).report
         if report is None:
@@ -83,7 +83,7 @@ class KLScreen(Screen):
     def _explain(self) -> None:
         if not self.derivations:
             return
-        from core.explain import explain_steps
+        from core.gauss.explain import explain_steps
 
         report = self.query_one(KLPanel).report
         if report is None:

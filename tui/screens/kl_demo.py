@@ -1,5 +1,5 @@
 """Forward vs reverse KL in the TUI: one Gaussian fitted to a mixture both
-ways (core.kldemo, the code `aekl kl-demo` runs), redrawn as you type the
+ways (core.gauss.demo, the code `aekl kl-demo` runs), redrawn as you type the
 mixture. A bad field is marked from the error's `field`."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class KLDemoScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.demo = None  # core.kldemo.Demo of the last valid mixture
+        self.demo = None  # core.gauss.demo.Demo of the last valid mixture
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -59,8 +59,8 @@ class KLDemoScreen(Screen):
     @staticmethod
     def analyse(values: dict[str, str]):
         """(errors by field, demo or None) for these typed values."""
-        from core.kldemo import Mixture, run_demo
-        from core.klinput import parse_floats
+        from core.gauss.demo import Mixture, run_demo
+        from core.gauss.parse import parse_floats
 
         try:
             numbers = {name: parse_floats(text, name) for name, text in values.items()}
@@ -73,7 +73,7 @@ class KLDemoScreen(Screen):
         return self.analyse({**self.values(), name: text})[0].get(name)
 
     def recompute(self) -> None:
-        from core.kldemo import draw
+        from core.gauss.demo import draw
 
         self.errors, demo = self.analyse(self.values())
         for field in self.query(".kl-input").results(Input):
@@ -89,8 +89,8 @@ class KLDemoScreen(Screen):
 
     @staticmethod
     def _table(demo) -> Table:
-        from core.fmt import num
-        from core.kldemo import LABELS
+        from core.present.numbers import num
+        from core.gauss.demo import LABELS
 
         table = Table(box=None, padding=(0, 1), header_style="bold")
         for col in ("fit", "mean", "σ", "KL(q‖p)", "KL(p‖q)"):

@@ -8,7 +8,7 @@ checkpoint.pt: a worker loads the model and the test set once, then each
 pair of test indices the user types is one small decode.
 
 The posterior inspector works from the same loaded model: a test index typed
-in the inspect field gives that image's q(z|x) (core.posterior), shown as the
+in the inspect field gives that image's q(z|x) (core.nn.posterior), shown as the
 digit beside mu, sigma and the KL of each dimension, with its 1-sigma ellipse
 on a 2-D scatter; k carries it into the KL screen, and v shows traversals
 around it for latent sizes above two (not t: that is the app's theme key).
@@ -32,8 +32,8 @@ from textual.worker import get_current_worker
 
 from core.errors import AeklError
 from core.events import Failed, Finished, Stopped
-from core.posterior import Posterior
-from core.runs import Run
+from core.nn.posterior import Posterior
+from core.runfolder.runs import Run
 from tui.control import stop_run
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.digit_strip import DigitStrip
@@ -117,7 +117,7 @@ class RunDetailScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        from core.runs import open_run
+        from core.runfolder.runs import open_run
 
         try:
             run = open_run(self.run_id, self.runs_dir)
@@ -232,7 +232,7 @@ class RunDetailScreen(Screen):
     def _decode(self, i: int | None, j: int | None) -> None:
         try:
             model, test_x, test_y = self._model()
-            from core.latent import check_index, decode, encode, interpolation_pair, path_points
+            from core.nn.latent import check_index, decode, encode, interpolation_pair, path_points
 
             for index in (i, j):
                 if index is not None:
@@ -253,9 +253,9 @@ class RunDetailScreen(Screen):
 
     def _load(self):
         if self._loaded is None:
-            from core.data import load_mnist
-            from core.models import load_trained
-            from core.runs import open_run
+            from core.data.mnist import load_mnist
+            from core.nn.models import load_trained
+            from core.runfolder.runs import open_run
 
             run = open_run(self.run_id, self.runs_dir)
             model, config = load_trained(run, "cpu")
@@ -300,7 +300,7 @@ class RunDetailScreen(Screen):
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def _inspect(self, index: int) -> None:
         try:
-            from core.posterior import posterior_of
+            from core.nn.posterior import posterior_of
 
             model, test_x, test_y = self._model()
             self.post_message(Inspected(posterior_of(model, test_x, test_y, index, self.run_id)))
@@ -345,8 +345,8 @@ class RunDetailScreen(Screen):
     @work(thread=True, exclusive=True, group="traverse", exit_on_error=False)
     def _traverse(self, index: int, kl_per_dim) -> None:
         try:
-            from core.latent import traversal_images
-            from core.posterior import posterior_of
+            from core.nn.latent import traversal_images
+            from core.nn.posterior import posterior_of
 
             model, test_x, test_y = self._model()
             if len(kl_per_dim) != self.latent:  # no per-epoch KL kept: order by this image's own KL

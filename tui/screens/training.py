@@ -108,8 +108,8 @@ class TrainScreen(Screen):
 
     def continue_run(self, run_id: str) -> None:
         """Continue a stopped or interrupted run in a new training process."""
-        from core.runs import open_run
-        from core.session import resumable
+        from core.runfolder.runs import open_run
+        from core.engine.session import resumable
 
         if self.busy:
             self.notify("A run is already training here; stop it first.", severity="warning")

@@ -2,7 +2,7 @@
 
 One row per dimension, most informative (largest test KL) first: the code of
 one test image with that dimension moved from -3 to +3 prior sigmas, decoded
-(core.latent.traversal_images, the same decodes as traversals.png). A row
+(core.nn.latent.traversal_images, the same decodes as traversals.png). A row
 whose digits do not change is a dimension the decoder ignores.
 """
 
@@ -15,8 +15,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from core.latent import TRAVERSAL_VALUES
-from core.render import resize, strip_text, to_unit
+from core.nn.latent import TRAVERSAL_VALUES
+from core.figures.render import resize, to_unit
+from tui.pixels import strip_text
 
 LABEL = 14  # columns for "z12 KL 10.37"
 

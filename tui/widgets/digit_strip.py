@@ -1,6 +1,6 @@
 """Decoded interpolation frames as half-block characters (two pixels a cell).
 
-The strip fits itself to the space it is given (core.render.pick_frames):
+The strip fits itself to the space it is given (core.figures.render.pick_frames):
 every frame at the largest size that fits, or seven evenly spaced ones a
 little larger when that would be too small to read.
 """
@@ -12,7 +12,8 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widget import Widget
 
-from core.render import GAP, pick_frames, resize, strip_text, to_unit
+from core.figures.render import GAP, pick_frames, resize, to_unit
+from tui.pixels import strip_text
 from tui.throttle import Throttle
 
 class DigitStrip(Widget):

@@ -2,7 +2,7 @@
 
 One line per dimension, `z3 ███████▍ 2.41`, bars scaled to the largest KL and
 drawn with eighth blocks so small differences still show at 80 columns. A
-dimension under the quiet line (core.elbo.QUIET_KL) is drawn muted: it
+dimension under the quiet line (core.nn.elbo.QUIET_KL) is drawn muted: it
 carries almost nothing, and when most are muted the posterior collapsed.
 
 Self-contained: a screen calls `show(values)` with a list of floats (an
@@ -15,7 +15,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 EIGHTHS = " ▏▎▍▌▋▊▉█"  # 0/8 ... 8/8 of a cell
-QUIET_KL = 0.1  # nats; the same line as core.elbo.QUIET_KL (kept here so the widget needs no torch)
+QUIET_KL = 0.1  # nats; the same line as core.nn.elbo.QUIET_KL (kept here so the widget needs no torch)
 
 
 def bar(value: float, top: float, cells: int) -> str:

@@ -1,6 +1,6 @@
 """KL between two diagonal Gaussians, recomputed as the user types.
 
-Input is parsed and checked by core.klinput, the same code `aekl kl` runs, so
+Input is parsed and checked by core.gauss.parse, the same code `aekl kl` runs, so
 the TUI and the CLI accept, reject and compute alike. Each field is checked
 on its own first, so every bad field is marked (CSS class `-invalid`) and not
 only the first; then the pair is checked together (matching dimensions).
@@ -26,7 +26,7 @@ CLOSED_FORM = ("KL(q ‖ p) = ½ Σ_j [ σ_j²/σ1_j² + (μ_j − μ1_j)²/σ1_
 
 def worded(exc: BadInput) -> str:
     """The error in the form's words: each field called by its label."""
-    from core.klinput import InputsDisagree
+    from core.gauss.parse import InputsDisagree
 
     if isinstance(exc, InputsDisagree):
         return exc.worded(LABELS.get(exc.field, exc.field), LABELS.get(exc.other, exc.other))
@@ -43,7 +43,7 @@ class KLPanel(Vertical):
     def __init__(self, mu: str = "", sigma: str = "", mu1: str = "", sigma1: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self._initial = {"mu": mu, "sigma": sigma, "mu1": mu1, "sigma1": sigma1}
-        self.report = None  # core.klinput.KLReport of the last valid input
+        self.report = None  # core.gauss.parse.KLReport of the last valid input
         self.errors: dict[str, str] = {}  # field id -> message
 
     def compose(self) -> ComposeResult:
@@ -80,7 +80,7 @@ class KLPanel(Vertical):
 
     def analyse(self, values: dict[str, str | None]):
         """(errors by field, report or None) for these typed values."""
-        from core.klinput import build_problem, check_sigma, report_for, parse_floats
+        from core.gauss.parse import build_problem, check_sigma, report_for, parse_floats
 
         errors = {}
         for name, text in values.items():
@@ -118,7 +118,7 @@ class KLPanel(Vertical):
         self.set_class(bool(errors), "-stale")  # the last good result stays, dimmed
 
     def _show(self, report) -> None:
-        from core.klview import direction_lines, kl_table
+        from core.present.kltable import direction_lines, kl_table
 
         view = kl_table(report, max_rows=20)
         table = Table(box=None, padding=(0, 1), expand=False, header_style="bold")

@@ -1,7 +1,7 @@
 """Latent scatter: codes of the fixed test subset, one colour per digit.
 
 Codes with more than two dimensions are projected on their two principal
-axes (core.project.pca_2d, as latent.png does) and the title says so. Only a
+axes (core.figures.project.pca_2d, as latent.png does) and the title says so. Only a
 fixed subsample is drawn: a terminal cell holds at most a few dots, and
 plotext's cost grows with the number of points.
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
-from core.posterior import ellipse
-from core.project import pca_2d
+from core.nn.posterior import ellipse
+from core.figures.project import pca_2d
 from tui.widgets.palette import BETA_COLOUR, DIGIT_COLOURS, rich_colour
 from tui.widgets.plot_panel import PlotPanel
 

@@ -1,7 +1,7 @@
 """The posterior inspector's panel: one test digit beside its q(z|x).
 
 Per latent dimension: the encoder's mu and sigma and the KL of that dimension
-to the prior N(0, I), from core.kl's closed form (Posterior.kl_terms), the
+to the prior N(0, I), from core.gauss.kl's closed form (Posterior.kl_terms), the
 same numbers `aekl kl --run RUN --index I` prints.
 """
 
@@ -11,8 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from core.posterior import Posterior
-from core.render import image_text, resize, to_unit
+from core.nn.posterior import Posterior
+from core.figures.render import resize, to_unit
+from tui.pixels import image_text
 
 DIGIT_SIDE = 14  # pixels a side: 14 columns by 7 rows of half blocks
 

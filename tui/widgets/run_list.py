@@ -1,4 +1,4 @@
-"""The runs under a folder, as `aekl runs` lists them (core.runs.list_runs)."""
+"""The runs under a folder, as `aekl runs` lists them (core.runfolder.runs.list_runs)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from core.present import STATUS_COLOUR, cell, status_word
+from core.present.status import STATUS_COLOUR, cell, status_word
 
 COLUMNS = ("id", "kind", "latent", "epochs", "best test MSE", "status")
 
@@ -27,7 +27,7 @@ class RunList(DataTable):
 
     def reload(self) -> None:
         """Read the folder again, keeping the cursor on the same run if it is still there."""
-        from core.runs import list_runs
+        from core.runfolder.runs import list_runs
 
         current = self.selected_id
         self.runs = list_runs(self.runs_root)

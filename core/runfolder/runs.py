@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from core.config import MAX_NAME, AEConfig, user_path
 from core.errors import BadInput, RunError
-from core.lock import acquire, holder, release
+from core.runfolder.lock import acquire, holder, release
 
 DEFAULT_ROOT = Path("runs")
 _ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -169,7 +169,7 @@ def draw(plt, demo: Demo, width: int | None = None, height: int | None = None) -
 
 
 def terminal(demo: Demo, width: int = 80, height: int = 20) -> str:
-    from core.kldensity import plotext_text
+    from core.gauss.density import plotext_text
 
     return plotext_text(draw, demo, width, height)
 
@@ -177,7 +177,7 @@ def terminal(demo: Demo, width: int = 80, height: int = 20) -> str:
 def save_png(demo: Demo, path) -> object:
     from matplotlib.figure import Figure
 
-    from core.kldensity import save_figure
+    from core.gauss.density import save_figure
 
     fig = Figure(figsize=(7.0, 4.2))
     ax = fig.add_subplot()

@@ -6,7 +6,7 @@ d dimensions indexed by j.
 and which fail; (iii) the closed form and its reduction against N(0, I).
 Every statement about the user's numbers is decided from the inputs (equal
 means, equal covariances), never guessed from the values, and every sum is
-printed with enough digits to add up as printed (core.fmt.adding_up).
+printed with enough digits to add up as printed (core.present.numbers.adding_up).
 
 The text is a list of steps (`explain_steps`) so that the TUI can reveal
 them one at a time. Plain text only (no rich): display maths sits in fenced
@@ -20,8 +20,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from core.fmt import adding_up, prose, signed
-from core.kl import (Gaussian, asymmetry, asymmetry_example, exp_m1_m, kl, kl_parts, triangle_example,
+from core.present.numbers import adding_up, prose, signed
+from core.gauss.kl import (Gaussian, asymmetry, asymmetry_example, exp_m1_m, kl, kl_parts, triangle_example,
                      triangle_through_midpoint)
 
 MAX_ROWS = 6  # per-dimension detail beyond this is elided

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from core.errors import RunError
-from core.lock import LOCK_NAME, holder
-from core.runs import Run
+from core.runfolder.lock import LOCK_NAME, holder
+from core.runfolder.runs import Run
 
 
 def trainer_pid(run: Run) -> int:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.fmt import num
-from core.klinput import KLReport
+from core.present.numbers import num
+from core.gauss.parse import KLReport
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ reader in another process never sees half a record. `NullJournal` does the
 same calls with no folder, so the engine has no `if run` branches; a dry run
 reads its checkpoint through it and writes nothing.
 
-`follow(run)` (core.follow) reads the same files back as the same events.
+`follow(run)` (core.runfolder.follow) reads the same files back as the same events.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from core.events import EpochEnd, Progress, Started
-from core.lock import acquire, release
-from core.runs import HISTORY, RunError, Run, Status, atomic_write_bytes, sweep_temp_files
+from core.runfolder.lock import acquire, release
+from core.runfolder.runs import HISTORY, RunError, Run, Status, atomic_write_bytes, sweep_temp_files
 
 HEARTBEAT_S = 5.0  # how often a Progress event also refreshes status.json
 

@@ -1,9 +1,8 @@
 """Images as terminal text: two pixels per character cell with the upper half block.
 
 '▀' is drawn in the foreground colour (the top pixel) over the background
-colour (the bottom pixel), so a 28x28 digit fits in 28x14 cells. The grid
-logic is plain Python; rich is imported only where a Text is built, which
-keeps `import core.render` free of UI packages.
+colour (the bottom pixel), so a 28x28 digit fits in 28x14 cells. The output is
+plain (text, style) segments; each face turns them into its own rich Text.
 """
 
 from __future__ import annotations
@@ -35,28 +34,27 @@ def to_unit(image: np.ndarray) -> np.ndarray:
     return np.clip((np.asarray(image, dtype=np.float64) + 1.0) / 2.0, 0.0, 1.0)
 
 
-def image_text(image: np.ndarray):
-    """One image in [0, 1] as a rich Text block of half blocks."""
-    return strip_text([image], gap=0)
+def image_segments(image: np.ndarray) -> list[tuple[str, str]]:
+    """One image in [0, 1] as styled half-block segments."""
+    return strip_segments([image], gap=0)
 
 
-def strip_text(images: list[np.ndarray], gap: int = 1):
-    """Images in [0, 1] side by side, `gap` blank cells apart, as one rich Text."""
-    from rich.text import Text
-
+def strip_segments(images: list[np.ndarray], gap: int = 1) -> list[tuple[str, str]]:
+    """Images in [0, 1] side by side, `gap` blank cells apart, as (text, style)
+    segments with newlines between rows: what `rich.text.Text.assemble` takes,
+    so each face builds its own Text and core stays free of UI packages."""
     grids = [cell_pairs(img) for img in images]
     height = max(len(g) for g in grids)
-    text = Text(no_wrap=True, overflow="crop")
+    segments: list[tuple[str, str]] = []
     for row in range(height):
         for k, grid in enumerate(grids):
             if k:
-                text.append(" " * gap)
+                segments.append((" " * gap, ""))
             cells = grid[row] if row < len(grid) else []
-            for top, bottom in cells:
-                text.append(UPPER_HALF, style=f"{grey(top)} on {grey(bottom)}")
+            segments.extend((UPPER_HALF, f"{grey(top)} on {grey(bottom)}") for top, bottom in cells)
         if row < height - 1:
-            text.append("\n")
-    return text
+            segments.append(("\n", ""))
+    return segments
 
 
 GAP = 1  # blank cells between frames

@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 
 from core.errors import RunError
 from core.events import EpochEnd
-from core.follow import follow
-from core.project import pca_2d
-from core.runs import Run, atomic_write_bytes
+from core.runfolder.follow import follow
+from core.figures.project import pca_2d
+from core.runfolder.runs import Run, atomic_write_bytes
 
 FPS = 2
 

@@ -1,6 +1,6 @@
 """Measured speed of the training engine against two references, on this machine.
 
-- engine:   core.train.fit itself, writing a run folder in a temporary
+- engine:   core.engine.fit.fit itself, writing a run folder in a temporary
             directory, timed from outside between its Progress events, after
             a warm-up; the epoch ends met on the way give the per-epoch
             overhead, and the step cut at its seams (step_parts) says what
@@ -21,7 +21,7 @@ loop until the test MSE first reaches the target, evaluating once per epoch
 for both; the times count training only (evaluation excluded for both), the
 wall time including evaluation is recorded beside it.
 
-Process figures (core/footprint.py): peak memory of a fresh default training
+Process figures (core/lab/footprint.py): peak memory of a fresh default training
 process against a fresh `import torch`, and its time to the first step.
 """
 
@@ -41,12 +41,12 @@ from typing import Callable, Iterator
 import torch
 from torch.nn import functional as F
 
-from core import footprint
+from core.lab import footprint
 from core.config import AEConfig
 from core.errors import BadInput
-from core.models import build_model, count_params
-from core.runs import new_run
-from core.train import EpochEnd, Progress, Started, evaluate, fit
+from core.nn.models import build_model, count_params
+from core.runfolder.runs import new_run
+from core.engine.fit import EpochEnd, Progress, Started, evaluate, fit
 
 TUTORIAL_BATCH = 128
 TUTORIAL_LR = 1e-3
@@ -229,14 +229,14 @@ def floor_time(shapes, batch: int, steps: int, warmup: int, device) -> float:
 def step_parts(config: AEConfig, data, steps: int, warmup: int) -> dict:
     """Seconds per step of each part of the engine's step, beside the floor's two halves.
 
-    The engine's own step (core.train._Loop._step) cut at its seams, with a
+    The engine's own step (core.engine.fit._Loop._step) cut at its seams, with a
     device sync at each cut: the batch (gather + scale to [-1, 1]), forward
     with the loss, backward, and the optimizer (lr set + Adam). The floor's
     forward and backward matmuls run interleaved with it, so what the engine
     adds to each half is its difference (bias, activations, tanh, the loss and
     their gradients; autograd's bookkeeping).
     """
-    from core.train import make_optimizer
+    from core.engine.fit import make_optimizer
 
     device = data.device
     torch.manual_seed(config.seed)
@@ -399,8 +399,8 @@ def _ratio(num: dict, den: dict) -> dict:
 
 def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -> dict:
     """Measure everything `opts` asks for; return the bench.json object."""
-    from core.data import ensure_data, load_mnist
-    from core.models import pick_device
+    from core.data.mnist import ensure_data, load_mnist
+    from core.nn.models import pick_device
 
     # The default config at latent 2: what the targets are about.
     base = AEConfig(latent=2, device=opts.device, threads=opts.threads, seed=opts.seed, subset=opts.subset).validate()

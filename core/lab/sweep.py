@@ -3,7 +3,7 @@ per point, then a comparison written to one folder.
 
 This module parses the grid, decides what each point needs (reuse a finished
 twin, resume a stopped one, or train), trains points one after another in
-this process (the local executor; core.sweep_ray runs them as Ray tasks), and
+this process (the local executor; core.lab.sweep_ray runs them as Ray tasks), and
 writes the summary. Every run is an ordinary run folder under the same root
 as `aekl train`'s, so a run trained by hand with an identical config is
 reused too.
@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from core.config import KINDS, AEConfig
 from core.errors import AeklError, BadInput, RunError
-from core.runs import RESUMABLE, Run, Status, atomic_write, atomic_write_json
+from core.runfolder.runs import RESUMABLE, Run, Status, atomic_write, atomic_write_json
 
 # Figures are saved at a fixed pixel size (no tight bbox) so that their shape
 # is a contract the tests can check: width x height in pixels.
@@ -234,7 +234,7 @@ def run_local(jobs: list[Job], root: Path, data_dir, data, should_stop: Callable
     A run folder is made only when its turn comes, so a stop leaves no empty
     folders behind; the run in progress stops at a step boundary and resumes.
     """
-    from core.session import RunRequest, prepare
+    from core.engine.session import RunRequest, prepare
 
     outcomes = []
     for i, job in enumerate(jobs):
@@ -289,7 +289,7 @@ def run_summary(run: Run, action: str) -> dict[str, Any]:
 
 def param_count(config: AEConfig) -> int:
     """Parameters of the model `config` builds (building it costs milliseconds)."""
-    from core.models import build_model, count_params
+    from core.nn.models import build_model, count_params
 
     return count_params(build_model(config))
 
@@ -353,8 +353,8 @@ def digit_indices(test_y) -> list[int]:
 
 def reconstructions(run_dirs: list[str], data, device) -> tuple[list[int], np.ndarray]:
     """(1 + len(run_dirs), 10, 784) in [-1, 1]: the originals, then each run's decodings."""
-    from core.latent import decode, encode
-    from core.models import load_trained
+    from core.nn.latent import decode, encode
+    from core.nn.models import load_trained
 
     idx = digit_indices(data.test_y)
     originals = data.test_x[idx]

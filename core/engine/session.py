@@ -22,9 +22,9 @@ from typing import Callable, Iterator
 
 from core.config import AEConfig
 from core.errors import RunError
-from core.journal import DryJournal, Journal, NullJournal
-from core.lock import acquire, holder as lock_holder, release
-from core.runs import RESUMABLE, Run, Status, new_run, open_run
+from core.runfolder.journal import DryJournal, Journal, NullJournal
+from core.runfolder.lock import acquire, holder as lock_holder, release
+from core.runfolder.runs import RESUMABLE, Run, Status, new_run, open_run
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,13 @@ class RunRequest:
 @dataclass
 class Ready:
     config: AEConfig
-    data: object  # core.data.MNIST
+    data: object  # core.data.mnist.MNIST
     journal: NullJournal
     resume: bool
     max_steps: int | None
 
     def fit(self, should_stop: Callable[[], bool] = lambda: False, **kw):
-        from core.train import fit
+        from core.engine.fit import fit
 
         return fit(self.config, self.data, run=self.journal, resume=self.resume, should_stop=should_stop,
                    max_steps=self.max_steps, **kw)
@@ -73,9 +73,9 @@ def resumable(run: Run) -> AEConfig:
 
 @contextmanager
 def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: None) -> Iterator[Ready]:
-    from core.data import load_mnist
-    from core.models import pick_device
-    from core.train import preflight
+    from core.data.mnist import load_mnist
+    from core.nn.models import pick_device
+    from core.engine.fit import preflight
 
     run, locked = None, False
     try:

@@ -57,12 +57,12 @@ class AutoEncoder(nn.Module):
 
 
 class VAE(AutoEncoder):
-    """Encoder emits (mean, log-variance); the KL term is core.kl's closed form.
+    """Encoder emits (mean, log-variance); the KL term is core.gauss.kl's closed form.
 
     The objective is MSE per pixel + beta * KL per image / 784, i.e. a Gaussian
     decoder with fixed variance, scaled per pixel so that one learning rate
     suits both kinds. `beta` is an attribute the engine sets before each step
-    (core/beta.py); `free_bits` nats per dimension are not charged for.
+    (core/nn/schedules.py); `free_bits` nats per dimension are not charged for.
     """
 
     def __init__(self, latent: int, hidden=(512, 256), activation="relu", beta: float = 1.0,
@@ -92,7 +92,7 @@ class VAE(AutoEncoder):
         else:
             z = mu  # evaluation is deterministic: decode the mean
         mse = F.mse_loss(self.decoder(z), x)
-        from core.kl import kl_diag_standard
+        from core.gauss.kl import kl_diag_standard
 
         per_dim = kl_diag_standard(mu, logvar=logvar).terms.mean(0)  # (latent,), mean over the batch
         kl = per_dim.sum()

@@ -27,9 +27,9 @@ from typing import Any, Callable
 
 from core.config import AEConfig
 from core.errors import AeklError, BadInput, RunError
-from core.lock import LOCK_NAME
-from core.runs import Run, atomic_write_bytes, new_run
-from core.sweep import Job, Outcome, Report, follow
+from core.runfolder.lock import LOCK_NAME
+from core.runfolder.runs import Run, atomic_write_bytes, new_run
+from core.lab.sweep import Job, Outcome, Report, follow
 
 INSTALL = "pip install -e '.[ray]'"
 CONNECT_TIMEOUT = 3.0  # seconds to reach a head node before calling it unreachable
@@ -172,8 +172,8 @@ _DATA: dict[tuple, Any] = {}  # per worker process: Ray reuses workers, MNIST lo
 
 
 def _data(data_dir: str | None, device_name: str, subset: int | None):
-    from core.data import load_mnist
-    from core.models import pick_device
+    from core.data.mnist import load_mnist
+    from core.nn.models import pick_device
 
     device = pick_device(device_name)
     key = (data_dir, str(device), subset)
@@ -237,7 +237,7 @@ def run_task(index: int, config: dict, run_dir: str, resume: bool, marker: str, 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        from core.train import fit
+        from core.engine.fit import fit
 
         # fit locks the folder for its whole life, as under `aekl train`.
         events = fit(cfg, _data(data_dir, cfg.device, cfg.subset), run=run, resume=resume, should_stop=stop.is_set)

@@ -35,15 +35,15 @@ class Posterior:
 
     @property
     def kl_terms(self) -> np.ndarray:
-        """KL(q || N(0, I)) of each dimension, by core.kl's closed form."""
-        from core.kl import kl_diag_standard
+        """KL(q || N(0, I)) of each dimension, by core.gauss.kl's closed form."""
+        from core.gauss.kl import kl_diag_standard
 
         return np.asarray(kl_diag_standard(self.mu, logvar=self.logvar).terms)
 
     def problem(self):
         """The KL calculator's problem: q = this posterior, p = N(0, I)."""
-        from core.kl import Gaussian
-        from core.klinput import KLProblem, describe
+        from core.gauss.kl import Gaussian
+        from core.gauss.parse import KLProblem, describe
 
         q = Gaussian.diag(self.mu, logvar=self.logvar)
         p = Gaussian.diag(np.zeros_like(self.mu), sigma=1.0)
@@ -82,15 +82,15 @@ def posterior_of(model, test_x, test_y, index: int, run_id: str | None = None) -
 
 def load_posterior(run_id: str, runs_dir: Path, index: int, data_dir=None) -> Posterior:
     """Open a run, check it is a VAE (before paying for torch), encode one test image."""
-    from core.runs import open_run
+    from core.runfolder.runs import open_run
 
     run = open_run(run_id, Path(runs_dir))
     if run.config().kind != "vae":
         raise no_posterior(run.id)
     if index < 0:
         raise BadInput(field="index", value=index, rule="must be a test image, 0 or more")
-    from core.data import load_mnist
-    from core.models import load_trained
+    from core.data.mnist import load_mnist
+    from core.nn.models import load_trained
 
     model, _ = load_trained(run, "cpu")
     data = load_mnist(data_dir, "cpu", subset=1)  # only the test split is used

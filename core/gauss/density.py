@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import BadInput
-from core.kl import Gaussian, kl
+from core.gauss.kl import Gaussian, kl
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from core.config import IMAGE_DIM
-from core.models import VAE, AutoEncoder
+from core.nn.models import VAE, AutoEncoder
 
 ACTIVE_VARIANCE = 0.01  # Burda et al. 2016: active if Var over x of E[z_d | x] > 0.01
 # nats: a dimension with less KL than this carries almost nothing (a used
@@ -24,8 +24,8 @@ QUIET_KL = 0.1
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of KL(q(z_d|x) || N(0, 1)) for each dimension d: (latent,).
 
-    These are core.kl's per-dimension terms, so they sum to the KL per image."""
-    from core.kl import kl_diag_standard
+    These are core.gauss.kl's per-dimension terms, so they sum to the KL per image."""
+    from core.gauss.kl import kl_diag_standard
 
     return kl_diag_standard(mu, logvar=logvar).terms.mean(0)
 
@@ -57,7 +57,7 @@ def epoch_fields(model: AutoEncoder, train: list[float], test: dict[str, float],
     """The VAE fields of an EpochEnd; {} for an autoencoder.
 
     `train` is the engine's [loss, mse, kl] means over the epoch's steps and
-    `test` what core.train.evaluate returned. On train, β changed from step
+    `test` what core.engine.fit.evaluate returned. On train, β changed from step
     to step, so β·KL is read off the objective: (loss - mse) * 784."""
     stats = posterior_stats(model, test_x)
     if not stats:

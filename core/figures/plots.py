@@ -16,12 +16,12 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from core.beta import beta_curve, steps_per_epoch
-from core.elbo import posterior_stats
-from core.latent import (TRAVERSAL_VALUES, decode, encode, line_frames, manifold_axes, manifold_grid, pca_2d,
+from core.nn.schedules import beta_curve, steps_per_epoch
+from core.nn.elbo import posterior_stats
+from core.nn.latent import (TRAVERSAL_VALUES, decode, encode, line_frames, manifold_axes, manifold_grid, pca_2d,
                          traversal_images)
-from core.render import to_unit
-from core.runs import Run, atomic_write, atomic_write_bytes
+from core.figures.render import to_unit
+from core.runfolder.runs import Run, atomic_write, atomic_write_bytes
 
 DIGIT_COLOURS = "tab10"  # qualitative: ten well-separated hues, one per digit
 
@@ -41,7 +41,7 @@ def _to_unit(x: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def loss_figure(metrics: list[dict], beta: tuple[list[float], list[float]] | None = None) -> Figure:
     """MSE (and a VAE's test KL) per epoch; with `beta` (epochs, values from
-    core.beta.beta_curve) a second panel below draws the KL weight in force."""
+    core.nn.schedules.beta_curve) a second panel below draws the KL weight in force."""
     fig = Figure(figsize=(6.4, 5.6 if beta else 4.0))
     ax = fig.add_subplot(2, 1, 1) if beta else fig.add_subplot()
     epochs = [m["epoch"] for m in metrics]

@@ -10,7 +10,7 @@ Three shapes, all reading the run's AEConfig:
   half (Fu et al. 2019, with their R = 0.5).
 
 Free bits (Kingma et al. 2016) is not a schedule: it changes what the KL
-term charges (see core.models.VAE), not its weight.
+term charges (see core.nn.models.VAE), not its weight.
 
 No state is kept: a resumed run asks for β at its global step and gets
 exactly what an uninterrupted run got there. Kept free of torch.

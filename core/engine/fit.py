@@ -19,16 +19,16 @@ from typing import Callable, Iterator
 
 import torch
 
-from core.beta import beta_at
+from core.nn.schedules import beta_at
 from core.config import AEConfig
-from core.data import MNIST
-from core.elbo import epoch_fields
+from core.data.mnist import MNIST
+from core.nn.elbo import epoch_fields
 from core.errors import AeklError, BadInput, RunError, TrainingDiverged, TrainingFailed
 from core.events import EpochEnd, Event, Finished, Progress, Started, Stopped
-from core.journal import Journal, NullJournal
-from core.latent import interpolation_pair, line_frames
-from core.models import AutoEncoder, build_model, count_params
-from core.runs import Run
+from core.runfolder.journal import Journal, NullJournal
+from core.nn.latent import interpolation_pair, line_frames
+from core.nn.models import AutoEncoder, build_model, count_params
+from core.runfolder.runs import Run
 
 SCATTER_SIZE = 2000  # test images whose codes every EpochEnd carries
 EVAL_BATCH = 2500
@@ -71,19 +71,19 @@ def evaluate_and_encode(model: AutoEncoder, x: torch.Tensor, keep: int) -> tuple
 
 
 def uses_graphs(config: AEConfig, device: torch.device) -> bool:
-    """CUDA graphs when asked for, on CUDA, for the plain autoencoder (core/graphstep.py)."""
+    """CUDA graphs when asked for, on CUDA, for the plain autoencoder (core/engine/graphstep.py)."""
     return config.cuda_graphs and device.type == "cuda" and config.kind == "ae"
 
 
 def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.device):
     if uses_graphs(config, device):
-        from core.graphstep import graph_optimizer
+        from core.engine.graphstep import graph_optimizer
 
         return graph_optimizer(model, config.lr, device)
     # The fused kernel updates all parameters in one pass on CPU and CUDA;
-    # core.adam runs it without torch.optim's start-up cost (see there).
+    # core.nn.adam runs it without torch.optim's start-up cost (see there).
     if device.type in ("cpu", "cuda"):
-        from core.adam import FusedAdam
+        from core.nn.adam import FusedAdam
 
         return FusedAdam(model.parameters(), config.lr)
     return torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
@@ -237,7 +237,7 @@ def _reason(exc: BaseException) -> str:
 
 def _figures(model, data, config, pair):
     def draw(run: Run) -> dict[str, str]:
-        from core.plots import save_run_figures
+        from core.figures.plots import save_run_figures
 
         return save_run_figures(run, model, data, config, pair)
 
@@ -254,7 +254,7 @@ class _Loop:
         self.last_test_mse = float("nan")
         self.graph = None
         if uses_graphs(config, data.device):
-            from core.graphstep import GraphStep
+            from core.engine.graphstep import GraphStep
 
             self.graph = GraphStep(model, opt, data, state, config.batch_size)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from core.config import MAX_SEED  # one seed limit for training and Monte Carlo
 from core.errors import BadInput, field_word
-from core.kl import Gaussian, check_samples, kl, kl_diag_terms, kl_monte_carlo
+from core.gauss.kl import Gaussian, check_samples, kl, kl_diag_terms, kl_monte_carlo
 
 MAX_DIM = 4096  # a full covariance of this size is 128 MiB; larger is refused before loading
 MAX_VECTOR = 10_000_000  # entries of a mean or spread vector (80 MB)

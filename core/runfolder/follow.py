@@ -18,9 +18,9 @@ from typing import Callable, Iterator
 
 from core.errors import AeklError
 from core.events import EpochEnd, Event, Failed, Finished, Progress, Started, Stopped, epoch_from_row
-from core.journal import read_lines_from, read_snapshot
-from core.lock import holder
-from core.runs import Run, Status
+from core.runfolder.journal import read_lines_from, read_snapshot
+from core.runfolder.lock import holder
+from core.runfolder.runs import Run, Status
 
 POLL_S = 0.5  # measured: 0.25 s cost a watched 2-core run 3% more speed; 0.5 s keeps epochs within 1 s
 

@@ -1,0 +1,1 @@
+"""The training loop and the one way from a request to a ready run."""

@@ -1,0 +1,1 @@
+"""Pictures of a run: PNGs, GIFs and terminal pixels."""

@@ -1,0 +1,1 @@
+"""Models, the loss and the ELBO, the optimizer, beta schedules, latent codes, posteriors (torch)."""
