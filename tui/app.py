@@ -156,10 +156,10 @@ def parse_options(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    options = parse_options(argv)
-    if not isinstance(options, dict):  # --help printed its text and returned an exit code
-        return
-    make_app(**options).run()
+    """Run the app (see tui.entry: a crash is one line and exit 1)."""
+    from tui.entry import run_app
+
+    run_app(argv)
 
 
 if __name__ == "__main__":

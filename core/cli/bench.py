@@ -149,6 +149,9 @@ def bench(
         raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
     if not out_dir.is_dir():
         raise BadInput(f"--out {out_dir} is not a folder")
+    from core.runfolder.safeio import check_writable
+
+    check_writable(out_dir, "bench.json")  # now, not after minutes of measuring
     opts = BenchOptions(samples=samples, batch_size=batch_size, repeats=repeats, processes=processes,
                         warmup=warmup, subset=subset,
                         device=device, threads=threads, quality=quality, target=target, max_epochs=max_epochs,

@@ -8,19 +8,21 @@ the camera's.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.animation import PillowWriter
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from core.errors import RunError
 from core.events import EpochEnd
 from core.runfolder.follow import follow
 from core.figures.project import pca_2d
-from core.runfolder.runs import Run, atomic_write_bytes
+from core.runfolder.runs import Run
+from core.runfolder.safeio import atomic_write_bytes
 
 FPS = 2
 
@@ -35,6 +37,9 @@ def snapshots(run: Run) -> list[EpochEnd]:
 
 def _limits(points: list[np.ndarray]) -> tuple[tuple[float, float], tuple[float, float]]:
     allp = np.concatenate(points)
+    allp = allp[np.isfinite(allp).all(axis=1)]  # a damaged snapshot must not make the axes NaN
+    if not len(allp):
+        return (-1.0, 1.0), (-1.0, 1.0)
     lo, hi = np.percentile(allp, 0.5, axis=0), np.percentile(allp, 99.5, axis=0)
     pad = (hi - lo) * 0.05 + 1e-6
     return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
@@ -42,17 +47,24 @@ def _limits(points: list[np.ndarray]) -> tuple[tuple[float, float], tuple[float,
 
 def _write_gif(fig: Figure, path: Path, frames: int, draw: Callable[[int], None],
                tick: Callable[[], None]) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp.gif")  # Pillow picks the format by the suffix
-    writer = PillowWriter(fps=FPS)
-    try:
-        with writer.saving(fig, str(tmp), dpi=80):
-            for i in range(frames):
-                draw(i)
-                writer.grab_frame()
-                tick()
-        atomic_write_bytes(path, tmp.read_bytes())
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Draw each frame off-screen and write the GIF in one atomic write: the
+    frames are put together in memory, so no temp file of a fixed name exists
+    for anyone to plant a link at, and a kill leaves the old GIF whole."""
+    from PIL import Image
+
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(80)
+    images = []
+    for i in range(frames):
+        draw(i)
+        canvas.draw()
+        images.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
+        tick()
+    if not images:
+        raise RunError(f"no frames to write to {path}")
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / FPS), loop=0)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
