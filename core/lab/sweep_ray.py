@@ -211,7 +211,7 @@ def _bounded(call: Callable[[], Any], limit: float, address: str | None) -> Any:
 
     helper = threading.Thread(target=target, name="aekl-ray-init", daemon=True)
     end = time.monotonic() + limit
-    with _LeaveOnSignal(), _StderrAside() as said:
+    with _StderrAside() as said, _LeaveOnSignal(said.saved):
         helper.start()
         while helper.is_alive() and time.monotonic() < end:
             helper.join(0.1)
@@ -243,7 +243,7 @@ class _StderrAside:
     def __enter__(self) -> "_StderrAside":
         self.text = ""
         self._file = tempfile.TemporaryFile()
-        self._saved = os.dup(2)
+        self.saved = os.dup(2)
         os.dup2(self._file.fileno(), 2)
         return self
 
@@ -253,30 +253,33 @@ class _StderrAside:
 
     def __exit__(self, *exc) -> None:
         self()
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
         self._file.close()
 
 
 class _LeaveOnSignal:
-    """SIGINT/SIGTERM end the process at once, with one line and 128 + signal."""
+    """SIGINT/SIGTERM end the process at once, with one line on `err_fd` (the
+    real stderr while fd 2 is set aside) and 128 + signal."""
+
+    def __init__(self, err_fd: int) -> None:
+        self.err_fd = err_fd
+        self._old: dict[int, Any] = {}
+
+    def _leave(self, signum, frame) -> None:
+        os.write(self.err_fd, b"aekl: error: interrupted while connecting to Ray\n")
+        os._exit(128 + signum)
 
     def __enter__(self) -> "_LeaveOnSignal":
-        self._old: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 if signal.getsignal(sig) is not signal.SIG_IGN:
-                    self._old[sig] = signal.signal(sig, _leave)
+                    self._old[sig] = signal.signal(sig, self._leave)
         return self
 
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
-
-
-def _leave(signum, frame) -> None:
-    os.write(2, b"aekl: error: interrupted while connecting to Ray\n")
-    os._exit(128 + signum)
 
 
 def check_cluster(cpus: float, gpus: float) -> None:
@@ -443,7 +446,7 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
     root.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
     marker = root / f".aekl-sweep-{token[:8]}"
-    marker.write_text(token)
+    _write_new(marker, token.encode())
     board = ray.remote(num_cpus=0)(Board).remote()
     ray.get(board.is_stopping.remote())  # the board is up before any task asks it
     task = ray.remote(run_task).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
@@ -494,6 +497,16 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
     finally:
         marker.unlink(missing_ok=True)
     return [o if o is not None else Outcome("cancelled", None) for o in outcomes]
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """A file that must not exist yet (O_EXCL), written without following a link."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def _result(ray, ref) -> dict:

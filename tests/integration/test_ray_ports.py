@@ -9,7 +9,10 @@ folder exists.
 from __future__ import annotations
 
 import http.server
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -85,3 +88,54 @@ def test_the_help_states_the_bound_and_the_token_setting():
     result = runner.invoke(app, ["sweep", "--help"], terminal_width=200)
     text = " ".join(result.stdout.split())
     assert "30 s" in text and "RAY_AUTH_MODE=token" in text
+
+
+class SettingsThenSilence:
+    """A listener that greets like HTTP/2 (so it passes for a Ray head at
+    first) and then says nothing; counts the connections made to it."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.bind(("", 0))  # every address: Ray swaps 127.0.0.1 for the machine's own address
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.accepted = threading.Semaphore(0)
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            conn.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))  # an empty SETTINGS frame
+            self.conns.append(conn)
+            self.accepted.release()
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_joining_ends_the_sweep_within_2_s(tmp_path, sig):
+    fake = SettingsThenSilence()
+    code = "import sys; from core.entry import main; sys.exit(main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, "sweep", "--executor", "ray", "--ray-address",
+                             f"127.0.0.1:{fake.port}", "--latent", "2", "--epochs", "1", "--subset", "256",
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # The probe is the first connection; the second is ray.init, now waiting on the silence.
+        assert fake.accepted.acquire(timeout=120) and fake.accepted.acquire(timeout=60), proc.poll()
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        fake.close()
+    assert proc.returncode == 128 + sig, err
+    assert err.strip().splitlines()[-1] == "aekl: error: interrupted while connecting to Ray"
+    assert took < 2.0
