@@ -87,9 +87,9 @@ def start(prog: str, load: Callable[[], Callable[[], object]]) -> None:
 
 
 def _load_cli() -> Callable[[], object]:
-    from core.cli import main
+    from core.cli import run
 
-    return main
+    return run
 
 
 def main() -> None:

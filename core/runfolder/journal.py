@@ -114,9 +114,11 @@ class Journal(NullJournal):
 
     def _truncate_progress(self, epoch: int, step: int) -> None:
         path = self.run.file("progress.jsonl")
-        if not path.is_file():
+        if not path.is_file() and not path.is_symlink():
             return
-        keep = [r for r in read_lines(path) if _position(r) <= (epoch, step)]
+        # A link in its place is replaced, and what it points to is not read into the run.
+        rows = [] if path.is_symlink() else read_lines(path)
+        keep = [r for r in rows if _position(r) <= (epoch, step)]
         atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in keep).encode())
 
     def _write_status(self, status: Status, epoch: int, step: int, **extra: Any) -> None:

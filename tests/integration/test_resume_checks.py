@@ -153,3 +153,11 @@ def test_a_file_given_as_data_folder_is_called_a_file(tmp_path):
                                  "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "is not a folder" in result.stderr and "does not exist" not in result.stderr
+
+
+def test_kl_of_a_run_that_failed_before_any_weights_does_not_speak_of_resuming(tmp_path):
+    run = new_run(AEConfig(kind="vae", latent=2, epochs=1), tmp_path, name="f")
+    run.write_status(Status.FAILED, 0, 3, error="diverged")
+    result = runner.invoke(app, ["kl", "--run", "f", "--index", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "has no saved weights" in result.stderr and "resume" not in result.stderr
