@@ -80,13 +80,15 @@ def run_app(argv: Sequence[str] | None = None) -> None:
     app.error_console = Console(file=report, width=120, markup=False, highlight=False, color_system=None)
     app.run()
     code = app.return_code or 0
-    if code:
-        text = report.getvalue()
-        log = _write_log(text) if text.strip() else None
+    text = report.getvalue()
+    if code and text.strip():  # Textual's crash report: to a log, one line here
+        log = _write_log(text)
         where = f"; details in {log}" if log else ""
         first = _last_line(text)
         line(PROG, f"the app stopped on an internal error{': ' + first if first else ''}{where}")
         sys.exit(1)
+    if code:
+        sys.exit(code)
 
 
 def _last_line(text: str) -> str:

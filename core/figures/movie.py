@@ -69,7 +69,8 @@ def _write_gif(fig: Figure, path: Path, frames: int, draw: Callable[[int], None]
 
 
 def latent_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path:
-    points = [pca_2d(e.codes)[0] for e in ends]
+    kept = [np.isfinite(e.codes).all(axis=1) for e in ends]  # a damaged snapshot's inf/NaN rows are left out
+    points = [pca_2d(e.codes[k])[0] if k.any() else np.zeros((0, 2)) for e, k in zip(ends, kept)]
     xlim, ylim = _limits(points)
     colours = colormaps["tab10"]
     fig = Figure(figsize=(6.0, 5.0))
@@ -78,7 +79,7 @@ def latent_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path
 
     def draw(i: int) -> None:
         ax.clear()
-        labels = ends[i].labels
+        labels = ends[i].labels[kept[i]]
         for digit in range(10):
             sel = labels == digit
             ax.scatter(points[i][sel, 0], points[i][sel, 1], s=3, alpha=0.6, color=colours(digit), label=str(digit))
@@ -92,7 +93,7 @@ def latent_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path
 
 
 def interpolation_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path:
-    count = max(len(e.frames) for e in ends)
+    count = max(1, max(len(e.frames) for e in ends))
     fig = Figure(figsize=(0.9 * count, 1.4))
     axes = [fig.add_subplot(1, count, k + 1) for k in range(count)]
 
@@ -103,8 +104,9 @@ def interpolation_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) 
             ax.axis("off")
             if k < len(frames):
                 ax.imshow(np.clip((frames[k] + 1) / 2, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        a, b = ends[i].pair
-        fig.suptitle(f"epoch {ends[i].epoch}: decoded line from test #{a} to #{b}", fontsize=9)
+        pair = list(np.ravel(ends[i].pair))
+        line = f"from test #{pair[0]} to #{pair[-1]}" if pair else "between two test images"
+        fig.suptitle(f"epoch {ends[i].epoch}: decoded line {line}", fontsize=9)
 
     return _write_gif(fig, run.file("interpolation.gif"), len(ends), draw, tick)
 
