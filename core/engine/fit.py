@@ -247,7 +247,8 @@ def _last(loop: "_Loop", journal: NullJournal, pair, began: float) -> Stopped | 
     s, model, opt, config = loop.state, loop.model, loop.opt, loop.config
     if loop.stopped:
         journal.save_checkpoint(s.checkpoint(model, opt, config))
-    files = journal.figures(_figures(model, loop.data, config, pair))
+    quick = loop.stopped and not journal.figures_on_stop
+    files = {} if quick else journal.figures(_figures(model, loop.data, config, pair))
     if loop.stopped:
         journal.stopped(s.epoch, s.step, files)
         return Stopped(journal.run_dir, s.epoch, s.step, files)

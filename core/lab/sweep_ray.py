@@ -423,7 +423,12 @@ def run_task(index: int, config: dict, run_dir: str, resume: bool, marker: str, 
         from core.engine.fit import fit
 
         # fit locks the folder for its whole life, as under `aekl train`.
-        events = fit(cfg, _data(data_dir, cfg.device, cfg.subset), run=run, resume=resume, should_stop=stop.is_set)
+        from core.runfolder.journal import Journal
+
+        journal = Journal(run)
+        journal.figures_on_stop = False  # a stopped sweep ends within a second or two; figures come on resume
+        events = fit(cfg, _data(data_dir, cfg.device, cfg.subset), run=journal, resume=resume,
+                     should_stop=stop.is_set)
         state, detail = follow(events, cfg.epochs,
                                lambda state, **kw: board.report.remote(index, {"state": state, **kw}))
         return {"state": state, "detail": detail, "files": None if shared else pack(run.path)}

@@ -32,6 +32,9 @@ class NullJournal:
     """A run without a folder: every write is a no-op."""
 
     run_dir: str | None = None
+    # Whether a stop draws the figures too. A sweep says no: a stop must be
+    # quick there (figures take seconds), and the run draws them once resumed.
+    figures_on_stop: bool = True
 
     def open(self) -> None: ...
     def close(self) -> None: ...
