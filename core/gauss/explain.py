@@ -184,6 +184,10 @@ def _symmetry_with_your_numbers(q: Gaussian, p: Gaussian, forward: float, backwa
         return (head + f"They are equal because your Σ0 = Σ1 (only the means differ), as shown above; "
                 f"the Mahalanobis distance between the means is √(2 · {prose(forward)}) = {prose(dist)}. "
                 + _fixed_asymmetry())
+    if not (math.isfinite(forward) and math.isfinite(backward)):
+        if math.isfinite(forward) or math.isfinite(backward):
+            return head + "They differ: one direction is finite and the other beyond float64. " + _fixed_asymmetry()
+        return head + "Both are beyond float64, so they cannot be compared here. " + _fixed_asymmetry()
     if prose(forward) != prose(backward):
         return head + ("They differ: your own input is a counterexample to M2 (Σ0 ≠ Σ1, so nothing forces "
                        "the directions to agree).")
@@ -354,6 +358,13 @@ def _reduction_with_your_numbers(q: Gaussian, forward: float) -> str:
 def explain_steps(q: Gaussian, p: Gaussian) -> list[str]:
     """The derivations as Markdown steps, in order (each part starts with its heading):
     (i)–(iii) here, (iv)–(vi) from core.gauss.explain_more."""
+    from core.gauss.explain_more import divergence_steps, elbo_steps
+
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is printed as "overflow", not warned
+        return _steps(q, p)
+
+
+def _steps(q: Gaussian, p: Gaussian) -> list[str]:
     from core.gauss.explain_more import divergence_steps, elbo_steps
 
     forward, backward = kl(q, p), kl(p, q)
