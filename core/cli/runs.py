@@ -154,9 +154,9 @@ def _show_nll(run_id: str, out_dir: Path, k: int, device: str, json_out: bool) -
     run, model, config, data = _load(run_id, out_dir, device)
     if config.kind != "vae":
         raise BadInput(field="nll", rule=f"needs a VAE run; {run.id} is a plain autoencoder (no q(z|x))")
-    from core.nn.bound import iwae_bound, test_elbo
+    from core.nn.bound import iwae_bound, sampled_elbo
 
-    row = {**test_elbo(model, data.test_x), **iwae_bound(model, data.test_x, k)}
+    row = {**sampled_elbo(model, data.test_x), **iwae_bound(model, data.test_x, k)}
     row["test_kl"] = row["test_nelbo"] - row["test_recon_nats"]
     if json_out:
         print_json({"run": run.id, "images": len(data.test_x), **row})

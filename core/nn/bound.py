@@ -66,7 +66,7 @@ def _log_weights(model, x: torch.Tensor, k: int, gen: torch.Generator) -> tuple[
 
 
 @torch.inference_mode()
-def test_elbo(model, x: torch.Tensor, samples: int = ELBO_SAMPLES, batch: int = 2500) -> dict:
+def sampled_elbo(model, x: torch.Tensor, samples: int = ELBO_SAMPLES, batch: int = 2500) -> dict:
     """The ELBO on `x` with `samples` draws of z per image: −ELBO in nats per
     image and bits/dim, its reconstruction and KL parts, and the MSE per pixel
     of the sampled reconstructions (comparable with the training MSE)."""

@@ -72,7 +72,7 @@ def epoch_fields(model: AutoEncoder, train: list[float], test: dict[str, float],
     charged KL is computed from the whole set's per-dimension KL, and
     `test_loss` is replaced by the objective with it. `final`: the run's last
     epoch, which adds the importance-weighted bound."""
-    from core.nn.bound import default_k, iwae_bound, test_elbo
+    from core.nn.bound import default_k, iwae_bound, sampled_elbo
 
     stats = posterior_stats(model, test_x)
     if not stats:
@@ -85,7 +85,7 @@ def epoch_fields(model: AutoEncoder, train: list[float], test: dict[str, float],
         "test_beta_kl": beta_kl,
         "beta": float(model.beta),
         **stats,
-        **test_elbo(model, test_x),
+        **sampled_elbo(model, test_x),
     }
     if final:
         fields.update(iwae_bound(model, test_x, default_k(test_x.device)))
