@@ -163,7 +163,10 @@ def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, exp
     if json_out:
         obj = report.to_json()
         if text is not None:
+            from core.gauss.explain_more import divergence_values
+
             obj["explain"] = text  # Markdown source; stdout stays one JSON object
+            obj["divergences"] = divergence_values(problem.q, problem.p)  # part (iv)'s numbers
         if pic is not None:
             obj["plot"] = {"dim": pic.j + 1, "area": pic.area, "term": pic.term,
                            "png": None if png is None else str(png)}

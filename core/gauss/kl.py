@@ -54,7 +54,9 @@ def _ops(*xs):
 
 
 def exp_m1_m(x):
-    """e^x − 1 − x, accurate to a few ulps for every x (numpy or torch).
+    """e^x − 1 − x to within 16 ulps for every x (numpy or torch): measured
+    worst 15 ulps just above the series cutoff (x ≈ 0.12), where expm1(x) − x
+    cancels (relative error ≈ 2·eps/|x|); a few ulps elsewhere.
 
     This is σ² − 1 − ln σ² with x = ln σ², the part of every diagonal KL term
     that vanishes at σ = 1, where it is ≈ x²/2 and naive forms lose all digits.

@@ -43,3 +43,15 @@ def elbo_lines(row: dict) -> list[str]:
                      + (f" = {iw_bpd:.4f} bits/dim" if iw_bpd is not None else "")
                      + (f"; {gap:.2f} nats tighter than the ELBO from the same {int(k)} draws" if gap is not None else ""))
     return lines
+
+
+def elbo_short(row: dict) -> str:
+    """One short line for a panel's border: −ELBO and, at the end of a run, the IWAE bound."""
+    nelbo, bpd = _num(row, "test_nelbo"), _num(row, "test_nelbo_bpd")
+    if nelbo is None or bpd is None:
+        return ""
+    text = f"−ELBO {nelbo:.1f} nats = {bpd:.3f} bits/dim"
+    nll, k = _num(row, "test_iwae_nll"), _num(row, "iwae_k")
+    if nll is not None and k:
+        text += f" · IWAE(k={int(k)}) {nll:.1f}"
+    return text + " (σx² = ½)"

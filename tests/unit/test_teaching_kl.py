@@ -223,3 +223,30 @@ def test_elbo_and_mutual_information_derivations_are_there():
         assert words in md, words
     kl_value = 0.5 * (0.25 + 1 - 1 - 0) + 0.5 * (4 + 1 - 1 - math.log(4))
     assert f"KL(q(z|x) ‖ p(z)) = {kl_value:.6g} nats" in md
+
+
+def test_exp_m1_m_is_within_16_ulps_as_documented():
+    from core.gauss.kl import exp_m1_m
+
+    mpmath.mp.dps = 50
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.uniform(-1, 1, 800) * 10.0 ** rng.uniform(-12, 0, 800), rng.uniform(-0.2, 0.2, 800),
+                         rng.uniform(-700, 700, 400)])
+    worst = 0.0
+    for x in xs:
+        exact = mpmath.exp(mpmath.mpf(x)) - 1 - mpmath.mpf(x)
+        worst = max(worst, float(abs(mpmath.mpf(float(exp_m1_m(np.float64(x)))) - exact)
+                                 / np.spacing(abs(float(exact)))))
+    assert 1 < worst < 16
+
+
+def test_json_with_explain_carries_the_divergences():
+    result = runner.invoke(app, ["kl", "--mu", "0.5", "--sigma", "1", "--sigma1", "2", "--explain", "--json",
+                                 "--samples", "0"])
+    d = json.loads(result.output)["divergences"]
+    kl01 = math.log(2) + 1.25 / 8 - 0.5
+    kl10 = -math.log(2) + 4.25 / 2 - 0.5
+    assert d["jeffreys"] == pytest.approx(kl01 + kl10, rel=1e-12)
+    assert d["pinsker_bound"] == pytest.approx(math.sqrt(min(kl01, kl10) / 2), rel=1e-12)
+    assert d["js_distance"] == pytest.approx(math.sqrt(d["js"]), rel=1e-12) and d["js_samples"] == 0
+    assert 0 < d["tv"] <= d["pinsker_bound"] and 0 < d["js"] < math.log(2)
