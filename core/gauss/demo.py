@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -193,6 +194,14 @@ class Demo:
 
 
 def run_demo(p: Mixture) -> Demo:
+    """Both fits, every local minimum of KL(q ‖ p), and the curves to draw.
+    Cached by the mixture's numbers: the app asks again on every keystroke."""
+    return _demo_of(tuple(p.weights.tolist()), tuple(p.means.tolist()), tuple(p.spreads.tolist()))
+
+
+@lru_cache(maxsize=32)
+def _demo_of(weights: tuple, means: tuple, spreads: tuple) -> Demo:
+    p = Mixture(np.array(weights), np.array(means), np.array(spreads))
     optima = mode_optima(p)
     mode, moments = (optima[0].m, optima[0].s), fit_moments(p)
     neg_h = neg_entropy(p)
