@@ -32,6 +32,7 @@ from core.config import IMAGE_DIM
 SIGMA_X2 = 0.5  # decoder variance of the reported ELBO: β = 2σx² = 1
 ELBO_SAMPLES = 1  # z drawn per test image for the per-epoch ELBO
 IWAE_K_GPU, IWAE_K_CPU = 64, 16  # importance samples at the end of a run (CPU: slower decoder)
+ROWS = 50_000  # decodes per chunk (images × draws): bounds memory to a few hundred MB whatever k is
 EVAL_SEED = 20_240_601  # the evaluation noise, fixed so that epochs compare
 PIXEL_SCALE_BITS = math.log2(127.5)  # from [−1, 1] to the 0…255 scale, per dimension
 
@@ -66,13 +67,14 @@ def _log_weights(model, x: torch.Tensor, k: int, gen: torch.Generator) -> tuple[
 
 
 @torch.inference_mode()
-def sampled_elbo(model, x: torch.Tensor, samples: int = ELBO_SAMPLES, batch: int = 2500) -> dict:
+def sampled_elbo(model, x: torch.Tensor, samples: int = ELBO_SAMPLES) -> dict:
     """The ELBO on `x` with `samples` draws of z per image: −ELBO in nats per
     image and bits/dim, its reconstruction and KL parts, and the MSE per pixel
     of the sampled reconstructions (comparable with the training MSE)."""
     was = model.training
     model.eval()
     gen = _generator(x.device)
+    batch = max(1, ROWS // samples)
     recon = kl = sq = 0.0
     for start in range(0, len(x), batch):
         log_px, _, sq_b, kl_b = _log_weights(model, x[start:start + batch], samples, gen)
@@ -87,13 +89,14 @@ def sampled_elbo(model, x: torch.Tensor, samples: int = ELBO_SAMPLES, batch: int
 
 
 @torch.inference_mode()
-def iwae_bound(model, x: torch.Tensor, k: int, batch: int = 500) -> dict:
+def iwae_bound(model, x: torch.Tensor, k: int) -> dict:
     """−L_k, the importance-weighted bound with k samples (Burda et al. 2016):
     ln p(x) ≥ L_k = E ln (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x) ≥ ELBO. Its
     negative is an estimate from above of −ln p(x), nats per image."""
     was = model.training
     model.eval()
     gen = _generator(x.device)
+    batch = max(1, ROWS // k)
     total = mean_w = 0.0
     for start in range(0, len(x), batch):
         log_px, prior_minus_q, _, _ = _log_weights(model, x[start:start + batch], k, gen)
