@@ -50,6 +50,10 @@ class Mixture:
         scale = max(abs(m) for m in means) + max(spreads)
         if scale > 1e100 or min(spreads) < 1e-100:
             raise BadInput(field="spreads", rule="and means must lie within 1e-100 to 1e100")
+        # float64 cannot place quadrature points closer than ~1e-16·|x| apart
+        if any(s < 1e-9 * abs(m) for m, s in zip(means, spreads)):
+            raise BadInput(field="spreads", rule="must each be at least 1e-9 times the size of their mean "
+                                                 "(float64 cannot resolve a narrower bump there)")
         return cls(np.array(weights) / sum(weights), np.array(means, float), np.array(spreads, float))
 
     def log_density(self, x: np.ndarray) -> np.ndarray:

@@ -65,19 +65,30 @@ def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 2001
     qj, pj = marginal(q, j), marginal(p, j)
     sq, sp = math.exp(0.5 * qj.log_variances[0]), math.exp(0.5 * pj.log_variances[0])
     # The area is an adaptive integral in q's own units, x = μ0 + σ0 t, split
-    # at p's mean: a q far narrower than p still gets its points.
-    def log_ratio(x: np.ndarray) -> np.ndarray:
-        return qj.log_density_1d(0, x) - pj.log_density_1d(0, x)
+    # at p's mean: a q far narrower than p still gets its points. The
+    # integrand is written in t, never forming x, which float64 could not
+    # resolve for a q much narrower than its distance from 0.
+    half_lv = 0.5 * float(qj.log_variances[0] - pj.log_variances[0])  # ln(σ0/σ1), exact
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        shift = float((qj.mean[0] - pj.mean[0]) * math.exp(-0.5 * float(pj.log_variances[0])))
+        ratio = float(np.exp(half_lv))  # σ0/σ1; 0 or inf only where the term is beyond float64 anyway
 
-    area = normal_expectation(log_ratio, float(qj.mean[0]), sq, [float(pj.mean[0])])
+        def log_ratio(t: np.ndarray) -> np.ndarray:  # ln q − ln p at x = μ0 + σ0 t
+            d = shift + ratio * t
+            return 0.5 * (d * d - t * t) - half_lv
+
+        area = normal_expectation(log_ratio, 0.0, 1.0, [-shift / ratio] if 0 < ratio < math.inf else [])
+    if math.isnan(area):
+        area = math.inf  # inf − inf inside: the term overflows float64 too
     # Draw ±4σ of q and the bulk of p, with half the points on q alone so that
     # a narrow q is drawn too.
     lo = min(qj.mean[0] - 4 * sq, pj.mean[0] - 3 * sp)
     hi = max(qj.mean[0] + 4 * sq, pj.mean[0] + 3 * sp)
     x = np.unique(np.concatenate([np.linspace(lo, hi, points // 2),
                                   np.linspace(qj.mean[0] - 4 * sq, qj.mean[0] + 4 * sq, points - points // 2)]))
-    lq, lp = qj.log_density_1d(0, x), pj.log_density_1d(0, x)
-    dq, dp, integrand = np.exp(lq), np.exp(lp), np.exp(lq) * (lq - lp)
+    with np.errstate(all="ignore"):  # extreme inputs draw what float64 can; the area above is exact
+        lq, lp = qj.log_density_1d(0, x), pj.log_density_1d(0, x)
+        dq, dp, integrand = np.exp(lq), np.exp(lp), np.exp(lq) * (lq - lp)
     ellipses = None
     if q.dim == 2:
         ellipses = {"q": [ellipse(q, 1), ellipse(q, 2)], "p": [ellipse(p, 1), ellipse(p, 2)]}
@@ -86,7 +97,9 @@ def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 2001
 
 def caption(pic: Picture) -> str:
     what = "term" if pic.is_term else "KL of the marginals (not a term: a full covariance does not split)"
-    return (f"dimension {pic.j + 1}: area under q ln(q/p) = {pic.area:.6g} ≈ {what} {pic.term:.6g}")
+    from core.present.numbers import num
+
+    return f"dimension {pic.j + 1}: area under q ln(q/p) = {num(pic.area)} ≈ {what} {num(pic.term)}"
 
 
 def draw(plt, pic: Picture, width: int | None = None, height: int | None = None) -> None:

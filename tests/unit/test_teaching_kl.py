@@ -110,12 +110,14 @@ def test_the_default_demo_prints_the_true_values_and_both_local_minima():
     assert [o["start_component"] for o in data["mode_seeking_optima"]] == [1, 2]
 
 
-@pytest.mark.parametrize("mu, s0, mu1, s1", [(5.0, 0.001, 0.0, 10.0), (0.0, 0.001, 0.0, 1.0), (0.5, 3.0, -1.0, 0.2)])
+@pytest.mark.parametrize("mu, s0, mu1, s1", [(5.0, 0.001, 0.0, 10.0), (0.0, 0.001, 0.0, 1.0), (0.5, 3.0, -1.0, 0.2),
+                                             (1e10, 1e-10, 0.0, 1.0), (0.0, 1e-150, 0.0, 1e150)])
 def test_plot_area_equals_the_term_for_narrow_and_wide_q(mu, s0, mu1, s1):
-    term = math.log(s1 / s0) + (s0 * s0 + (mu - mu1) ** 2) / (2 * s1 * s1) - 0.5
+    term = math.log(s1) - math.log(s0) + ((s0 / s1) ** 2 + ((mu - mu1) / s1) ** 2) / 2 - 0.5
     pic = picture(Gaussian.diag([mu], sigma=[s0]), Gaussian.diag([mu1], sigma=[s1]))
     assert pic.area == pytest.approx(term, rel=1e-9) and pic.term == pytest.approx(term, rel=1e-12)
-    assert pic.q.max() == pytest.approx(1 / (s0 * math.sqrt(2 * math.pi)), rel=1e-3)  # the grid resolves q
+    if s0 * 1e6 > abs(mu):  # the grid resolves q (float64 can place points 1e-6 σ apart)
+        assert pic.q.max() == pytest.approx(1 / (s0 * math.sqrt(2 * math.pi)), rel=1e-3)
     result = runner.invoke(app, ["kl", "--mu", str(mu), "--sigma", str(s0), "--mu1", str(mu1), "--sigma1", str(s1),
                                  "--dim", "1", "--samples", "0"])
     assert f"area under q ln(q/p) = {term:.6g} ≈ term {term:.6g}" in result.output
@@ -250,3 +252,15 @@ def test_json_with_explain_carries_the_divergences():
     assert d["pinsker_bound"] == pytest.approx(math.sqrt(min(kl01, kl10) / 2), rel=1e-12)
     assert d["js_distance"] == pytest.approx(math.sqrt(d["js"]), rel=1e-12) and d["js_samples"] == 0
     assert 0 < d["tv"] <= d["pinsker_bound"] and 0 < d["js"] < math.log(2)
+
+
+def test_a_bump_narrower_than_float64_can_resolve_is_refused():
+    result = runner.invoke(app, ["kl-demo", "--means", "-1e50,1e50", "--spreads", "1e-50,1e50"])
+    assert result.exit_code == 2 and "--spreads must each be at least 1e-9 times" in " ".join(result.output.split())
+
+
+def test_jeffreys_breaks_the_triangle_with_the_fixed_numbers():
+    pr = build_problem(mu="1", sigma="2")
+    md = explain_markdown(pr.q, pr.p)
+    # KL(N(a, 1) ‖ N(b, 1)) = ½ (a − b)², so J = (a − b)²: 4 against 1 + 1
+    assert "J(P, R) = 4 > J(P, Q) + J(Q, R) = 1 + 1" in md
