@@ -228,7 +228,8 @@ def kl_demo_command(
                                 "spreads": mixture.spreads.tolist()},
                     "mode_seeking": {"mean": demo.mode[0], "sigma": demo.mode[1], **demo.table["mode"]},
                     "moment_matching": {"mean": demo.moments[0], "sigma": demo.moments[1], **demo.table["moments"]},
-                    "mode_seeking_optima": [{"start_component": o.start + 1, "mean": o.m, "sigma": o.s,
+                    "mode_seeking_optima": [{"start_component": o.start + 1,
+                                             "start_components": [k + 1 for k in o.starts], "mean": o.m, "sigma": o.s,
                                              "KL(q‖p)": o.kl_qp, "KL(p‖q)": o.kl_pq} for o in demo.optima]})
         return
     out.print(_ansi(terminal(demo, width=min(out.width, 120), height=20)))
@@ -244,7 +245,9 @@ def kl_demo_command(
     for col in ("started on", "mean", "σ", "KL(q‖p)", "KL(p‖q)"):
         optima.add_column(col, justify="right")
     for o in demo.optima:
-        optima.add_row(f"component {o.start + 1}", num(o.m), num(o.s), num(o.kl_qp), num(o.kl_pq))
+        where = ", ".join(str(k + 1) for k in o.starts)
+        optima.add_row(f"component{'s' * (len(o.starts) > 1)} {where}", num(o.m), num(o.s), num(o.kl_qp),
+                       num(o.kl_pq))
     out.print(optima)
     out.print(Text(optima_sentence(demo)))
     if png is not None:

@@ -14,7 +14,7 @@ percent or so. The entropy of q and E_p[ln q] are exact closed forms.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -165,6 +165,7 @@ class Optimum:
     s: float
     kl_qp: float  # KL(q ‖ p), the objective
     kl_pq: float
+    starts: tuple[int, ...] = ()  # every 0-based component whose search ended here
 
 
 def mode_optima(p: Mixture) -> list[Optimum]:
@@ -174,9 +175,11 @@ def mode_optima(p: Mixture) -> list[Optimum]:
     found: list[Optimum] = []
     for k, (mk, sk) in enumerate(zip(p.means, p.spreads)):
         m, s = _local_minimum(p, float(mk), float(sk))
-        if any(abs(o.m - m) <= 1e-6 * s and abs(o.s - s) <= 1e-6 * s for o in found):
+        same = next((i for i, o in enumerate(found) if abs(o.m - m) <= 1e-6 * s and abs(o.s - s) <= 1e-6 * s), None)
+        if same is not None:
+            found[same] = replace(found[same], starts=(*found[same].starts, k))
             continue
-        found.append(Optimum(k, m, s, kl_q_p(m, s, p), kl_p_q(p, m, s, neg_h)))
+        found.append(Optimum(k, m, s, kl_q_p(m, s, p), kl_p_q(p, m, s, neg_h), (k,)))
     return sorted(found, key=lambda o: o.kl_qp)
 
 
@@ -222,8 +225,8 @@ def _demo_of(weights: tuple, means: tuple, spreads: tuple) -> Demo:
 def optima_sentence(demo: Demo) -> str:
     """What the list of local minima of KL(q ‖ p) means for the reader."""
     if len(demo.optima) == 1:
-        return ("KL(q ‖ p) has one local minimum here: the search started on every component "
-                "of p arrives at the same q.")
+        return ("One local minimum of KL(q ‖ p) found: the searches started on every component "
+                "of p arrive at the same q, so here the fit does not depend on where it starts.")
     return (f"KL(q ‖ p) has {len(demo.optima)} local minima here, each reached by a search started on a "
             "different component of p: which q you get depends on where the fit starts. The table's "
             "mode-seeking row is the one with the smallest KL(q ‖ p) "

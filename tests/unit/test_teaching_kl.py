@@ -93,6 +93,12 @@ def test_every_mode_seeking_fit_is_a_local_minimum_of_the_true_objective(w, mean
         assert np.linalg.eigvalsh(0.5 * (hess + hess.T)).min() > 0, hess
         assert o.kl_qp == pytest.approx(f0, rel=1e-8)
     assert demo.table["mode"]["KL(q‖p)"] == min(o.kl_qp for o in demo.optima)
+    assert sorted(k for o in demo.optima for k in o.starts) == list(range(len(means)))  # every start accounted for
+    if len(demo.optima) == 1:
+        result = runner.invoke(app, ["kl-demo", "--weights", ",".join(map(str, w)), "--means",
+                                     ",".join(map(str, means)), "--spreads", ",".join(map(str, spreads))])
+        assert "components 1, 2" in result.output and "does not depend on where it starts" in " ".join(
+            result.output.split())
 
 
 def test_the_default_demo_prints_the_true_values_and_both_local_minima():
