@@ -370,7 +370,7 @@ def _steps(q: Gaussian, p: Gaussian) -> list[str]:
     forward, backward = kl(q, p), kl(p, q)
     head = (f"# KL(N0 ‖ N1) with your numbers\n\nN0 = {describe(q)} (q), N1 = {describe(p)} (p), d = {q.dim}.")
     return [head, *_part_i(q, p, forward), *_part_ii(q, p, forward, backward), *_part_iii(q, p, forward),
-            *divergence_steps(q, p), *elbo_steps(q, p, forward)]
+            *divergence_steps(q, p, forward, backward), *elbo_steps(q, p, forward)]
 
 
 def explain_markdown(q: Gaussian, p: Gaussian) -> str:

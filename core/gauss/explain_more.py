@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from core.gauss.divergences import Divergences, divergences
+from core.gauss.divergences import divergences
 from core.gauss.kl import Gaussian, triangle_example
 from core.present.numbers import prose
 
@@ -25,8 +25,9 @@ def _estimate(e, what: str) -> str:
             f"Gaussian, ± one standard error; {what} has no closed form)")
 
 
-def divergence_steps(q: Gaussian, p: Gaussian, div: Divergences | None = None) -> list[str]:
-    div = div or divergences(q, p)
+def divergence_steps(q: Gaussian, p: Gaussian, forward: float | None = None,
+                     backward: float | None = None) -> list[str]:
+    div = divergences(q, p, forward=forward, backward=backward)
     tri = triangle_example()
     steps = ["""## (iv) KL is not a metric — what is?
 
