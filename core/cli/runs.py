@@ -52,8 +52,9 @@ def print_elbo(rows: list[dict]) -> None:
     out.print(table)
     last = [m for m in rows if "kl_per_dim" in m][-1]
     per_dim = last["kl_per_dim"]
-    out.print(f"KL per latent dimension, epoch {last['epoch']} (nats, test mean; sum {sum(per_dim):.2f}): "
-              + "  ".join(f"z{d + 1} {v:.2f}" for d, v in enumerate(per_dim)))
+    if isinstance(per_dim, list) and all(_finite({"v": v}, "v") is not None for v in per_dim):
+        out.print(f"KL per latent dimension, epoch {last['epoch']} (nats, test mean; sum {sum(per_dim):.2f}): "
+                  + "  ".join(f"z{d + 1} {v:.2f}" for d, v in enumerate(per_dim)))
     print_elbo_units(last)
     warning = collapse_warning(per_dim)
     if warning:

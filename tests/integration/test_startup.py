@@ -117,3 +117,15 @@ def test_an_app_crash_is_exit_1_with_one_line_naming_the_log(tmp_path):
     logs = list(tmp_path.glob("aekl-tui-crash-*.log"))
     assert len(logs) == 1 and str(logs[0]) in result.stderr
     assert "boom for the test" in logs[0].read_text()
+
+
+def test_show_of_a_vae_row_with_text_where_numbers_belong_is_not_a_traceback(tmp_path):
+    run = new_run(AEConfig(kind="vae", latent=2, epochs=1), tmp_path, name="t")
+    run.append_metrics({"epoch": 1, "train_mse": 0.1, "test_mse": 0.1, "seconds": 1.0, "samples_per_s": 9.0,
+                        "beta": "one", "test_kl": "x", "test_loss": 0.2, "kl_per_dim": ["a", "b"]})
+    run.write_status(Status.FINISHED, 1)
+    result = aekl("show", "t", "--out", str(tmp_path))
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 2), result.stderr
+    if result.returncode == 2:  # the reader may call the row damaged: then one line
+        assert len(result.stderr.strip().splitlines()) == 1
