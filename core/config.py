@@ -83,11 +83,11 @@ class AEConfig:
     # VAE only: how beta moves during the run (core/nn/schedules.py). "monotonic"
     # ramps from 0 over kl_warmup epochs, then holds (constant when 0);
     # "cyclical" repeats that ramp kl_cycles times (Fu et al. 2019).
-    kl_schedule: str = option("monotonic", "VAE: how β moves (cyclical: Fu et al. 2019).", MODEL, "β sched",
+    kl_schedule: str = option("monotonic", "VAE: how β moves (cyclical: Fu et al. 2019).", MODEL, "sched",
                               choices=SCHEDULES)
     # epochs of linear KL warm-up (monotonic only); 0 = none
     kl_warmup: float = option(0.0, "VAE: epochs over which β rises from 0 (monotonic; 0 = none; "
-                              "at most --epochs).", MODEL, "β warm", low=0, high=MAX_EPOCHS)
+                              "at most --epochs).", MODEL, "warm-up", low=0, high=MAX_EPOCHS)
     # cycles over the run for the cyclical schedule (Fu et al. used 4)
     kl_cycles: int = option(4, "VAE: cycles of the cyclical schedule.", MODEL, "cycles", low=1, high=MAX_CYCLES)
     # VAE only: nats per latent dimension the KL term does not charge for

@@ -121,17 +121,15 @@ def check_value(name: str, o: Option, value: Any) -> None:
     for x in items:
         if isinstance(x, str) or isinstance(x, bool):
             continue
-        if isinstance(x, float) and not math.isfinite(x):
-            raise BadInput(field=name, value=value, rule=o.rule or _low_rule(o))
-        if _below(o, x):
-            raise BadInput(field=name, value=value, rule=o.rule or _low_rule(o))
+        if isinstance(x, float) and not math.isfinite(x) or _below(o, x):
+            raise BadInput(field=name, value=value, rule=o.rule or _low_rule(o, isinstance(x, float)))
         if _above(o, x):
             raise BadInput(field=name, value=value, rule=o.rule or
                            f"must be {'below' if o.high_open else 'at most'} {_num(o.high)}")
 
 
-def _low_rule(o: Option) -> str:
-    if o.low == 0:
+def _low_rule(o: Option, real: bool) -> str:
+    if o.low == 0 and real:
         return "must be a positive number" if o.low_open else "must be a non-negative number"
     return f"must be {'above' if o.low_open else 'at least'} {_num(o.low) if o.low is not None else ''}".strip()
 

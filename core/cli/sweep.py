@@ -126,7 +126,8 @@ def sweep(
     grid, notes = parse_grid(latent, kind, beta, seeds)
     out_dir, data_dir = options["runs_dir"], options["data_dir"]
     # Every run trains here with the local executor; on Ray, each on its own machine.
-    base = config_with(AEConfig(), opt.given(ctx, ctx.params, OPTIONS), here=executor == "local")
+    base = config_with(AEConfig(), opt.given(ctx, ctx.params, [n for n in OPTIONS if n not in GRID]),
+                       here=executor == "local")
     jobs = plan(grid.configs(base), out_dir, force)
     for note in notes:
         err.print(f"[yellow]note[/]: {note}", soft_wrap=True)

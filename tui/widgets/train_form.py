@@ -32,6 +32,7 @@ NAMES = tuple(name for row in ROWS for name in row)
 CHOICES = tuple(name for name in NAMES if OPTIONS[name].choices)
 TYPED = tuple(name for name in NAMES if name not in CHOICES)
 WIDTH = {int: 7, float: 7, tuple: 9}  # input cells by the kind of value
+SELECT_EXTRA = 5  # cells a compact Select adds to its longest choice (padding and the arrow)
 
 
 class TrainForm(Vertical):
@@ -50,14 +51,17 @@ class TrainForm(Vertical):
                     yield Static("", id="form-note")  # a bad field's message, beside the fields
 
     def _field(self, name: str):
-        value = getattr(self.base, name)
         choices = OPTIONS[name].choices
         if choices:
-            return Select([(c, c) for c in choices], value=value, allow_blank=False, compact=True,
-                          id=f"f-{name}", classes=f"form-select -{name}")
-        field = Input(option_text(self.base, name), compact=True, id=f"f-{name}", classes=f"form-input -{name}",
-                      select_on_focus=True, validators=[Check(lambda text, n=name: self.problem(n, text))])
-        field.styles.width = WIDTH.get(KINDS_OF[name].base, 7)
+            field = Select([(c, c) for c in choices], value=getattr(self.base, name), allow_blank=False,
+                           compact=True, id=f"f-{name}", classes=f"form-select -{name}")
+            field.styles.width = max(map(len, choices)) + SELECT_EXTRA
+        else:
+            field = Input(option_text(self.base, name), compact=True, id=f"f-{name}", classes=f"form-input -{name}",
+                          select_on_focus=True, validators=[Check(lambda text, n=name: self.problem(n, text))])
+            field.styles.width = WIDTH.get(KINDS_OF[name].base, 7)
+        if name in ROWS[VAE_ROW]:  # five fields and the note on one line of 80 cells
+            field.styles.margin = (0, 1, 0, 0)
         return field
 
     # reading
