@@ -107,7 +107,7 @@ class AEConfig:
     # seeds init, batch order and VAE noise: same seed, same run
     seed: int = option(0, "Seed for init, batch order and noise.", TRAINING, "seed", low=0, high=MAX_SEED)
     # auto = cuda > mps > cpu
-    device: str = option("auto", "Where to train (with --resume: where to continue).", TRAINING, "device",
+    device: str = option("auto", "Where to train: auto = cuda > mps > cpu.", TRAINING, "device",
                          choices=DEVICES, rule=f"is not a device aekl knows; choose {', '.join(DEVICES)}",
                          on_resume=True)
     # CUDA only, plain AE: replay the whole step as one CUDA graph (core/engine/graphstep.py).

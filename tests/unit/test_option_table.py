@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import typer
@@ -107,9 +109,19 @@ def test_aekl_tui_help_shows_choices_and_ranges(capsys, monkeypatch):
     assert f"Range: 0 to {MAX_BETA:g}." in text and f"Range: 1 to {MAX_CYCLES}." in text
 
 
-def test_shell_completion_is_offered():
-    for help_text in (runner.invoke(app, ["--help"], env=WIDE).output,):
-        assert "--install-completion" in help_text and "--show-completion" in help_text
+@pytest.mark.parametrize("module, prog, words, choices", [
+    ("core.cli", "aekl", "aekl train --activation ", ACTIVATIONS),
+    ("tui.app", "aekl-tui", "aekl-tui --kind ", KINDS),
+])
+def test_shell_completion_offers_the_choices(module, prog, words, choices):
+    # Typer's completion protocol: the shell script it installs sets these variables.
+    env = {**os.environ, f"_{prog.upper().replace('-', '_')}_COMPLETE": "complete_bash",
+           "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()))}
+    done = subprocess.run([sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == list(choices), done.stderr
+    shown = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, **WIDE})
+    assert "--install-completion" in shown.stdout and "--show-completion" in shown.stdout
 
 
 def usable() -> int:
