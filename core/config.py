@@ -22,6 +22,7 @@ from core.options import (WORDS, Param, check_value, cli_param, has_kind, kinds_
 KINDS = ("ae", "vae")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
 IMAGE_DIM = 28 * 28
 TRAIN_SIZE = 60_000  # MNIST training images
 TEST_SIZE = 10_000  # MNIST test images
@@ -53,7 +54,7 @@ MAX_PATH = 4096
 # Fields added after runs were first written: a config.json without them
 # means what these values mean (a run from before β schedules).
 OLD_DEFAULTS = {"kl_schedule": "monotonic", "kl_warmup": 0.0, "kl_cycles": 4, "free_bits": 0.0,
-                "cuda_graphs": False}
+                "cuda_graphs": False, "precision": "fp32"}
 
 
 MODEL, TRAINING, INTERP, FOLDER = "Model", "Training", "Interpolation", "Run folder and data"
@@ -114,6 +115,12 @@ class AEConfig:
     # Off by default until measured on a GPU; results match the eager path to float tolerance.
     cuda_graphs: bool = option(False, "CUDA, plain AE: replay each training step as one CUDA graph.", TRAINING,
                                "graphs", flags=("--cuda-graphs/--no-cuda-graphs",))
+    # Arithmetic of the matmuls (core/engine/precision.py): "bf16" autocasts them to
+    # bfloat16 (weights, Adam and the loss stay fp32); "auto" picks bf16 where the
+    # hardware runs it natively (AVX512-BF16/AMX CPUs, bf16 tensor cores), else fp32.
+    precision: str = option("auto", "The matmuls' arithmetic (bf16: autocast, fp32 weights, Adam and loss); "
+                            "auto = bf16 where the hardware has it natively.", TRAINING, "precision",
+                            choices=PRECISIONS)
     # torch CPU threads; 0 keeps torch's default. At most MAX_THREADS anywhere, and
     # at most the CPUs this process may use where it trains (validate(here=True)).
     threads: int = option(0, "CPU threads for torch (0 = torch's default; at most the CPUs this process may use).",

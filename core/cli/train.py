@@ -128,8 +128,8 @@ def train(
     name: Optional[str] = opt.option(None, f"Run folder name (default: time-kind-zN; at most {MAX_NAME} characters).", FOLDER),
     force: bool = opt.option(False, "Replace an existing run of the same --name (only ever a run folder).", FOLDER),
     resume: Optional[str] = opt.option(None, "Continue this stopped or interrupted run with its own config; "
-                                       "only --device, --threads, --out, --data-dir, --dry-run and --json "
-                                       "may be given with it.", FOLDER),
+                                       f"only {', '.join(flag_for(n) for n in OPTIONS if OPTIONS[n].on_resume)}, "
+                                       "--out, --data-dir, --dry-run and --json may be given with it.", FOLDER),
     download: bool = opt.option(False, "Let torchvision download MNIST into --data-dir.", FOLDER),
     dry_run: bool = opt.option(False, "One batch, no files written (also with --resume).", opt.OUTPUT),
     json_out: bool = opt.option(False, "JSON lines of events on stdout.", opt.OUTPUT, "--json"),
@@ -146,8 +146,7 @@ def train(
         if fixed:
             raise BadInput(f"--resume continues a run with its own config; drop {', '.join(map(flag_for, fixed))}")
         config = None
-        if "threads" in given:
-            AEConfig(threads=given["threads"]).validate(here=True)
+        config_with(AEConfig(), given, here=True)  # where it trains: checked by the table's rules
     else:
         base = AEConfig.from_file(config_file) if config_file else AEConfig()
         config = config_with(base, {n: v for n, v in given.items() if n in OPTIONS}, here=True)
