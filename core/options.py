@@ -121,7 +121,9 @@ def check_value(name: str, o: Option, value: Any) -> None:
     for x in items:
         if isinstance(x, str) or isinstance(x, bool):
             continue
-        if isinstance(x, float) and not math.isfinite(x) or _below(o, x):
+        if isinstance(x, float) and not math.isfinite(x):
+            raise BadInput(field=name, value=value, rule=o.rule or f"must be a finite number ({range_text(o)})")
+        if _below(o, x):
             raise BadInput(field=name, value=value, rule=o.rule or _low_rule(o, isinstance(x, float)))
         if _above(o, x):
             raise BadInput(field=name, value=value, rule=o.rule or
