@@ -127,8 +127,9 @@ def _give_up_on_stdout(exc: BaseException) -> None:
 class AeklGroup(TyperGroup):
     """Turns user errors from any subcommand into one stderr line + exit code.
 
-    Subcommand options are parsed inside Group.invoke, so catching click's
-    UsageError here also flattens Typer's boxed usage errors to one line.
+    Subcommand options are parsed inside Group.invoke, so catching Typer's
+    parsing errors here (public typer.TyperException, the base of its usage
+    errors) also flattens Typer's boxed usage errors to one line.
     """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
