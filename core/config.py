@@ -93,8 +93,9 @@ class AEConfig:
     kl_cycles: int = option(4, "VAE: cycles of the cyclical schedule.", MODEL, "cycles", low=1, high=MAX_CYCLES)
     # VAE only: nats per latent dimension the KL term does not charge for
     # (free bits, Kingma et al. 2016): a dimension may carry this much for free.
-    free_bits: float = option(0.0, "VAE: nats per latent dimension the KL term does not charge.", MODEL,
-                              "free bits", low=0, high=MAX_FREE_BITS)
+    free_bits: float = option(0.0, "VAE free bits λ (nats per latent dimension): the KL term charges "
+                              "β·Σ_j max(λ, KL_j), so a dimension whose batch-mean KL is below λ costs a flat λ "
+                              "and feels no KL gradient.", MODEL, "free bits", low=0, high=MAX_FREE_BITS)
     epochs: int = option(12, "Passes over the training set.", TRAINING, "epochs", low=1, high=MAX_EPOCHS)
     # large batches keep the matmuls efficient on CPU
     batch_size: int = option(256, "Images per step.", TRAINING, "batch", low=1, high=TRAIN_SIZE)
