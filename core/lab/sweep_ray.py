@@ -117,9 +117,9 @@ def probe(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
     seconds per step; BadInput saying what answered instead."""
     host, port = _host_port(address)
     try:
-        conn = socket.create_connection((host, port), timeout=timeout)
+        conn = socket.create_connection(_resolve(host, port, timeout), timeout=timeout)
     except (OSError, UnicodeError) as exc:
-        why = getattr(exc, "strerror", None) or type(exc).__name__
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise BadInput(field="ray_address", value=address, rule=f"cannot be reached ({why})") from None
     try:
         conn.settimeout(timeout)
@@ -136,6 +136,28 @@ def probe(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
     if len(head) < 9 or head[3] != _H2_SETTINGS:
         seen = " (it answers HTTP/1: a web server?)" if head.startswith(b"HTTP/") else ""
         raise BadInput(field="ray_address", value=address, rule=f"is not a Ray head{seen}")
+
+
+def _resolve(host: str, port: int, timeout: float) -> tuple[str, int]:
+    """The first address of `host`, or OSError after `timeout` seconds: the
+    resolver itself has no timeout we could pass (an offline box may wait
+    on its name servers for much longer)."""
+    box: list = []
+
+    def ask() -> None:
+        try:
+            box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][:2])
+        except (OSError, UnicodeError) as exc:
+            box.append(exc)
+
+    asker = threading.Thread(target=ask, name="aekl-resolve", daemon=True)
+    asker.start()
+    asker.join(timeout)
+    if not box:
+        raise OSError(f"the name {host} did not resolve within {timeout:g} s")
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
 
 
 def _read(conn: socket.socket, n: int) -> bytes:
