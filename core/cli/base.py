@@ -7,14 +7,12 @@ the rest of the heavy stack are imported inside command bodies so that
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import sys
 from typing import Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 # Typer >= 0.22 vendors click as typer._click; its UsageError is not
@@ -22,14 +20,15 @@ from typer.core import TyperGroup
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from core import __version__
+from core.cli.ascii import HANDLER, PlainConsole
 from core.errors import AeklError, ExitCode
 
 DEBUG = bool(os.environ.get("AEKL_DEBUG"))
 
 # Chatter (tables, progress, paths) goes to stderr when --json owns stdout;
 # `out` is for results a person reads, `err` for progress and messages.
-out = Console()
-err = Console(stderr=True)
+out = PlainConsole()
+err = PlainConsole(stderr=True)
 
 
 def error_line(message: str) -> None:
@@ -42,28 +41,12 @@ def error_line_for(prog: str, message: str) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
 
 
-# What a terminal that cannot show a character gets instead: readable ASCII
-# for the symbols aekl prints, "?" for anything else.
-ASCII_FOR = {"‖": "||", "σ": "sigma", "Σ": "Sigma", "μ": "mu", "²": "^2", "·": "*", "×": "x", "−": "-",
-             "≥": ">=", "≤": "<=", "→": "->", "…": "...", "–": "-", "—": "--", "’": "'", "“": '"', "”": '"',
-             "∑": "sum", "√": "sqrt", "π": "pi", "Δ": "Delta", "ε": "eps", "β": "beta", "⁻": "^-", "¹": "^1"}
-
-
-def _to_ascii(exc: UnicodeError):
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    bad = exc.object[exc.start:exc.end]
-    return "".join(ASCII_FOR.get(ch, "?") for ch in bad), exc.end
-
-
-codecs.register_error("aekl-ascii", _to_ascii)
-
-
 def safe_streams() -> None:
     """Let stdout and stderr write what their encoding cannot show.
 
     Under PYTHONIOENCODING=ascii or a latin-1 locale, printing σ or ‖ would
-    raise UnicodeEncodeError mid-output; such characters are transliterated.
+    raise UnicodeEncodeError mid-output; such characters are spelled out
+    (core.cli.ascii).
     """
     for stream in (sys.stdout, sys.stderr):
         encoding = getattr(stream, "encoding", None) or "utf-8"
@@ -71,7 +54,7 @@ def safe_streams() -> None:
             "‖σ".encode(encoding)
         except UnicodeEncodeError:
             if hasattr(stream, "reconfigure"):
-                stream.reconfigure(errors="aekl-ascii")
+                stream.reconfigure(errors=HANDLER)
         except LookupError:
             pass
 
