@@ -158,17 +158,20 @@ def test_ray_executor_without_ray_names_the_extra(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unreachable_ray_address_is_one_line_within_seconds(tmp_path):
+def test_unreachable_ray_address_is_one_line_without_starting_ray(tmp_path):
+    """The address is probed before ray.init, which would retry an unreachable
+    head for minutes: the answer comes from the probe, and Ray never starts."""
     import socket
     import time
 
-    pytest.importorskip("ray")
+    ray = pytest.importorskip("ray")
     with socket.socket() as s:  # a port nobody listens on once this socket closes
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     began = time.monotonic()
     result = sweep(tmp_path, "--latent", "2", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}")
-    assert time.monotonic() - began < 10
+    assert not ray.is_initialized()
+    assert time.monotonic() - began < 60  # generous: a loaded machine, not Ray's retries
     assert result.exit_code == 2 and result.stdout == "" and result.stderr.count("\n") == 1
     assert f"--ray-address cannot be reached (Connection refused), got '127.0.0.1:{port}'" in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -18,6 +18,7 @@ from tui.widgets.kl_bars import KLBars
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.posterior_view import PosteriorView
+from tui.widgets.run_board import RunBoard
 
 pytestmark = pytest.mark.asyncio
 
@@ -51,7 +52,9 @@ def floats(text: str) -> list[float]:
 async def open_run(app, pilot, until):
     await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "finished",
                 60, "the replay")
-    await pilot.pause(0.3)
+    board, chart = app.screen.query_one(RunBoard), app.screen.query_one(LossChart)
+    # the chart redraws at most every few seconds: wait until it shows every epoch replayed
+    await until(pilot, lambda: chart.epochs and len(chart.epochs) == len(board.epochs), 60, "the chart")
     return app.screen
 
 

@@ -62,7 +62,7 @@ async def test_open_a_trained_run_and_decode_a_new_pair(trained_run, monkeypatch
         assert isinstance(screen, RunDetailScreen)
         strip = screen.query_one(DigitStrip)
         await until(pilot, lambda: screen.state == "finished", 60, "the replay")
-        await pilot.pause(1.2)
+        await until(pilot, lambda: strip.frames is not None, 60, "the last epoch's frames")
         # the last epoch's snapshot: the run's own pair (first test image, first other digit)
         assert strip.frames.shape == (10, 28, 28) and strip.caption.startswith("epoch 1: decoded line from test #0")
         scatter = screen.query_one(LatentScatter)
@@ -102,11 +102,13 @@ async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, 
     app = make_app(runs_dir=runs_dir, attach="elsewhere")
     async with app.run_test(size=(80, 24), message_hook=lambda m: seen.setdefault(id(m), m)) as pilot:
         await until(pilot, lambda: any(isinstance(m, RunEnded) for m in seen.values()), 300, "the run to end")
-        await pilot.pause(2.2)
         screen = app.screen
-        assert isinstance(screen, RunDetailScreen) and screen.state == "finished"
-        assert [m.event.epoch for m in seen.values() if isinstance(m, RunEpoch)] == [1, 2, 3]
+        assert isinstance(screen, RunDetailScreen)
         board = screen.query_one(RunBoard)
+        # the charts redraw at most every few seconds: wait for the last epoch to land
+        await until(pilot, lambda: len(board.query_one(LossChart).epochs) == 3, 60, "the chart to show epoch 3")
+        assert screen.state == "finished"
+        assert [m.event.epoch for m in seen.values() if isinstance(m, RunEpoch)] == [1, 2, 3]
         assert [e[0] for e in board.query_one(LossChart).epochs] == [1, 2, 3]
         assert board.query_one(LatentScatter).points.shape == (800, 2)
         assert board.query_one(DigitStrip).caption.startswith("epoch 3:")
