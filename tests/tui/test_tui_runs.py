@@ -121,3 +121,19 @@ async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, 
         await pilot.press("end")
         assert board.shown_epoch == 3
     assert proc.wait(timeout=60) == 0
+
+
+async def test_a_worker_that_fails_is_shown_and_the_app_keeps_running(prepared_run, runs_dir, text, until):
+    """The decode worker meets a checkpoint that is not one: its error is shown
+    where the frames would be, and every key still works."""
+    prepared_run.file("checkpoint.pt").write_bytes(b"not a checkpoint at all")
+    app = make_app(runs_dir=runs_dir, attach=prepared_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen), 30, "the run's screen")
+        screen = app.screen
+        strip = screen.query_one(DigitStrip)
+        await until(pilot, lambda: strip.has_class("-error"), 60, "the decode worker's error")
+        assert "checkpoint.pt" in strip.caption and "damaged" in strip.caption and strip.frames is None
+        assert "Traceback" not in text(app)
+        await pilot.press("escape")  # the keys still work: back to the start screen
+        await until(pilot, lambda: app.screen is app.get_default_screen(), 30, "the start screen")
