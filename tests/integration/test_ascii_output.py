@@ -38,9 +38,9 @@ def check_spelled_out(*args: str, cwd=None) -> str:
     (["kl", "--mu", "0.5,1", "--sigma", "2,0.5"], ["||", "sigma", "+/-"]),
     (["kl", "--mu", "0.5", "--sigma", "2", "--explain"], ["sigma", "mu"]),
     (["kl-demo"], []),
-    (["train", "--help"], ["beta"]),
-    (["bench", "--help"], []),
-    (["sweep", "--help"], []),
+    pytest.param(["train", "--help"], ["beta"], marks=pytest.mark.slow),  # (the help imports more)
+    pytest.param(["bench", "--help"], [], marks=pytest.mark.slow),
+    pytest.param(["sweep", "--help"], [], marks=pytest.mark.slow),
 ])
 def test_kl_and_help_spell_their_symbols_in_ascii(args, spelled):
     text = check_spelled_out(*args)

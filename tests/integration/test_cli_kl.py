@@ -213,6 +213,7 @@ def test_output_survives_a_narrow_encoding(encoding):
     assert "sigma" in text
 
 
+@pytest.mark.slow  # seconds of linear algebra at d = 500
 def test_memory_stays_bounded_at_d_500_with_a_full_covariance(tmp_path):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((500, 500))
@@ -239,6 +240,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.slow  # two seconds of sampling before the signal
 def test_ctrl_c_stops_a_long_monte_carlo_with_130(tmp_path):
     # 100 dimensions x 10M draws: a minute or more of sampling. The signal is
     # sent once the process has done more work than starting up costs (about

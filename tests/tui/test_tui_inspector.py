@@ -20,7 +20,7 @@ from tui.widgets.loss_chart import LossChart
 from tui.widgets.posterior_view import PosteriorView
 from tui.widgets.run_board import RunBoard
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # the module's runs train two VAEs for epochs
 
 
 @pytest.fixture(scope="module")
