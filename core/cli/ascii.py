@@ -26,7 +26,7 @@ SYMBOLS = {
     "≈": "~", "≠": "!=", "≥": ">=", "≤": "<=", "≪": "<<", "≫": ">>", "→": "->", "←": "<-", "⇒": "=>",
     "↔": "<->", "∞": "inf", "∑": "sum", "∏": "prod", "∫": "integral", "√": "sqrt", "∂": "d", "∇": "grad",
     "½": "1/2", "¼": "1/4", "′": "'", "’": "'", "‘": "'", "“": '"', "”": '"', "•": "*", "●": "*", "○": "o",
-    "✓": "ok", "✗": "x", "°": "deg", "ᵀ": "^T", "ˣ": "^x", "⁻": "^-", "⁺": "^+", "ℓ": "l", "ε": "eps",
+    "✓": "ok", "✗": "x", "°": "deg", "ᵀ": "^T", "ˣ": "^x", "⁻": "^-", "⁺": "^+", "ℓ": "l", "ε": "eps", "µ": "mu",
     "λ": "lambda",
 }
 
@@ -39,7 +39,7 @@ def spell(ch: str) -> str:
     if name.startswith("GREEK "):  # GREEK SMALL LETTER BETA -> beta, GREEK CAPITAL LETTER SIGMA -> Sigma
         letter = name.split()[-1].lower()
         return letter.capitalize() if "CAPITAL" in name else letter
-    plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+    plain = unicodedata.normalize("NFKD", ch).replace("\u2044", "/").encode("ascii", "ignore").decode()
     if "SUPERSCRIPT" in name and plain:
         return "^" + plain
     if plain:
@@ -71,7 +71,6 @@ def _handler(exc: UnicodeError):
 
 
 codecs.register_error(HANDLER, _handler)
-
 
 
 class PlainConsole(Console):

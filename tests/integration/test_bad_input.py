@@ -189,6 +189,7 @@ OUTPUT = [
 ]
 
 
+@pytest.mark.slow  # a fresh `aekl` process a case
 @pytest.mark.parametrize("argv, env, where, code, needle", [pytest.param(*c[1:], id=c[0]) for c in OUTPUT])
 def test_output_never_fails_silently(world, argv, env, where, code, needle):
     argv = [sys.executable, "-m", "core.cli", *(a.format(runs=world / "runs") for a in argv)]
