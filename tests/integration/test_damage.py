@@ -165,6 +165,7 @@ def test_sigkill_at_any_moment_loses_nothing(tmp_path):
         assert not list(run.path.glob(".*.tmp"))
 
 
+@pytest.mark.slow  # trains for epochs
 def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from core.nn.models import AutoEncoder
 

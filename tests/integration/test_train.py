@@ -74,6 +74,7 @@ def test_loss_decreases_on_a_fixed_subset(mnist_small, tiny_config):
     assert ends[-1].test_mse < ends[0].test_mse
 
 
+@pytest.mark.slow  # trains for epochs
 def test_vae_reports_both_parts(mnist_small, tiny_config):
     config = replace(tiny_config, kind="vae", epochs=1)
     end = next(e for e in run_all(config, mnist_small) if isinstance(e, EpochEnd))
@@ -164,6 +165,7 @@ def test_slerp_keeps_endpoints_and_norm_path(mnist_small):
     assert mid[0] > 0 and mid[1] > 0
 
 
+@pytest.mark.slow  # trains for epochs
 def test_cuda_graphs_switch_is_ignored_off_cuda(mnist_small, tiny_config):
     """On the CPU (and for VAEs) --cuda-graphs changes nothing: the eager step runs."""
     from core.engine.fit import uses_graphs

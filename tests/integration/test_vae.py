@@ -96,6 +96,7 @@ def test_every_epoch_carries_the_elbo_in_parts(tmp_path, mnist_small, tiny_confi
     assert {"train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta"} <= set(rows[0])
 
 
+@pytest.mark.slow  # trains for epochs
 def test_an_autoencoder_row_has_no_vae_fields(mnist_small, tiny_config):
     end = ends_of(replace(tiny_config, epochs=1), mnist_small)[0]
     assert end.kl_per_dim == () and end.beta is None

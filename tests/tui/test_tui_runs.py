@@ -82,6 +82,7 @@ async def test_open_a_trained_run_and_decode_a_new_pair(trained_run, monkeypatch
         assert screen.decoded == (3, 42) and strip.frames.shape == (10, 28, 28)  # the last good frames stay
 
 
+@pytest.mark.slow  # a real `aekl train` process
 async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, text):
     """`aekl train` in its own process; the app attached to it draws every epoch live."""
     import subprocess
