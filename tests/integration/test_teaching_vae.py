@@ -40,6 +40,7 @@ def test_the_likelihood_constant_is_the_one_stated():
     assert (-log_lik(x, x_hat)).tolist() == pytest.approx(expected.tolist(), rel=1e-12)
 
 
+@pytest.mark.slow  # seconds of Monte Carlo
 @torch.no_grad()
 def test_a_decoder_that_ignores_z_has_a_known_likelihood_and_the_bounds_bracket_it():
     model = small_vae()
@@ -62,6 +63,7 @@ def test_a_decoder_that_ignores_z_has_a_known_likelihood_and_the_bounds_bracket_
     assert bound["test_iwae_nll"] - exact < 0.5 * kl  # and much closer to ln p(x) with k = 256
 
 
+@pytest.mark.slow  # seconds of Monte Carlo
 @torch.no_grad()
 def test_the_sampled_elbo_matches_an_independent_monte_carlo():
     model = small_vae(seed=1)

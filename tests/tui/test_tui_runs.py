@@ -53,6 +53,7 @@ async def test_a_run_without_checkpoint_opens_without_interpolation(prepared_run
         assert screen.query_one(LatentScatter).points is None  # no latents.npz either
 
 
+@pytest.mark.slow  # the session's trained run trains MNIST
 async def test_open_a_trained_run_and_decode_a_new_pair(trained_run, monkeypatch, until, text):
     monkeypatch.chdir(trained_run.path.parent.parent)
     app = make_app(runs_dir="runs")
