@@ -37,7 +37,7 @@ def check_spelled_out(*args: str, cwd=None) -> str:
 @pytest.mark.parametrize("args, spelled", [
     (["kl", "--mu", "0.5,1", "--sigma", "2,0.5"], ["||", "sigma", "+/-"]),
     (["kl", "--mu", "0.5", "--sigma", "2", "--explain"], ["sigma", "mu"]),
-    (["kl-demo"], []),
+    pytest.param(["kl-demo"], [], marks=pytest.mark.slow),  # seconds of fitting
     pytest.param(["train", "--help"], ["beta"], marks=pytest.mark.slow),  # (the help imports more)
     pytest.param(["bench", "--help"], [], marks=pytest.mark.slow),
     pytest.param(["sweep", "--help"], [], marks=pytest.mark.slow),
