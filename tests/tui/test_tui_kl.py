@@ -56,6 +56,7 @@ async def test_second_gaussian_and_both_directions(runs_dir):
         assert panel.report.total == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.slow  # many redraws of the derivations (the snapshot tests keep a quick look)
 async def test_bad_input_is_marked_on_the_field_and_never_crashes(runs_dir, text):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -91,6 +92,7 @@ async def test_bad_input_is_marked_on_the_field_and_never_crashes(runs_dir, text
         assert panel.report.total == pytest.approx(TOTAL, rel=1e-12)
 
 
+@pytest.mark.slow  # many redraws of the derivations (the snapshot tests keep a quick look)
 async def test_derivations_follow_the_input(runs_dir):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(100, 40)) as pilot:
