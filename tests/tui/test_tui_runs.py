@@ -68,6 +68,15 @@ async def test_open_a_trained_run_and_decode_a_new_pair(trained_run, monkeypatch
         scatter = screen.query_one(LatentScatter)
         assert scatter.points.shape == (800, 2)  # the epoch's 2,000 test codes, subsampled
         assert [e[0] for e in screen.query_one(LossChart).epochs] == [1]
+        # 80x24: fewer, legible frames (14 pixels a side at least), paged with ] and [
+        first = list(strip.shown)
+        assert strip.side >= 14 and first[0] == 0 and 1 < len(first) < 10
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert strip.shown[0] == len(first) and f"{len(first) + 1}-" in text(app)
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert strip.shown == first
 
         await pilot.press("tab")  # the arrows move through epochs; Tab reaches the index fields
         assert app.focused.id == "pair-from"

@@ -80,6 +80,8 @@ class RunDetailScreen(Screen):
         Binding("right", "history(1)", "Epoch +"),
         Binding("home", "history_at(0)", "First", show=False),
         Binding("end", "history_at(-1)", "Newest", show=False),
+        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False),
+        Binding("right_square_bracket", "frames(1)", "Frames on", show=False),
         Binding("x", "stop", "Stop"),
         Binding("c", "resume", "Continue"),
         Binding("k", "kl_screen", "KL of q(z|x)"),
@@ -201,6 +203,9 @@ class RunDetailScreen(Screen):
     def action_history_at(self, index: int) -> None:
         self.query_one(RunBoard).show(None if index < 0 else index)
         self._set_title()
+
+    def action_frames(self, delta: int) -> None:
+        self.query_one(DigitStrip).turn(delta)
 
     def action_stop(self) -> None:
         if stop_run(self, self.run_dir):

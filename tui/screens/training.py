@@ -23,6 +23,7 @@ from core.errors import AeklError, BadInput
 from core.events import Failed, Finished, Stopped
 from tui.control import stop_run
 from tui.messages import LaunchFailed, LaunchPhase, RunEnded, RunEpoch, RunProgress, RunStarted
+from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.run_board import RunBoard
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.train_form import TrainForm
@@ -50,6 +51,8 @@ class TrainScreen(Screen):
         Binding("right", "history(1)", "Epoch +", show=False),
         Binding("home", "history_at(0)", "First epoch", show=False),
         Binding("end", "history_at(-1)", "Newest epoch", show=False),
+        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False),
+        Binding("right_square_bracket", "frames(1)", "Frames on", show=False),
         Binding("escape", "leave_form", "Leave form", show=False),
     ]
 
@@ -163,6 +166,9 @@ class TrainScreen(Screen):
 
     def action_history_at(self, index: int) -> None:
         self.query_one(RunBoard).show(None if index < 0 else index)
+
+    def action_frames(self, delta: int) -> None:
+        self.query_one(DigitStrip).turn(delta)
 
     def action_leave_form(self) -> None:
         self.set_focus(None)

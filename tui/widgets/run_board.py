@@ -86,7 +86,7 @@ class RunBoard(Vertical):
             self._draw_epoch(self.epochs[last], now=True)
 
     def _draw_epoch(self, event: EpochEnd, now: bool = False) -> None:
-        where = "" if self.at is None else f" · history {self.at + 1}/{len(self.epochs)} (←/→, end: newest)"
+        where = "" if self.at is None else f" · history {self.at + 1}/{len(self.epochs)}"
         bars = self.query_one(KLBars)
         bars.display = bool(event.kl_per_dim)
         if event.kl_per_dim:
