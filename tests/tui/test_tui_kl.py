@@ -72,6 +72,7 @@ async def test_bad_input_is_marked_on_the_field_and_never_crashes(runs_dir, text
         assert "σ of q must be > 0, got -2" in text(app)
         assert panel.report.total == good  # the last good result stays (dimmed)
         assert panel.has_class("-stale")
+        assert "not updated: the results below are for the last valid input" in text(app)  # words, not only dim
 
         for junk in ("x", ",", "nan"):
             await pilot.press(*junk)
@@ -88,6 +89,7 @@ async def test_bad_input_is_marked_on_the_field_and_never_crashes(runs_dir, text
         await pilot.press("ctrl+u", *"1,2")
         await pilot.pause()
         assert not panel.errors and not sigma.has_class("-invalid") and not panel.has_class("-stale")
+        assert "not updated" not in text(app)
         assert panel.report.total == pytest.approx(TOTAL, rel=1e-12)
 
 

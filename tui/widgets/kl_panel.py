@@ -22,6 +22,7 @@ from tui.validate import Check
 LABELS = {"mu": "μ of q", "sigma": "σ of q", "mu1": "μ of p", "sigma1": "σ of p"}
 CLOSED_FORM = ("KL(q ‖ p) = ½ Σ_j [ σ_j²/σ1_j² + (μ_j − μ1_j)²/σ1_j² − 1 − ln(σ_j²/σ1_j²) ]\n"
                "against N(0, I): ½ Σ_j (σ_j² + μ_j² − 1 − ln σ_j²)")
+STALE = "not updated: the results below are for the last valid input"
 
 
 def worded(exc: BadInput) -> str:
@@ -57,6 +58,7 @@ class KLPanel(Vertical):
                                 compact=True, id=f"kl-{name}", classes="kl-input",
                                 validators=[Check(lambda text, n=name: self._problem(n, text))])
         yield Static("", id="kl-note")
+        yield Static("", id="kl-stale")
         yield Static("", id="kl-table")
         yield Static("", id="kl-totals")
         yield Static(CLOSED_FORM, id="kl-formula")
@@ -110,12 +112,16 @@ class KLPanel(Vertical):
         for field in self.query(".kl-input").results(Input):
             field.validate(field.value)  # a change in one field can mend or break another
         note = self.query_one("#kl-note", Static)
-        note.update(next(iter(errors.values()), ""))
+        note.update(f"error: {next(iter(errors.values()))}" if errors else "")
         note.set_class(bool(errors), "-shown")
         if report is not None:
             self.report = report
             self._show(report)
-        self.set_class(bool(errors), "-stale")  # the last good result stays, dimmed
+        # the last good result stays, dimmed, and says so in words (no colour needed)
+        self.set_class(bool(errors) and self.report is not None, "-stale")
+        stale = self.query_one("#kl-stale", Static)
+        stale.update(STALE if errors and self.report is not None else "")
+        stale.display = bool(errors) and self.report is not None
 
     def _show(self, report) -> None:
         from core.present.kltable import direction_lines, kl_table

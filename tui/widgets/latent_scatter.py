@@ -17,7 +17,7 @@ from rich.text import Text
 
 from core.nn.posterior import ellipse
 from core.figures.project import pca_2d
-from tui.widgets.palette import BETA_COLOUR, DIGIT_COLOURS, rich_colour
+from tui.widgets.palette import BETA_COLOUR, digit_colours, few_colours, rich_colour
 from tui.widgets.plot_panel import PlotPanel
 
 MAX_POINTS = 800
@@ -53,10 +53,18 @@ class LatentScatter(PlotPanel):
         self.axes = ("z1", "z2")
         self.marked: tuple[np.ndarray, np.ndarray] | None = None  # (mu, sigma) of an inspected image, 2-D
 
+    @property
+    def glyphs(self) -> bool:
+        """Points drawn as their digit: colour alone cannot tell ten digits apart here."""
+        return few_colours(self.app)
+
     def _legend(self) -> Text:
         text = Text(self.caption + " ", style="bold", no_wrap=True, overflow="ellipsis")
-        for digit, colour in enumerate(DIGIT_COLOURS):
-            text.append(str(digit), style=f"bold {rich_colour(colour)}")
+        if self.glyphs:
+            text.append("each point is its digit", style="italic")
+        else:
+            for digit, colour in enumerate(digit_colours(self.app)):
+                text.append(str(digit), style=f"bold {rich_colour(colour)}")
         if self.marked is not None:
             text.append(" ○ 1σ", style=rich_colour(BETA_COLOUR))
         return text
@@ -82,10 +90,25 @@ class LatentScatter(PlotPanel):
     def _redraw(self, plt) -> None:
         plt.xlabel(self.axes[0])
         if self.points is not None and len(self.points):
-            colours = [DIGIT_COLOURS[int(d) % 10] for d in self.labels]
-            plt.scatter(self.points[:, 0].tolist(), self.points[:, 1].tolist(), color=colours, marker="braille")
+            palette = digit_colours(self.app)
+            digits = [int(d) % 10 for d in self.labels]
+            colours = [palette[d] for d in digits]
+            marker = [str(d) for d in digits] if self.glyphs else "braille"
+            plt.scatter(self.points[:, 0].tolist(), self.points[:, 1].tolist(), color=colours, marker=marker)
+            compact_ticks(plt, self.points)
         if self.marked is not None:
             mu, sigma = self.marked
             xs, ys = ellipse(mu, sigma)
             plt.plot(xs, ys, color=BETA_COLOUR, marker="•")
             plt.scatter([float(mu[0])], [float(mu[1])], color=BETA_COLOUR, marker="◆")
+
+
+def compact_ticks(plt, points: np.ndarray, count: int = 4) -> None:
+    """Axis ticks with at most four significant digits, so extreme codes (a run
+    with lr 1000 reaches 1e17) do not print 18-digit labels that squeeze the plot."""
+    for axis, values in ((plt.xticks, points[:, 0]), (plt.yticks, points[:, 1])):
+        lo, hi = float(np.min(values)), float(np.max(values))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        ticks = np.linspace(lo, hi, count) if hi > lo else np.array([lo])
+        axis(ticks.tolist(), [f"{t:.3g}" for t in ticks])
