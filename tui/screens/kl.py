@@ -1,14 +1,15 @@
-"""The KL screen: the KL panel, a picture of one dimension that follows the
-typing, and on request the derivations with the typed numbers, all at once
+"""The KL screen: the KL panel, the pictures `aekl kl --plot` draws (one
+dimension's densities with the integrand; for two dimensions the 1σ and 2σ
+ellipses, in a panel of their own) following the typing, and on request the derivations with the typed numbers, all at once
 (ctrl+t) or one step per key (ctrl+n); ctrl+r opens forward vs reverse KL."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Markdown, Static
+from textual.widgets import Footer, Markdown, Static
 from textual_plotext import PlotextPlot
 
 from tui.widgets.kl_panel import KLPanel
@@ -34,13 +35,14 @@ class KLScreen(Screen):
         with VerticalScroll(id="kl-scroll"):
             yield KLPanel(**self._initial, id="kl-panel")
             yield Static("", id="kl-caption")
-            yield PlotextPlot(id="kl-plot")
+            with Horizontal(id="kl-plots"):
+                yield PlotextPlot(id="kl-plot")
+                yield PlotextPlot(id="kl-ellipses")
             yield Markdown("", id="kl-explain")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#kl-explain").display = False
-        self.query_one("#kl-plot").styles.height = 16
         self._plot()
 
     def action_derivations(self) -> None:
@@ -63,21 +65,24 @@ class KLScreen(Screen):
         self.query_one("#kl-explain").display = True
         self._explain()
 
-    def on_input_changed(self, event: Input.Changed) -> None:
+    def on_klpanel_updated(self, event: KLPanel.Updated) -> None:
         self._plot()
         if self.derivations:
             self._explain()
 
     def _plot(self) -> None:
-        from core.gauss.density import caption, draw, picture
+        from core.gauss.density import caption, draw_densities, draw_ellipses, picture
 
         report = self.query_one(KLPanel).report
         if report is None:
             return
         pic = picture(report.problem.q, report.problem.p)
-        widget = self.query_one("#kl-plot", PlotextPlot)
-        draw(widget.plt, pic)
-        widget.refresh()
+        for wid, draw_on in (("#kl-plot", draw_densities), ("#kl-ellipses", draw_ellipses)):
+            widget = self.query_one(wid, PlotextPlot)
+            widget.plt.clear_figure()
+            draw_on(widget.plt, pic)
+            widget.refresh()
+        self.query_one("#kl-ellipses").display = pic.ellipses is not None
         self.query_one("#kl-caption", Static).update(caption(pic))
 
     def _explain(self) -> None:
