@@ -30,10 +30,11 @@ class AeklApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "aekl"
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
-        Binding("q", "quit", "Quit"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("t", "toggle_theme", "Theme", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip="quit (asks first while a run trains)"),
+        Binding("q", "quit", "Quit", tooltip="quit (asks first while a run trains)"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("f1", "help", "Help", show=False, tooltip="this help"),
+        Binding("t", "toggle_theme", "Theme", show=False, tooltip="light or dark theme"),
     ]
 
     def __init__(self, config: AEConfig, runs_dir: Path, data_dir: Path | None, start: bool = False,

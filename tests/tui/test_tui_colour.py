@@ -45,7 +45,7 @@ async def test_scatter_points_are_their_digits_when_colours_are_few(trained_run,
         digits_drawn = {ch for ch in region if ch.isdigit()}
         assert scatter.glyphs is glyphs
         if glyphs:
-            assert "each point is its digit" in text(app)
+            assert "points are digits" in text(app)
             assert len(digits_drawn) >= 5  # points of at least five different digits, drawn as themselves
         else:
             assert "0123456789" in shown[1] and any("\u2800" <= ch <= "\u28ff" for ch in region)  # braille dots

@@ -78,13 +78,25 @@ async def test_open_a_trained_run_and_decode_a_new_pair(trained_run, monkeypatch
         await pilot.pause()
         assert strip.shown == first
 
-        await pilot.press("tab")  # the arrows move through epochs; Tab reaches the index fields
+        # Tab cycles everything focusable: the board (arrows scrub there), the three fields, the board again
+        order = []
+        for _ in range(5):
+            await pilot.press("tab")
+            order.append(app.focused.id)
+        assert order == ["board", "pair-from", "pair-to", "inspect-index", "board"]
+        # Esc leaves a field before it leaves the screen
+        await pilot.press("tab")
+        assert app.focused.id == "pair-from"
+        await pilot.press("escape")
+        assert app.focused is None and app.screen is screen
+        await pilot.press("tab", "tab")
         assert app.focused.id == "pair-from"
         await pilot.press("ctrl+u", *"3", "tab", "ctrl+u", *"42", "enter")
         await until(pilot, lambda: screen.decoded == (3, 42), 30, "the new pair")
         assert "#3" in text(app) and "#42" in text(app)
+        assert app.focused is None  # Enter hands the keys back: ←/→ move through epochs again
 
-        await pilot.press("shift+tab", "ctrl+u", *"99999", "enter")  # outside the test set
+        await pilot.press("tab", "tab", "ctrl+u", *"99999", "enter")  # outside the test set
         await until(pilot, lambda: strip.has_class("-error"), 30, "the index error")
         assert strip.caption == "test index 99999 is outside the test set (0 to 9999)"
         assert strip.caption in text(app)

@@ -12,16 +12,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 from textual_plotext import PlotextPlot
 
+from tui.screens.back import LeaveFieldFirst
 from tui.widgets.kl_panel import KLPanel
 
 
-class KLScreen(Screen):
+class KLScreen(LeaveFieldFirst, Screen):
     AUTO_FOCUS = "#kl-mu"  # type at once; the scroll container would otherwise take focus
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("ctrl+t", "derivations", "Derivations"),
-        Binding("ctrl+n", "next_step", "Next step"),
-        Binding("ctrl+r", "demo", "Forward vs reverse"),
+        Binding("escape", "back", "Back", tooltip="leave the field, or go back to the previous screen"),
+        Binding("ctrl+t", "derivations", "Derivations", tooltip="show or hide the derivations with your numbers"),
+        Binding("ctrl+n", "next_step", "Next step", tooltip="the derivations one step a press"),
+        Binding("ctrl+r", "demo", "Forward vs reverse", tooltip="forward vs reverse KL on a two-mode mixture"),
     ]
 
     def __init__(self, mu: str = "", sigma: str = "", mu1: str = "", sigma1: str = "") -> None:

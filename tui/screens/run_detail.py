@@ -35,6 +35,7 @@ from core.events import Failed, Finished, Stopped
 from core.nn.posterior import Posterior
 from core.runfolder.runs import Run
 from tui.control import stop_run
+from tui.screens.back import LeaveFieldFirst
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.latent_scatter import LatentScatter
@@ -72,20 +73,21 @@ class Traversed(Message):
         self.order, self.images, self.kl_per_dim, self.index, self.digit = order, images, kl_per_dim, index, digit
 
 
-class RunDetailScreen(Screen):
+class RunDetailScreen(LeaveFieldFirst, Screen):
     AUTO_FOCUS = ""  # arrows move through epochs; Tab reaches the index fields
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("left", "history(-1)", "Epoch -"),
-        Binding("right", "history(1)", "Epoch +"),
-        Binding("home", "history_at(0)", "First", show=False),
-        Binding("end", "history_at(-1)", "Newest", show=False),
-        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False),
-        Binding("right_square_bracket", "frames(1)", "Frames on", show=False),
-        Binding("x", "stop", "Stop"),
-        Binding("c", "resume", "Continue"),
-        Binding("k", "kl_screen", "KL of q(z|x)"),
-        Binding("v", "traversals", "Traversals"),
+        Binding("escape", "back", "Back", tooltip="leave the field, or go back to the previous screen"),
+        Binding("left", "history(-1)", "Epoch -", tooltip="the epoch before (when no field has focus)"),
+        Binding("right", "history(1)", "Epoch +", tooltip="the epoch after"),
+        Binding("home", "history_at(0)", "First", show=False, tooltip="the first epoch"),
+        Binding("end", "history_at(-1)", "Newest", show=False, tooltip="the newest epoch, following it live"),
+        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False,
+                tooltip="the previous page of decoded frames"),
+        Binding("right_square_bracket", "frames(1)", "Frames on", show=False, tooltip="the next page of frames"),
+        Binding("x", "stop", "Stop", tooltip="stop the run: finish the step, write checkpoint and figures"),
+        Binding("c", "resume", "Continue", tooltip="continue a stopped run from its checkpoint"),
+        Binding("k", "kl_screen", "KL of q(z|x)", tooltip="the KL screen filled with the inspected posterior"),
+        Binding("v", "traversals", "Traversals", tooltip="traversals around the inspected image (VAE above 2-D)"),
     ]
 
     # the run's state as last seen: "loading", "running", "stopping" or its final status word
@@ -226,6 +228,7 @@ class RunDetailScreen(Screen):
             self._note("test indices are whole numbers", error=True)
             return
         self._note("decoding ...")
+        self.set_focus(None)  # hand the keys back to the screen: ←/→ move through epochs again
         self._decode(i, j)
 
     def _note(self, text: str, error: bool = False) -> None:

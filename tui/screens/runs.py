@@ -18,10 +18,10 @@ from tui.widgets.run_list import RunList
 
 class RunsScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("enter", "open", "Open", show=True),
-        Binding("c", "resume", "Continue"),
-        Binding("g", "reload", "Reload"),
+        Binding("escape", "app.pop_screen", "Back", tooltip="back to the training screen"),
+        Binding("enter", "open", "Open", show=True, tooltip="open the selected run: loss, latents, interpolation"),
+        Binding("c", "resume", "Continue", tooltip="continue the selected run if it was stopped"),
+        Binding("g", "reload", "Reload", tooltip="read the runs folder again"),
     ]
 
     def __init__(self, runs_dir: Path, data_dir: Path | None) -> None:

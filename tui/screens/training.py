@@ -43,17 +43,18 @@ def short_path(run_dir: str | None) -> str:
 class TrainScreen(Screen):
     AUTO_FOCUS = ""  # no field focused: keys work at once; Tab enters the form
     BINDINGS = [
-        Binding("s", "start", "Start"),
-        Binding("x", "stop", "Stop"),
-        Binding("r", "runs", "Runs"),
-        Binding("k", "kl", "KL"),
-        Binding("left", "history(-1)", "Epoch -", show=False),
-        Binding("right", "history(1)", "Epoch +", show=False),
-        Binding("home", "history_at(0)", "First epoch", show=False),
-        Binding("end", "history_at(-1)", "Newest epoch", show=False),
-        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False),
-        Binding("right_square_bracket", "frames(1)", "Frames on", show=False),
-        Binding("escape", "leave_form", "Leave form", show=False),
+        Binding("s", "start", "Start", tooltip="start a run with the form's values (or Enter in a field)"),
+        Binding("x", "stop", "Stop", tooltip="stop: finish the step, write checkpoint and figures"),
+        Binding("r", "runs", "Runs", tooltip="the runs screen"),
+        Binding("k", "kl", "KL", tooltip="the KL screen"),
+        Binding("left", "history(-1)", "Epoch -", show=False, tooltip="the epoch before (when no field has focus)"),
+        Binding("right", "history(1)", "Epoch +", show=False, tooltip="the epoch after"),
+        Binding("home", "history_at(0)", "First epoch", show=False, tooltip="the first epoch"),
+        Binding("end", "history_at(-1)", "Newest epoch", show=False, tooltip="the newest epoch, following it live"),
+        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False,
+                tooltip="the previous page of decoded frames"),
+        Binding("right_square_bracket", "frames(1)", "Frames on", show=False, tooltip="the next page of frames"),
+        Binding("escape", "leave_form", "Leave form", show=False, tooltip="leave the form's field"),
     ]
 
     # "idle", "launching" (process starting), "live" (its folder is followed), "stopping"

@@ -28,7 +28,7 @@ def cell_side(width: int, count: int = len(TRAVERSAL_VALUES)) -> int:
 
 
 class TraversalScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", tooltip="back to the run")]
 
     def __init__(self, order: list[int], images: np.ndarray, kl_per_dim, index: int, digit: int) -> None:
         super().__init__()

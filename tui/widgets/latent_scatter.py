@@ -60,11 +60,13 @@ class LatentScatter(PlotPanel):
 
     def _legend(self) -> Text:
         text = Text(self.caption + " ", style="bold", no_wrap=True, overflow="ellipsis")
-        if self.glyphs:
-            text.append("each point is its digit", style="italic")
-        else:
-            for digit, colour in enumerate(digit_colours(self.app)):
-                text.append(str(digit), style=f"bold {rich_colour(colour)}")
+        if self.glyphs:  # the ellipse's mark first: the words may be cut at 80 columns
+            if self.marked is not None:
+                text.append("○ 1σ ", style=rich_colour(BETA_COLOUR))
+            text.append("points are digits", style="italic")
+            return text
+        for digit, colour in enumerate(digit_colours(self.app)):
+            text.append(str(digit), style=f"bold {rich_colour(colour)}")
         if self.marked is not None:
             text.append(" ○ 1σ", style=rich_colour(BETA_COLOUR))
         return text

@@ -23,7 +23,10 @@ from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.loss_chart import LossChart
 
 
-class RunBoard(Vertical):
+class RunBoard(Vertical, can_focus=True):
+    """Focusable so that Tab cycles from the fields back to it: with the board
+    focused no field holds the keys, and ←/→ move through the epochs."""
+
     at: reactive[int | None] = reactive(None, init=False)  # index into `epochs`; None: the newest
 
     def __init__(self, **kwargs) -> None:
