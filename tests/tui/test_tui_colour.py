@@ -49,3 +49,26 @@ async def test_scatter_points_are_their_digits_when_colours_are_few(trained_run,
             assert len(digits_drawn) >= 5  # points of at least five different digits, drawn as themselves
         else:
             assert "0123456789" in shown[1] and any("\u2800" <= ch <= "\u28ff" for ch in region)  # braille dots
+
+
+@pytest.mark.asyncio
+async def test_extreme_codes_get_compact_tick_labels(text, monkeypatch):
+    import numpy as np
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield LatentScatter()
+
+    monkeypatch.setenv("TERM", "xterm-256color")  # braille dots: only the ticks are numbers
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    rng = np.random.default_rng(1)
+    codes = rng.normal(size=(300, 2)) * 3e17 + 1.234567890123e18  # what lr 1000 made of a run
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(LatentScatter).set_codes(codes, rng.integers(0, 10, 300), now=True)
+        await pilot.pause()
+        numbers = re.findall(r"-?\d[\d.e+-]*", "\n".join(text(app).splitlines()[2:]))
+        assert numbers and max(len(n) for n in numbers) <= 8, numbers  # e.g. 1.23e+18, not 19 digits
+        frame = next(line for line in text(app).splitlines() if "┌" in line)
+        assert len(frame.strip()) >= 60  # the plot keeps its width

@@ -208,3 +208,16 @@ async def test_two_dimensions_get_two_pictures(runs_dir, text):
         await settle(pilot)
         assert not app.screen.query_one("#kl-ellipses").display
         assert "1σ and 2σ ellipses" not in text(app)
+
+
+async def test_next_step_scrolls_to_the_new_step_at_80x24(runs_dir, text):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_kl(pilot)
+        await pilot.press(*"0.5,1", "tab", *"1,2")
+        await settle(pilot)
+        for n in (1, 2, 3):
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            await pilot.pause()
+            assert f"step {n} of" in text(app)  # the newest step is in view, not below the fold

@@ -140,3 +140,35 @@ async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, 
         await pilot.press("end")
         assert board.shown_epoch == 3
     assert proc.wait(timeout=60) == 0
+
+
+async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text):
+    import os
+
+    from core.config import AEConfig
+    from core.runfolder.runs import new_run
+
+    for name, started in (("zzz-first", 1_700_000_000), ("aaa-second", 1_700_000_100)):
+        run = new_run(AEConfig(hidden=(64, 32), epochs=5, subset=512), runs_dir, name=name)
+        os.utime(run.file("config.json"), (started, started))  # written once, as the run began
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        await pilot.pause()
+        assert [r["id"] for r in app.screen.query_one(RunList).runs] == ["aaa-second", "zzz-first"]
+        shown = text(app)
+        assert shown.index("aaa-second") < shown.index("zzz-first")
+
+
+async def test_a_failed_run_says_why_for_as_long_as_it_is_open(prepared_run, runs_dir, text, until):
+    prepared_run.write_status("failed", 2, 0, error="loss became NaN at epoch 2 step 7 (lower --lr)")
+    app = make_app(runs_dir=runs_dir, attach=prepared_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "failed",
+                    30, "the failed state")
+        app.clear_notifications()  # toasts go; the reason must stay on the screen
+        await pilot.pause()
+        assert "failed: loss became NaN at epoch 2 step 7 (lower --lr)" in text(app)
+        # no checkpoint: continuing cannot work, so it is not offered
+        assert not (prepared_run.path / "checkpoint.pt").exists()
+        assert app.screen.check_action("resume", ()) is False and "Continue" not in text(app)

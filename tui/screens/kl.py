@@ -40,7 +40,7 @@ class KLScreen(LeaveFieldFirst, Screen):
                 yield PlotextPlot(id="kl-plot")
                 yield PlotextPlot(id="kl-ellipses")
             yield Markdown("", id="kl-explain")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#kl-explain").display = False
@@ -57,14 +57,18 @@ class KLScreen(LeaveFieldFirst, Screen):
 
         self.app.push_screen(KLDemoScreen())
 
-    def action_next_step(self) -> None:
+    async def action_next_step(self) -> None:
         """Step-by-step: the first press shows step 1, each further press one more."""
         if not self.derivations or self.steps_shown is None:
             self.derivations, self.steps_shown = True, 1
         else:
             self.steps_shown += 1
         self.query_one("#kl-explain").display = True
-        self._explain()
+        shown = self._explain()
+        if shown is not None:
+            await shown  # the Markdown laid out, so the end of the scroll is where the new step is
+        # the new step is at the bottom, likely below the fold: bring it into view
+        self.call_after_refresh(lambda: self.query_one("#kl-scroll").scroll_end(animate=False))
 
     def on_klpanel_updated(self, event: KLPanel.Updated) -> None:
         self._plot()
@@ -86,14 +90,15 @@ class KLScreen(LeaveFieldFirst, Screen):
         self.query_one("#kl-ellipses").display = pic.ellipses is not None
         self.query_one("#kl-caption", Static).update(caption(pic))
 
-    def _explain(self) -> None:
+    def _explain(self):
+        """Rewrite the derivations; the Markdown's update (awaitable) or None."""
         if not self.derivations:
-            return
+            return None
         from core.gauss.explain import explain_steps
 
         report = self.query_one(KLPanel).report
         if report is None:
-            return
+            return None
         steps = explain_steps(report.problem.q, report.problem.p)
         if self.steps_shown is not None:
             self.steps_shown = min(self.steps_shown, len(steps))
@@ -101,4 +106,4 @@ class KLScreen(LeaveFieldFirst, Screen):
             shown.append(f"*step {self.steps_shown} of {len(steps)}: ctrl+n for the next*")
         else:
             shown = steps
-        self.query_one("#kl-explain", Markdown).update("\n\n".join(shown))
+        return self.query_one("#kl-explain", Markdown).update("\n\n".join(shown))

@@ -40,7 +40,7 @@ class KLDemoScreen(LeaveFieldFirst, Screen):
             yield Static("", id="demo-note")
             yield PlotextPlot(id="demo-plot")
             yield Static("", id="demo-table")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#demo-plot").styles.height = 16

@@ -108,17 +108,19 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
+        yield Static("", id="run-reason")  # why a run failed, for as long as the screen is open
         yield RunBoard(id="board")
         yield PosteriorView(id="posterior")
         with Horizontal(id="pair-row"):
-            yield Label("test index from", classes="form-label")
-            yield Input(compact=True, id="pair-from", classes="form-input", type="integer")
-            yield Label("to", classes="form-label")
-            yield Input(compact=True, id="pair-to", classes="form-input", type="integer")
-            yield Label(" inspect", classes="form-label")
-            yield Input(compact=True, id="inspect-index", classes="form-input", type="integer")
+            # short labels: at 80 columns the note beside them needs the room (help says the rest)
+            yield Label("decode test #", classes="form-label")
+            yield Input(compact=True, id="pair-from", classes="form-input pair-input", type="integer")
+            yield Label("to #", classes="form-label")
+            yield Input(compact=True, id="pair-to", classes="form-input pair-input", type="integer")
+            yield Label("inspect #", classes="form-label")
+            yield Input(compact=True, id="inspect-index", classes="form-input pair-input", type="integer")
             yield Static("Enter: decode", id="pair-note")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         from core.runfolder.runs import open_run
@@ -132,6 +134,7 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
             return
         self.kind, self.latent = config.kind, config.latent
         self.query_one(PosteriorView).display = False
+        self.query_one("#run-reason").display = False
         self.refresh_bindings()
         self._title = f"{self.run_id}  {config.kind} z{config.latent}"
         self._set_title()
@@ -141,8 +144,9 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         # hidden, not greyed: on a finished run neither key means anything
         if action == "stop":
             return self.state == "running"
-        if action == "resume":
-            return self.state in ("stopped", "interrupted", "failed")
+        if action == "resume":  # only where it can work: an ended run with a checkpoint to go on from
+            return (self.state in ("stopped", "interrupted", "failed")
+                    and (Path(self.run_dir) / "checkpoint.pt").is_file())
         if action == "kl_screen":
             return self.kind == "vae"
         if action == "traversals":
@@ -186,6 +190,9 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
             self.state = "stopped"
         elif isinstance(event, Failed):
             self.state = event.status
+            reason = self.query_one("#run-reason", Static)
+            reason.update(f"{event.status}: {event.reason}")
+            reason.display = True
             self.notify(event.reason, title=f"Run {event.status}", severity="error", timeout=10)
         board = self.query_one(RunBoard)
         if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state == "damaged":
@@ -325,7 +332,7 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         self.query_one(DigitStrip).display = False  # the posterior takes the strip's rows; Enter on a pair brings it back
         view.show(post, "" if drawn else "(the 1σ ellipse is drawn on 2-D scatters only)")
         self.query_one("#inspect-index", Input).value = str(post.index)
-        keys = "k: KL screen" + (" · v: traversals" if self.latent > 2 else "")
+        keys = "k KL screen" + (", v traversals" if self.latent > 2 else "")
         self._note(f"test #{post.index}: {keys}")
 
     def on_inspect_failed(self, message: InspectFailed) -> None:

@@ -33,7 +33,7 @@ class RunsScreen(Screen):
         yield Static(f"runs in {self.runs_dir}", id="runs-title", classes="screen-title")
         yield RunList(self.runs_dir, id="run-list")
         yield Static("", id="runs-empty")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._show_empty()

@@ -74,7 +74,7 @@ class TrainScreen(Screen):
         yield TrainForm(self.initial, id="form")
         yield RunBoard(id="board")
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.start_at_once:

@@ -48,4 +48,4 @@ class TraversalScreen(Screen):
                 label = f"z{d + 1} KL {self.kl_per_dim[d]:.2f}".ljust(LABEL)
                 yield Static(label, classes="traversal-label")
                 yield Static(strip_text(digits), classes="traversal-row")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)

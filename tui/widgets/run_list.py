@@ -30,7 +30,7 @@ class RunList(DataTable):
         from core.runfolder.runs import list_runs
 
         current = self.selected_id
-        self.runs = list_runs(self.runs_root)
+        self.runs = sorted(list_runs(self.runs_root), key=started, reverse=True)  # newest first
         self.clear()
         for r in self.runs:
             status = r["status"]
@@ -57,3 +57,12 @@ class RunList(DataTable):
     def selected(self) -> dict[str, Any] | None:
         rid = self.selected_id
         return next((r for r in self.runs if r["id"] == rid), None)
+
+
+def started(row: dict[str, Any]) -> float:
+    """When a run began: its config.json is written once, as the run folder is made
+    (a name need not sort by time: --name picks any)."""
+    try:
+        return (Path(row["path"]) / "config.json").stat().st_mtime
+    except (KeyError, OSError):
+        return 0.0
