@@ -67,8 +67,9 @@ class DigitStrip(Widget):
 
     def render(self) -> RenderableType:
         width = self.size.width
-        if self.frames is None or len(self.frames) == 0:
-            return Text("\n").join([self._head(width, ""), Text("(no frames yet)", style="dim")])
+        if self.frames is None or len(self.frames) == 0:  # the caption may be a reason: wrap it whole
+            head = Text(("error: " if self.has_class("-error") else "") + self.caption, style="bold")
+            return Text("\n").join([head, Text("(no frames yet)", style="dim")])
         count = len(self.frames)
         per_page, self.side = self._layout()
         pages = max(1, -(-count // max(1, per_page)))
