@@ -164,3 +164,52 @@ async def test_a_two_dimensional_posterior_gets_its_ellipse_and_bad_indices_are_
         await pilot.press("ctrl+u", "3", "tab", "ctrl+u", "4", "2", "enter")
         await until(pilot, lambda: screen.decoded == (3, 42), 60, "the new pair")
         assert strip.display and not view.display  # ... until a pair is decoded
+
+
+async def test_elbo_parts_follow_the_epoch_shown(vae_runs, until, text):
+    from tui.widgets.elbo_line import ElboLine
+
+    rows = metrics(vae_runs, "z4")
+    app = make_app(runs_dir=vae_runs, attach="z4")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_run(app, pilot, until)
+        line = screen.query_one(ElboLine)
+        for key, row in (("end", rows[-1]), ("home", rows[0])):  # live (newest) and scrubbed back
+            await pilot.press(key)
+            await pilot.pause()
+            # the objective: recon (MSE per pixel) + β·KL/784, from the file's own numbers
+            assert row["test_loss"] == pytest.approx(row["test_mse"] + row["test_beta_kl"] / 784, rel=1e-4)
+            shown = text(app)
+            expected = (f"ELBO  recon {row['test_mse']:.4f} KL {row['test_kl']:.2f} β {row['beta']:.3g} "
+                        f"β·KL {row['test_beta_kl']:.2f} total {row['test_loss']:.4f} active {row['active_units']}/4")
+            assert line.display and expected in shown
+
+
+async def test_a_collapsed_posterior_is_said_in_words():
+    import numpy as np
+    from textual.app import App
+
+    from core.events import EpochEnd
+    from tui.widgets.elbo_line import ElboLine
+
+    def epoch(kl):
+        return EpochEnd(epoch=3, epochs=5, train_loss=0.1, train_mse=0.09, test_loss=0.1, test_mse=0.09,
+                        test_kl=sum(kl), seconds=1.0, samples_per_s=1.0, lr=1e-3, codes=np.zeros((0, 4)),
+                        labels=np.zeros(0), frames=np.zeros((0, 28, 28)), kl_per_dim=tuple(kl),
+                        active_units=1, beta=4.0, test_beta_kl=4.0 * sum(kl))
+
+    class One(App):
+        def compose(self):
+            yield ElboLine()
+
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        line = app.query_one(ElboLine)
+        line.show(epoch([3.2, 0.01, 0.02, 0.0]))  # three of four dimensions under 0.1 nats
+        await pilot.pause()
+        assert line.has_class("-collapsed")
+        assert "warning: posterior collapse: 3 of 4 latent dimensions carry almost no information" in str(
+            line.render())
+        line.show(epoch([3.2, 1.5, 0.02, 2.0]))
+        await pilot.pause()
+        assert not line.has_class("-collapsed") and "collapse" not in str(line.render())

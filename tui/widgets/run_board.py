@@ -18,6 +18,7 @@ from textual.reactive import reactive
 
 from core.events import EpochEnd, Progress
 from tui.widgets.digit_strip import DigitStrip
+from tui.widgets.elbo_line import ElboLine
 from tui.widgets.kl_bars import KLBars
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.loss_chart import LossChart
@@ -39,6 +40,7 @@ class RunBoard(Vertical, can_focus=True):
             yield LossChart(id="loss", classes="panel")
             yield LatentScatter(id="scatter", classes="panel")
             yield KLBars(id="kl-bars", classes="panel")
+        yield ElboLine(id="elbo")
         yield DigitStrip(id="strip", classes="panel")
 
     # data in
@@ -49,9 +51,11 @@ class RunBoard(Vertical, can_focus=True):
         self.query_one(LatentScatter).clear()
         self.query_one(DigitStrip).clear()
         self.query_one(KLBars).display = False
+        self.query_one(ElboLine).show(None)
 
     def on_mount(self) -> None:
         self.query_one(KLBars).display = False  # until an epoch with KL per dimension arrives
+        self.query_one(ElboLine).show(None)
 
     def add_progress(self, event: Progress) -> None:
         self.steps.append(event)
@@ -90,6 +94,7 @@ class RunBoard(Vertical, can_focus=True):
 
     def _draw_epoch(self, event: EpochEnd, now: bool = False) -> None:
         where = "" if self.at is None else f" · history {self.at + 1}/{len(self.epochs)}"
+        self.query_one(ElboLine).show(event)  # live and when scrubbing: the epoch on screen
         bars = self.query_one(KLBars)
         bars.display = bool(event.kl_per_dim)
         if event.kl_per_dim:
