@@ -213,3 +213,29 @@ async def test_a_collapsed_posterior_is_said_in_words():
         line.show(epoch([3.2, 1.5, 0.02, 2.0]))
         await pilot.pause()
         assert not line.has_class("-collapsed") and "collapse" not in str(line.render())
+
+
+async def test_marked_runs_side_by_side(vae_runs, until, text):
+    from tui.screens.compare import CompareScreen
+    from tui.widgets.run_list import RunList
+
+    app = make_app(runs_dir=vae_runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        await pilot.pause()
+        runs = app.screen.query_one(RunList)
+        await pilot.press("space", "down", "space")
+        await pilot.pause()
+        assert sorted(runs.marked) == ["z2", "z4"] and text(app).count("✓ ") == 2
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.epoch is not None,
+                    60, "both runs read")
+        screen = app.screen
+        await pilot.pause()
+        shown = text(app)
+        # z2 trained one epoch, z4 two: the scatters meet at epoch 1, the newest both have
+        assert screen.epoch == 1 and "at epoch 1 of 1" in shown
+        for latent in (2, 4):
+            assert f"z{latent} vae β1 seed 0" in shown  # latent size, kind, β and seed in each title
+        scatters = screen.query(LatentScatter)
+        assert len(scatters) == 2 and all(s.points is not None and len(s.points) for s in scatters)

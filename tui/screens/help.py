@@ -25,6 +25,7 @@ FOOTNOTE = ("A stopped run continues from the runs screen (`c`) or from a shell 
 
 def screens() -> list[tuple[str, type]]:
     """(title, class) of every screen with keys of its own, in the order a user meets them."""
+    from tui.screens.compare import CompareScreen
     from tui.screens.kl import KLScreen
     from tui.screens.kl_demo import KLDemoScreen
     from tui.screens.run_detail import RunDetailScreen
@@ -33,6 +34,7 @@ def screens() -> list[tuple[str, type]]:
     from tui.screens.traversals import TraversalScreen
 
     return [("Training screen", TrainScreen), ("Runs screen", RunsScreen), ("Run screen", RunDetailScreen),
+            ("Runs side by side", CompareScreen),
             ("Traversals", TraversalScreen), ("KL screen", KLScreen), ("Forward vs reverse", KLDemoScreen)]
 
 

@@ -48,6 +48,7 @@ class LatentScatter(PlotPanel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.caption = "latent"
+        self.title = ""  # what the scatter is of, where several stand side by side
         self.points: np.ndarray | None = None  # (n, 2) drawn points
         self.labels: np.ndarray | None = None  # (n,) their digits
         self.axes = ("z1", "z2")
@@ -59,7 +60,8 @@ class LatentScatter(PlotPanel):
         return few_colours(self.app)
 
     def _legend(self) -> Text:
-        text = Text(self.caption + " ", style="bold", no_wrap=True, overflow="ellipsis")
+        text = Text(f"{self.title}: " if self.title else "", style="bold")
+        text.append(self.caption + " ", style="bold")
         if self.glyphs:  # the ellipse's mark first: the words may be cut at 80 columns
             if self.marked is not None:
                 text.append("○ 1σ ", style=rich_colour(BETA_COLOUR))
