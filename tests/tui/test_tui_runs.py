@@ -172,3 +172,36 @@ async def test_a_failed_run_says_why_for_as_long_as_it_is_open(prepared_run, run
         # no checkpoint: continuing cannot work, so it is not offered
         assert not (prepared_run.path / "checkpoint.pt").exists()
         assert app.screen.check_action("resume", ()) is False and "Continue" not in text(app)
+
+
+async def test_explore_the_latent_plane_with_a_cursor(trained_run, monkeypatch, until, text):
+    import numpy as np
+    import torch
+
+    from core.nn.latent import decode
+    from core.nn.models import load_trained
+    from core.runfolder.runs import open_run
+
+    monkeypatch.chdir(trained_run.path.parent.parent)
+    app = make_app(runs_dir="runs", attach=trained_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "finished",
+                    60, "the replay")
+        screen = app.screen
+        scatter, strip = screen.query_one(LatentScatter), screen.query_one(DigitStrip)
+        await until(pilot, lambda: scatter.points is not None, 30, "the codes")
+        await pilot.press("e")
+        lo, hi = scatter.points.min(axis=0), scatter.points.max(axis=0)
+        assert scatter.cursor == pytest.approx(((lo + hi) / 2).tolist())  # starts in the middle
+        await pilot.press("right", "right", "up")  # arrows move the cursor, not the epochs
+        step = (hi - lo) / 20
+        where = ((lo + hi) / 2 + step * np.array([2, 1])).tolist()
+        assert scatter.cursor == pytest.approx(where)
+        await until(pilot, lambda: "decoder at z" in strip.caption and strip.frames is not None
+                    and len(strip.frames) == 1 and f"{where[0]:.3g}" in strip.caption, 60, "the decoded point")
+        model, _ = load_trained(open_run(trained_run.id, trained_run.path.parent), "cpu")
+        expected = decode(model, torch.tensor([where], dtype=torch.float32)).reshape(28, 28).numpy()
+        assert np.allclose(strip.frames[0], expected, atol=1e-5)
+        assert "✚ cursor" in text(app)
+        await pilot.press("escape")  # leaves exploring, not the screen
+        assert app.screen is screen and scatter.cursor is None and not screen.exploring

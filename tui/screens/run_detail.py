@@ -73,6 +73,15 @@ class Traversed(Message):
         self.order, self.images, self.kl_per_dim, self.index, self.digit = order, images, kl_per_dim, index, digit
 
 
+class PointDecoded(Message):
+    def __init__(self, z: tuple[float, float], image: np.ndarray) -> None:
+        super().__init__()
+        self.z, self.image = z, image
+
+
+STEPS_ACROSS = 20  # a cursor step is this fraction of the scatter's extent
+
+
 class RunDetailScreen(LeaveFieldFirst, Screen):
     AUTO_FOCUS = ""  # arrows move through epochs; Tab reaches the index fields
     BINDINGS = [
@@ -88,6 +97,10 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         Binding("c", "resume", "Continue", tooltip="continue a stopped run from its checkpoint"),
         Binding("k", "kl_screen", "KL of q(z|x)", tooltip="the KL screen filled with the inspected posterior"),
         Binding("v", "traversals", "Traversals", tooltip="traversals around the inspected image (VAE above 2-D)"),
+        Binding("e", "explore", "Explore", tooltip="2-D codes: a cursor on the scatter (arrows move it, e or Esc "
+                "leaves) and the decoder's image of that point"),
+        Binding("up", "cursor(0, 1)", "Up", show=False, tooltip="exploring: the cursor up"),
+        Binding("down", "cursor(0, -1)", "Down", show=False, tooltip="exploring: the cursor down"),
     ]
 
     # the run's state as last seen: "loading", "running", "stopping" or its final status word
@@ -105,6 +118,7 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         self._title = run_id
         self.kind, self.latent = "ae", 2  # from config.json once mounted
         self.posterior: Posterior | None = None  # the inspected test image's q(z|x)
+        self.exploring = False  # arrows move a cursor over the 2-D scatter instead of the epochs
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
@@ -151,6 +165,8 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
             return self.kind == "vae"
         if action == "traversals":
             return self.kind == "vae" and self.latent > 2
+        if action == "explore":
+            return self.latent == 2 and (Path(self.run_dir) / "checkpoint.pt").is_file()
         return True
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False, description="following the run")
@@ -206,12 +222,68 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         self._decode(config.interp_from, config.interp_to)
 
     def action_history(self, delta: int) -> None:
+        if self.exploring:
+            self.action_cursor(delta, 0)
+            return
         self.query_one(RunBoard).move(delta)
         self._set_title()
 
     def action_history_at(self, index: int) -> None:
         self.query_one(RunBoard).show(None if index < 0 else index)
         self._set_title()
+
+    # exploring the latent plane
+    def action_explore(self) -> None:
+        scatter = self.query_one(LatentScatter)
+        self.exploring = not self.exploring and scatter.points is not None
+        if not self.exploring:
+            scatter.set_cursor(None)
+            self._note("Enter: decode")
+            return
+        lo, hi = scatter.points.min(axis=0), scatter.points.max(axis=0)
+        self._step = (hi - lo) / STEPS_ACROSS
+        self._move_to((lo + hi) / 2)
+
+    def action_back(self) -> None:
+        if self.exploring and not isinstance(self.focused, Input):
+            self.action_explore()  # Esc leaves exploring before it leaves the screen
+            return
+        super().action_back()
+
+    def action_cursor(self, dx: int, dy: int) -> None:
+        scatter = self.query_one(LatentScatter)
+        if self.exploring and scatter.cursor is not None:
+            self._move_to(np.asarray(scatter.cursor) + self._step * np.array([dx, dy]))
+
+    def _move_to(self, z) -> None:
+        z = (float(z[0]), float(z[1]))
+        self.query_one(LatentScatter).set_cursor(z)
+        self._note("exploring: arrows move, e leaves")
+        self._decode_point(z)
+
+    @work(thread=True, exclusive=True, group="explore", exit_on_error=False)
+    def _decode_point(self, z: tuple[float, float]) -> None:
+        try:
+            import torch
+
+            from core.nn.latent import decode
+
+            model, _, _ = self._model()
+            image = decode(model, torch.tensor([z], dtype=torch.float32)).reshape(28, 28).cpu().numpy()
+            self.post_message(PointDecoded(z, image))
+        except AeklError as exc:
+            self.post_message(DecodeFailed(exc.message))
+        except Exception as exc:  # keep the screen alive; say what broke
+            self.post_message(DecodeFailed(f"{type(exc).__name__}: {exc}"))
+
+    def on_point_decoded(self, message: PointDecoded) -> None:
+        if not self.exploring:
+            return
+        x, y = message.z
+        self.query_one(PosteriorView).display = False
+        self.query_one(DigitStrip).display = True
+        self.query_one(DigitStrip).set_frames(message.image[None], f"the checkpoint's decoder at z = ({x:.3g}, {y:.3g})",
+                                              now=True)
 
     def action_frames(self, delta: int) -> None:
         self.query_one(DigitStrip).turn(delta)

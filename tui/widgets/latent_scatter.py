@@ -53,6 +53,7 @@ class LatentScatter(PlotPanel):
         self.labels: np.ndarray | None = None  # (n,) their digits
         self.axes = ("z1", "z2")
         self.marked: tuple[np.ndarray, np.ndarray] | None = None  # (mu, sigma) of an inspected image, 2-D
+        self.cursor: tuple[float, float] | None = None  # a point of the plane being explored, 2-D
 
     @property
     def glyphs(self) -> bool:
@@ -62,15 +63,19 @@ class LatentScatter(PlotPanel):
     def _legend(self) -> Text:
         text = Text(f"{self.title}: " if self.title else "", style="bold")
         text.append(self.caption + " ", style="bold")
-        if self.glyphs:  # the ellipse's mark first: the words may be cut at 80 columns
+        if self.glyphs:  # the marks first: the words may be cut at 80 columns
             if self.marked is not None:
                 text.append("○ 1σ ", style=rich_colour(BETA_COLOUR))
+            if self.cursor is not None:
+                text.append("✚ cursor ", style=rich_colour(BETA_COLOUR))
             text.append("points are digits", style="italic")
             return text
         for digit, colour in enumerate(digit_colours(self.app)):
             text.append(str(digit), style=f"bold {rich_colour(colour)}")
         if self.marked is not None:
             text.append(" ○ 1σ", style=rich_colour(BETA_COLOUR))
+        if self.cursor is not None:
+            text.append(" ✚ cursor", style=rich_colour(BETA_COLOUR))
         return text
 
     def mark(self, mu, sigma) -> bool:
@@ -78,6 +83,11 @@ class LatentScatter(PlotPanel):
         self.marked = (np.asarray(mu), np.asarray(sigma)) if len(mu) == 2 else None
         self.request(now=True)
         return self.marked is not None
+
+    def set_cursor(self, z: tuple[float, float] | None) -> None:
+        """Draw (or, with None, remove) the explorer's cursor at z."""
+        self.cursor = z
+        self.request(now=True)
 
     def set_codes(self, codes: np.ndarray, labels: np.ndarray, now: bool = False) -> None:
         """codes (N, latent) and labels (N,); draws a fixed subsample."""
@@ -105,6 +115,8 @@ class LatentScatter(PlotPanel):
             xs, ys = ellipse(mu, sigma)
             plt.plot(xs, ys, color=BETA_COLOUR, marker="•")
             plt.scatter([float(mu[0])], [float(mu[1])], color=BETA_COLOUR, marker="◆")
+        if self.cursor is not None:
+            plt.scatter([self.cursor[0]], [self.cursor[1]], color=BETA_COLOUR, marker="✚")
 
 
 def compact_ticks(plt, points: np.ndarray, count: int = 4) -> None:
