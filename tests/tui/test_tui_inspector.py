@@ -134,6 +134,10 @@ async def test_inspect_a_test_image_and_carry_it_into_the_kl_screen(vae_runs, un
         assert len(app.screen.query(".traversal-row")) == 4
         best = traversed.order[0]
         assert f"z{best + 1} KL {kl[best]:.2f}" in text(app)
+        # 100 columns: every second value (-3, -1.5, 0, 1.5, 3), each digit at least 14 pixels wide
+        row = next(line for line in text(app).splitlines() if "▀" in line)
+        digits = row.split()
+        assert len(digits) == 5 and all(len(d) >= 14 and set(d) == {"▀"} for d in digits)
 
 
 async def test_a_two_dimensional_posterior_gets_its_ellipse_and_bad_indices_are_refused(vae_runs, until, text):
