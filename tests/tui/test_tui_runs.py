@@ -181,6 +181,7 @@ async def test_explore_the_latent_plane_with_a_cursor(trained_run, monkeypatch, 
     from core.nn.latent import decode
     from core.nn.models import load_trained
     from core.runfolder.runs import open_run
+    from tui.widgets.run_board import RunBoard
 
     monkeypatch.chdir(trained_run.path.parent.parent)
     app = make_app(runs_dir="runs", attach=trained_run.id)
@@ -205,3 +206,9 @@ async def test_explore_the_latent_plane_with_a_cursor(trained_run, monkeypatch, 
         assert "✚ cursor" in text(app)
         await pilot.press("escape")  # leaves exploring, not the screen
         assert app.screen is screen and scatter.cursor is None and not screen.exploring
+        # pick test images from the plane: the nearest code to the cursor is an end of the decoded line
+        codes = screen.query_one(RunBoard).epochs[-1].codes
+        nearest = int(np.argmin(np.linalg.norm(codes - np.array(where), axis=1)))
+        await pilot.press("e", "right", "right", "up", "enter")
+        await until(pilot, lambda: screen.decoded is not None and screen.decoded[1] == nearest, 60, "the pick")
+        assert f"#{nearest}" in strip.caption

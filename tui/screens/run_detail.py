@@ -99,6 +99,8 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         Binding("v", "traversals", "Traversals", tooltip="traversals around the inspected image (VAE above 2-D)"),
         Binding("e", "explore", "Explore", tooltip="2-D codes: a cursor on the scatter (arrows move it, e or Esc "
                 "leaves) and the decoder's image of that point"),
+        Binding("enter", "pick", "Pick", show=False, tooltip="exploring: the test image nearest the cursor "
+                "becomes an end of the decoded line (from the last pick to this one)"),
         Binding("up", "cursor(0, 1)", "Up", show=False, tooltip="exploring: the cursor up"),
         Binding("down", "cursor(0, -1)", "Down", show=False, tooltip="exploring: the cursor down"),
     ]
@@ -165,6 +167,8 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
             return self.kind == "vae"
         if action == "traversals":
             return self.kind == "vae" and self.latent > 2
+        if action == "pick":
+            return self.exploring
         if action == "explore":
             return self.latent == 2 and (Path(self.run_dir) / "checkpoint.pt").is_file()
         return True
@@ -255,10 +259,28 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         if self.exploring and scatter.cursor is not None:
             self._move_to(np.asarray(scatter.cursor) + self._step * np.array([dx, dy]))
 
+    def action_pick(self) -> None:
+        """The test image whose code (at the epoch shown) is nearest the cursor: the new
+        end of the decoded line, its other end the last one picked (codes are of the
+        first test images, so a code's row is its test index)."""
+        board, scatter = self.query_one(RunBoard), self.query_one(LatentScatter)
+        shown = board.epochs[-1 if board.at is None else board.at] if board.epochs else None
+        if shown is None or not len(shown.codes) or scatter.cursor is None:
+            return
+        index = int(np.argmin(((shown.codes - np.asarray(scatter.cursor)) ** 2).sum(axis=1)))
+        last = self.query_one("#pair-to", Input).value.strip()
+        start = int(last) if last.isdigit() else index
+        self.query_one("#pair-from", Input).value = str(start)
+        self.query_one("#pair-to", Input).value = str(index)
+        self.exploring = False  # the strip shows the line now; e explores again
+        scatter.set_cursor(None)
+        self._note(f"picked test #{index} (a {int(shown.labels[index])}): decoding ...")
+        self._decode(start, index)
+
     def _move_to(self, z) -> None:
         z = (float(z[0]), float(z[1]))
         self.query_one(LatentScatter).set_cursor(z)
-        self._note("exploring: arrows move, e leaves")
+        self._note("exploring: arrows, Enter picks, e leaves")
         self._decode_point(z)
 
     @work(thread=True, exclusive=True, group="explore", exit_on_error=False)
