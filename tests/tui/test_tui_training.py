@@ -208,7 +208,7 @@ async def test_launch_errors_are_shown_and_the_app_keeps_running(runs_dir, tmp_p
         await pilot.press("k")
         await pilot.pause()
         assert "KL divergence" in text(app)
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # the μ field, then the screen
         await pilot.pause()
         assert app.screen is screen
     assert not runs_dir.exists()
