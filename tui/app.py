@@ -100,7 +100,7 @@ def quit_question(run_id: str) -> str:
 
 def attach_note(run_id: str, runs_dir: Path) -> str:
     """What `aekl-tui` prints on leaving a run training: its id and how to watch it again."""
-    out = "" if Path(runs_dir) == DEFAULT_ROOT else f" --out {runs_dir}"
+    out = "" if Path(runs_dir) == Path(RUNS_DIR) else f" --out {runs_dir}"
     return f"Run {run_id} is still training. Watch it again with:\n  aekl-tui --attach {run_id}{out}"
 
 
