@@ -133,13 +133,16 @@ async def test_stop_mid_run_saves_a_checkpoint_and_the_runs_screen_continues_it(
 
 
 @pytest.mark.parametrize("answer", ["s", "l"])
-async def test_quit_while_training_asks_stop_or_leave(runs_dir, until, answer):
+async def test_quit_while_training_asks_stop_or_leave(runs_dir, until, text, answer):
     seen = Seen()
     app = make_app(runs_dir=runs_dir, start=True, **LONG)
     async with app.run_test(size=(80, 24), message_hook=seen) as pilot:
         await until(pilot, lambda: seen.of(RunProgress), 180, "training (--start)")
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, Confirm), 10, "the question")
+        run_id = only_run(runs_dir).id
+        assert f"Run {run_id} is still training" in text(app)  # the question names the run
+        assert all(f"({key})" in text(app) for key in ("s", "l", "esc"))  # every button whole at 80x24
         await pilot.press("escape")  # cancel: keep watching
         await until(pilot, lambda: not isinstance(app.screen, Confirm), 10, "the question to close")
         await pilot.press("q")
@@ -149,6 +152,8 @@ async def test_quit_while_training_asks_stop_or_leave(runs_dir, until, answer):
     run = only_run(runs_dir)
     if answer == "l":  # left training: the process outlives the app; stop it the CLI's way
         assert holder(run.path) is not None and run.state() == "running"
+        # printed on exit: the run and the line that watches it again (runs/ is the default --out)
+        assert app.return_value == f"Run {run.id} is still training. Watch it again with:\n  aekl-tui --attach {run.id}"
         from core.runfolder.control import request_stop
 
         request_stop(run)
@@ -203,7 +208,7 @@ async def test_launch_errors_are_shown_and_the_app_keeps_running(runs_dir, tmp_p
         await pilot.press("k")
         await pilot.pause()
         assert "KL divergence" in text(app)
-        await pilot.press("escape")
+        await pilot.press("escape", "escape")  # the μ field, then the screen
         await pilot.pause()
         assert app.screen is screen
     assert not runs_dir.exists()
