@@ -78,7 +78,7 @@ def run_app(argv: Sequence[str] | None = None) -> None:
     app = make_app(**options)
     report = io.StringIO()
     app.error_console = Console(file=report, width=120, markup=False, highlight=False, color_system=None)
-    app.run()
+    note = app.run()
     code = app.return_code or 0
     text = report.getvalue()
     if code and text.strip():  # Textual's crash report: to a log, one line here
@@ -89,6 +89,8 @@ def run_app(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     if code:
         sys.exit(code)
+    if note:  # a run left training: say how to find it again
+        print(note)
 
 
 def _last_line(text: str) -> str:

@@ -44,7 +44,7 @@ def elbo_table(rows: list[dict]) -> Table | None:
 def print_elbo(rows: list[dict]) -> None:
     """The ELBO table, the last epoch's KL per dimension, and the collapse
     warning if there is one. Prints nothing for an autoencoder."""
-    from core.present.collapse import collapse_warning
+    from core.present.elbo import collapse_warning
 
     table = elbo_table(rows)
     if table is None:

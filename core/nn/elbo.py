@@ -15,10 +15,11 @@ from __future__ import annotations
 import torch
 
 from core.config import IMAGE_DIM
-from core.present.collapse import QUIET_KL, collapse_warning  # noqa: F401 - their old home
 from core.nn.models import VAE, AutoEncoder
 
 ACTIVE_VARIANCE = 0.01  # Burda et al. 2016: active if Var over x of E[z_d | x] > 0.01
+# the words about collapse live where a face can import them without torch
+from core.present.elbo import QUIET_KL, collapse_warning  # noqa: F401  (re-exported)
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -88,5 +89,3 @@ def epoch_fields(model: AutoEncoder, train: list[float], test: dict[str, float],
     if final:
         fields.update(iwae_bound(model, test_x, default_k(test_x.device)))
     return fields
-
-

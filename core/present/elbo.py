@@ -1,5 +1,5 @@
-"""The posterior-collapse warning, in words; plain Python so that `aekl show`
-can say it without importing torch."""
+"""A VAE's ELBO in words: when has the posterior collapsed. Torch-free, so
+the app can say it on its UI thread (core.nn.elbo computes the numbers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 QUIET_KL = 0.1
 
 
-def collapse_warning(kl_per_dim, quiet: float = QUIET_KL) -> str | None:
+def collapse_warning(kl_per_dim: list[float] | tuple[float, ...], quiet: float = QUIET_KL) -> str | None:
     """A sentence when most latent dimensions carry almost no KL, else None
     (also None for a list that is not all numbers: a damaged row says nothing)."""
     if not isinstance(kl_per_dim, (list, tuple)) or not kl_per_dim:
