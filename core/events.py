@@ -8,11 +8,12 @@ Kept free of torch so that a viewer of run folders starts fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.config import AEConfig
+from core.runfolder.schema import Status
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class EpochEnd:
     kl_per_dim: tuple[float, ...] = ()  # test KL of each latent dimension; sums to test_kl
     active_units: int | None = None  # dimensions with Var(posterior mean) > 0.01 on test
     beta: float | None = None  # the KL weight in force at the end of the epoch
+    note: str = ""  # a reader's word on this epoch, e.g. why its pictures are missing
 
     def metrics_row(self) -> dict:
         row = {
@@ -79,22 +81,6 @@ class EpochEnd:
         if self.kl_per_dim:
             row["kl_per_dim"] = list(self.kl_per_dim)
         return row
-
-
-ARRAY_FIELDS = ("codes", "labels", "frames", "pair")
-
-
-def epoch_from_row(row: dict, epochs: int, arrays: dict) -> EpochEnd:
-    """Rebuild an EpochEnd from a metrics row and its snapshot arrays (possibly empty)."""
-    names = {f.name for f in fields(EpochEnd)} - set(ARRAY_FIELDS) - {"epochs"}
-    scalars = {k: row[k] for k in names if k in row}
-    scalars.setdefault("test_kl", None)
-    scalars["kl_per_dim"] = tuple(scalars.get("kl_per_dim", ()))
-    return EpochEnd(epochs=epochs, **scalars,
-                    codes=arrays.get("codes", np.zeros((0, 2), np.float32)),
-                    labels=arrays.get("labels", np.zeros(0, np.int64)),
-                    frames=arrays.get("frames", np.zeros((0, 28, 28), np.float32)),
-                    pair=tuple(int(v) for v in arrays.get("pair", (0, 1))))
 
 
 @dataclass(frozen=True)
@@ -119,7 +105,7 @@ class Failed:
     """Only a reader of a run folder sees this: the engine raises instead."""
 
     run_dir: str | None
-    status: str  # "failed", "interrupted" (the process vanished) or "damaged"
+    status: Status  # FAILED, INTERRUPTED (the process vanished) or DAMAGED
     epoch: int
     step: int
     reason: str

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
 from core.config import MAX_INTERP_STEPS, AEConfig
-from core.present.status import STATUS_COLOUR, cell, status_word
+from core.present.status import cell
 
 RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
@@ -29,8 +29,8 @@ def elbo_table(rows: list[dict]) -> Table | None:
     latent = len(rows[0]["kl_per_dim"])
     for m in rows:
         table.add_row(
-            str(m["epoch"]), cell(m.get("beta"), ".3g"), cell(m["test_mse"]), cell(m["test_kl"], ".2f"),
-            cell(m.get("test_beta_kl"), ".2f"), cell(m["test_loss"]), cell(m.get("train_kl"), ".2f"),
+            str(m["epoch"]), cell(m.get("beta"), ".3g"), cell(m["test_mse"]), cell(m.get("test_kl"), ".2f"),
+            cell(m.get("test_beta_kl"), ".2f"), cell(m.get("test_loss")), cell(m.get("train_kl"), ".2f"),
             f"{m.get('active_units', '-')}/{latent}",
         )
     return table
@@ -39,11 +39,10 @@ def elbo_table(rows: list[dict]) -> Table | None:
 def print_elbo(rows: list[dict]) -> None:
     """The ELBO table, the last epoch's KL per dimension, and the collapse
     warning if there is one. Prints nothing for an autoencoder."""
-    from core.nn.elbo import collapse_warning
-
     table = elbo_table(rows)
     if table is None:
         return
+    from core.nn.elbo import collapse_warning  # torch: only for a VAE's table
     out.print(table)
     last = [m for m in rows if "kl_per_dim" in m][-1]
     per_dim = last["kl_per_dim"]
@@ -57,49 +56,52 @@ def print_elbo(rows: list[dict]) -> None:
 @app.command("runs")
 def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
     """List runs: id, kind, latent size, epochs, best test MSE, status."""
-    from core.runfolder.runs import list_runs
+    from core.runfolder.runs import snapshots
 
-    rows = list_runs(out_dir)
+    runs = snapshots(out_dir)
     if json_out:
-        print_json(rows)
+        print_json([s.to_json() for s in runs])
         return
-    if not rows:
+    if not runs:
         err.print(f"no runs under {out_dir} yet; start one with: aekl train --latent 2")
         return
     table = Table(title=f"runs in {out_dir}", title_justify="left")
     for col, just in (("id", "left"), ("kind", "left"), ("latent", "right"), ("epochs", "right"),
                       ("best test MSE", "right"), ("status", "left")):
         table.add_column(col, justify=just)
-    for r in rows:
-        status = r["status"]
+    for s in runs:
         table.add_row(
-            r["id"], r.get("kind", "?"), str(r.get("latent", "?")),
-            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", cell(r.get("best_test_mse")),
-            f"[{STATUS_COLOUR.get(status, 'white')}]{status_word(status)}[/]",
+            s.id, s.config.kind if s.config else "?", str(s.config.latent) if s.config else "?",
+            s.epoch_text, cell(s.best_test_mse), f"[{s.status.colour}]{s.status.word}[/]",
         )
     out.print(table)
-    for r in rows:
-        if r["status"] == "damaged":
-            out.print(f"{r['id']}: {r['error']}", soft_wrap=True, markup=False, highlight=False)
+    for s in runs:
+        if s.reason:
+            out.print(f"{s.id}: {s.status}: {s.reason}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()
 def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_dir: Path = RunsDir,
          json_out: bool = JsonOut) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
+    from core.errors import RunError
     from core.runfolder.runs import open_run
 
     run = open_run(run_id, out_dir)
-    config, status, metrics = run.config(), run.status(), run.metrics()
+    snap = run.snapshot()
+    if snap.status.damaged:
+        raise RunError(f"run {run.id} is damaged: {snap.reason}")
+    metrics = [m.to_dict() for m in run.metric_rows(snap.config)]
     files = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
     if json_out:
-        print_json({"id": run.id, "path": str(run.path), "config": config.to_dict(), "status": status,
-                    "state": str(run.state(status)),
-                    "metrics": metrics, "files": files})
+        print_json({**snap.to_json(), "config": snap.config.to_dict(), "status": run.status(),
+                    "state": str(snap.status), "metrics": metrics, "files": files})
         return
-    out.print(f"[bold]{run.id}[/]  {status_word(str(run.state(status)))}  ({run.path})")
+    out.print(f"[bold]{run.id}[/]  [{snap.status.colour}]{snap.status.word}[/]  {snap.epoch_text}  ({run.path})")
+    if snap.reason:
+        out.print(f"why: {snap.reason}", soft_wrap=True, markup=False, highlight=False)
     cfg = Table(show_header=False, box=None)
-    for key, value in config.to_dict().items():
+    for key, value in snap.config.to_dict().items():
         cfg.add_row(key, str(value))
     out.print(cfg)
     if metrics:
@@ -206,8 +208,8 @@ def stop(
     if wait and not wait_stopped(run, wait):
         raise TrainingFailed(f"run {run.id} has not stopped after {wait:g}s; it may still be writing its files")
     if wait:
-        status = run.status()
-        out.print(f"{run.id}: {run.state(status)} at epoch {status.get('epoch')}, step {status.get('step')}")
+        snap = run.snapshot()
+        out.print(f"{run.id}: {snap.status}, {snap.epoch_text}" + (f" ({snap.reason})" if snap.reason else ""))
 
 
 @app.command()

@@ -24,7 +24,7 @@ from core.config import AEConfig
 from core.errors import RunError
 from core.runfolder.journal import DryJournal, Journal, NullJournal
 from core.runfolder.lock import acquire, holder as lock_holder, release
-from core.runfolder.runs import RESUMABLE, Run, Status, new_run, open_run
+from core.runfolder.runs import Run, Status, new_run, open_run
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def resumable(run: Run) -> AEConfig:
         raise RunError(f"run {run.id} already finished its epochs")
     if state is Status.RUNNING:
         raise RunError(f"run {run.id} is still training")
-    if state not in RESUMABLE or not run.file("checkpoint.pt").is_file():
+    if not state.resumable or not run.file("checkpoint.pt").is_file():
         raise RunError(f"run {run.id} has no checkpoint to resume from (it ended before its first epoch)",
                        field="force", hint="start it again under the same name with {name}")
     return run.config()

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from core.config import KINDS, AEConfig
 from core.errors import AeklError, BadInput, RunError
-from core.runfolder.runs import RESUMABLE, Run, Status, atomic_write, atomic_write_json
+from core.runfolder.runs import Run, Status, atomic_write, atomic_write_json
 
 # Figures are saved at a fixed pixel size (no tight bbox) so that their shape
 # is a contract the tests can check: width x height in pixels.
@@ -183,15 +183,12 @@ def plan(configs: list[AEConfig], root: Path, force: bool = False) -> list[Job]:
         chosen: Job | None = None
         if not force:
             for run in _matching_runs(root, config):
-                try:
-                    state = run.state()
-                    if state is Status.FINISHED and run.metrics():
-                        chosen = Job(config, "reuse", run)
-                        break
-                    if state in RESUMABLE and run.file("checkpoint.pt").is_file():
-                        chosen = chosen or Job(config, "resume", run)
-                except RunError:
-                    continue  # damaged: `aekl runs` reports it
+                snap = run.snapshot()  # a damaged run is neither reused nor resumed: `aekl runs` reports it
+                if snap.status.finished and snap.done:
+                    chosen = Job(config, "reuse", run)
+                    break
+                if snap.status.resumable and run.file("checkpoint.pt").is_file():
+                    chosen = chosen or Job(config, "resume", run)
         jobs.append(chosen or Job(config, "train", None))
     return jobs
 
@@ -267,7 +264,8 @@ def run_local(jobs: list[Job], root: Path, data_dir, data, should_stop: Callable
 
 def run_summary(run: Run, action: str) -> dict[str, Any]:
     """One run of the sweep, read back from its folder."""
-    config, metrics = run.config(), run.metrics()
+    config = run.config()
+    metrics = run.metric_rows(config)
     if not metrics:
         raise RunError(f"run {run.path} has no finished epoch to summarise")
     last = metrics[-1]
@@ -276,10 +274,10 @@ def run_summary(run: Run, action: str) -> dict[str, Any]:
         "beta": config.beta,
         "latent": config.latent,
         "seed": config.seed,
-        "test_mse": last["test_mse"],
-        "train_mse": last["train_mse"],
+        "test_mse": last.test_mse,
+        "train_mse": last.train_mse,
         "epochs": len(metrics),
-        "seconds": round(sum(m["seconds"] for m in metrics), 3),  # training time, evaluation excluded
+        "seconds": round(sum(m.seconds for m in metrics), 3),  # training time, evaluation excluded
         "params": param_count(config),
         "run_id": run.id,
         "run_dir": str(run.path),

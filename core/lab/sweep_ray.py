@@ -28,7 +28,7 @@ from typing import Any, Callable
 from core.config import AEConfig
 from core.errors import AeklError, BadInput, RunError
 from core.runfolder.lock import LOCK_NAME
-from core.runfolder.runs import Run, atomic_write_bytes, new_run
+from core.runfolder.runs import Run, Status, atomic_write_bytes, new_run
 from core.lab.sweep import Job, Outcome, Report, follow
 
 INSTALL = "pip install -e '.[ray]'"
@@ -223,7 +223,7 @@ def run_task(index: int, config: dict, run_dir: str, resume: bool, marker: str, 
             unpack(files, run.path)  # the stopped run to resume
         else:
             run.write_config(cfg)
-            run.write_status("new", 0)
+            run.write_status(Status.NEW, 0)
 
     stop = threading.Event()
     done = threading.Event()
@@ -330,9 +330,16 @@ def _result(ray, ref) -> dict:
         return {"state": "failed", "detail": text, "files": None}
 
 
+def _unstarted(run: Run) -> bool:
+    try:
+        return run.record().status is Status.NEW
+    except RunError:
+        return False
+
+
 def _remove_if_unstarted(outcome: Outcome, run: Run) -> None:
     # A folder made for a task that never began holds only config and status
     # "new": aekl made it, nothing is lost by removing it.
-    if outcome.state == "cancelled" and run.status().get("status") == "new":
+    if outcome.state == "cancelled" and _unstarted(run):
         shutil.rmtree(run.path, ignore_errors=True)
         outcome.run = None

@@ -14,28 +14,27 @@ from tui.widgets.run_list import RunList
 pytestmark = pytest.mark.asyncio
 
 
-async def test_runs_screen_lists_a_prepared_run(prepared_run, runs_dir, text):
+async def test_runs_screen_lists_a_prepared_run(prepared_run, runs_dir, text, until):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
-        await pilot.pause()
         table = app.screen.query_one(RunList)
+        await until(pilot, lambda: table.loaded, 30, "the runs folder to be read")
         assert [r["id"] for r in table.runs] == [prepared_run.id]
         row = table.runs[0]
         assert (row["status"], row["epochs"], row["planned"], row["best_test_mse"]) == ("stopped", 2, 5, 0.1234)
         shown = text(app)
-        assert prepared_run.id in shown and "2/5" in shown and "0.1234" in shown and "stopped" in shown
+        assert prepared_run.id in shown and "2 of 5 done" in shown and "0.1234" in shown and "stopped" in shown
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.get_default_screen()
 
 
-async def test_empty_runs_folder_says_how_to_make_one(runs_dir, text):
+async def test_empty_runs_folder_says_how_to_make_one(runs_dir, text, until):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
-        await pilot.pause()
-        assert "No runs under runs yet" in text(app)
+        await until(pilot, lambda: "No runs under runs yet" in text(app), 30, "the note")
 
 
 async def test_a_run_without_checkpoint_opens_without_interpolation(prepared_run, runs_dir, text, until):

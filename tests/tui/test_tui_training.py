@@ -113,8 +113,7 @@ async def test_stop_mid_run_saves_a_checkpoint_and_the_runs_screen_continues_it(
 
         # runs screen: listed as stopped; c continues it in a new process
         await pilot.press("r")
-        await pilot.pause()
-        assert "stopped" in text(app) and run.id in text(app)
+        await until(pilot, lambda: "stopped" in text(app) and run.id in text(app), 30, "the runs list")
         await pilot.press("c")
         await until(pilot, lambda: len(seen.of(RunStarted)) >= 2 and len(seen.of(RunProgress)) > 0
                     and seen.of(RunProgress)[-1].event.epoch > stopped.epoch, 300,

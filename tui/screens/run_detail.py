@@ -31,11 +31,14 @@ from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
 from core.errors import AeklError
-from core.events import Failed, Finished, Stopped
+from core.events import Failed, Finished, Progress, Stopped
 from core.nn.posterior import Posterior
+from core.present.status import fit_line, live_words
 from core.runfolder.runs import Run
+from core.runfolder.schema import Status
 from tui.control import stop_run
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
+from tui.workers import WorkerGuard
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.posterior_view import PosteriorView
@@ -72,7 +75,7 @@ class Traversed(Message):
         self.order, self.images, self.kl_per_dim, self.index, self.digit = order, images, kl_per_dim, index, digit
 
 
-class RunDetailScreen(Screen):
+class RunDetailScreen(WorkerGuard, Screen):
     AUTO_FOCUS = ""  # arrows move through epochs; Tab reaches the index fields
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -86,8 +89,9 @@ class RunDetailScreen(Screen):
         Binding("v", "traversals", "Traversals"),
     ]
 
-    # the run's state as last seen: "loading", "running", "stopping" or its final status word
-    state: reactive[str] = reactive("loading", bindings=True)
+    # the run's status as last seen (None: not read yet); stopping: x was pressed, the run has not ended yet
+    state: reactive[Status | None] = reactive(None, bindings=True)
+    stopping: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(self, run_id: str, runs_dir: Path, data_dir: Path | None) -> None:
         super().__init__()
@@ -101,6 +105,10 @@ class RunDetailScreen(Screen):
         self._title = run_id
         self.kind, self.latent = "ae", 2  # from config.json once mounted
         self.posterior: Posterior | None = None  # the inspected test image's q(z|x)
+        self.planned: int | None = None  # epochs in the run's config
+        self.batch_size: int | None = None
+        self.progress: Progress | None = None  # the last Progress event
+        self.reason = ""  # why the run failed, was interrupted or is damaged
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
@@ -123,22 +131,24 @@ class RunDetailScreen(Screen):
             run = open_run(self.run_id, self.runs_dir)
             config = run.config()
         except AeklError as exc:
-            self.query_one("#detail-title", Static).update(f"{self.run_id}: {exc.message}")
-            self.state = "damaged"
+            self.reason = exc.message
+            self.state = Status.DAMAGED
+            self.notify(exc.message, title=f"Run {Status.DAMAGED}", severity="error", timeout=10)
             return
         self.kind, self.latent = config.kind, config.latent
+        self.planned, self.batch_size = config.epochs, config.batch_size
         self.query_one(PosteriorView).display = False
         self.refresh_bindings()
-        self._title = f"{self.run_id}  {config.kind} z{config.latent}"
+        self._title = self.run_id
         self._set_title()
         self._watch(self.run_dir)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # hidden, not greyed: on a finished run neither key means anything
         if action == "stop":
-            return self.state == "running"
+            return self.state is Status.RUNNING and not self.stopping
         if action == "resume":
-            return self.state in ("stopped", "interrupted", "failed")
+            return self.state is not None and self.state.resumable
         if action == "kl_screen":
             return self.kind == "vae"
         if action == "traversals":
@@ -152,39 +162,64 @@ class RunDetailScreen(Screen):
         worker = get_current_worker()
         watch(run_dir, self.post_message, lambda: worker.is_cancelled)
 
-    def _set_title(self, note: str = "") -> None:
+    def _set_title(self) -> None:
+        """The run header: status, epoch k of N (done), step, images/s, time left;
+        the epoch on the board when it is not the newest."""
         board = self.query_one(RunBoard)
-        epoch = board.shown_epoch
-        where = "" if epoch is None else f"  epoch {epoch}"
-        self.query_one("#detail-title", Static).update(f"{self._title}  {self.state}{where}{note}")
+        done = len(board.epochs)
+        words = live_words(done, self.planned, self.progress if self.state is Status.RUNNING else None,
+                           self.batch_size)
+        state = "loading" if self.state is None else "stopping" if self.stopping else self.state.word
+        if self.state is Status.DAMAGED:
+            words = {"epoch": "-"}
+        shown = board.shown_epoch
+        parts = [("id", self._title), ("state", state), ("epoch", words["epoch"]), ("step", words.get("step", "")),
+                 ("rate", words.get("rate", "")), ("left", words.get("left", "")),
+                 ("shown", f"showing epoch {shown}" if shown is not None and shown != done else ""),
+                 ("reason", self.reason)]
+        width = self.size.width - 2 if self.size.width else 10_000
+        self.query_one("#detail-title", Static).update(fit_line(parts, width, ("rate", "step", "left")))
 
     def watch_state(self) -> None:
         if self.is_mounted:
             self._set_title()
 
+    def worker_failed(self, worker, text: str) -> None:
+        if worker.group == "watch":  # nothing follows the run any more: say so, offer no Stop
+            self.stopping, self.reason = False, text
+            self.state = Status.DAMAGED
+
     def on_run_started(self, message: RunStarted) -> None:
         self.query_one(RunBoard).clear()
-        if self.state == "loading":
-            self.state = "running"  # until the final event says otherwise
+        self.progress = None
+        if self.state is None:
+            self.state = Status.RUNNING  # until the final event says otherwise
+        self._set_title()
 
     def on_run_progress(self, message: RunProgress) -> None:
         self.query_one(RunBoard).add_progress(message.event)
+        self.progress = message.event
+        self._set_title()
 
     def on_run_epoch(self, message: RunEpoch) -> None:
         self.query_one(RunBoard).add_epoch(message.event)
+        if message.event.note:
+            self.notify(message.event.note, title="History", severity="warning", timeout=10)
         self._set_title()
 
     def on_run_ended(self, message: RunEnded) -> None:
         event = message.event
+        self.stopping = False
         if isinstance(event, Finished):
-            self.state = "finished"
+            self.state = Status.FINISHED
         elif isinstance(event, Stopped):
-            self.state = "stopped"
+            self.state = Status.STOPPED
         elif isinstance(event, Failed):
+            self.reason = event.reason
             self.state = event.status
             self.notify(event.reason, title=f"Run {event.status}", severity="error", timeout=10)
         board = self.query_one(RunBoard)
-        if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state == "damaged":
+        if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state.damaged:
             return
         # A run from before aekl kept per-epoch snapshots: decode its pair from the checkpoint.
         self.query_one(DigitStrip).set_caption("interpolation: loading the checkpoint ...")
@@ -204,7 +239,8 @@ class RunDetailScreen(Screen):
 
     def action_stop(self) -> None:
         if stop_run(self, self.run_dir):
-            self.state = "stopping"
+            self.stopping = True
+            self._set_title()
 
     def action_resume(self) -> None:
         self.post_message(ContinueRun(self.run_id))

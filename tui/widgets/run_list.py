@@ -1,59 +1,119 @@
-"""The runs under a folder, as `aekl runs` lists them (core.runfolder.runs.list_runs)."""
+"""The runs under a folder, as `aekl runs` lists them, kept up to date while shown.
+
+A thread worker reads the folder (core.runfolder.runs.snapshots, with a cache
+so that an unchanged run costs a few stats) every REFRESH_S seconds and posts
+what it found; the table is updated on the UI thread, in place, so the
+cursor stays on its run. No file is read on the UI thread.
+"""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import work
+from textual.message import Message
 from textual.widgets import DataTable
+from textual.worker import get_current_worker
 
-from core.present.status import STATUS_COLOUR, cell, status_word
+from core.present.status import cell
+from core.runfolder.schema import Snapshot
+from tui.workers import WorkerGuard
 
 COLUMNS = ("id", "kind", "latent", "epochs", "best test MSE", "status")
+REFRESH_S = 2.0
 
 
-class RunList(DataTable):
+class RunsRead(Message):
+    """A fresh reading of the runs folder (newest first)."""
+
+    def __init__(self, snaps: list[Snapshot]) -> None:
+        super().__init__()
+        self.snaps = snaps
+
+
+class RunList(WorkerGuard, DataTable):
     def __init__(self, root: Path, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.runs_root = Path(root)
-        self.runs: list[dict[str, Any]] = []
+        self.snaps: list[Snapshot] = []
+        self.loaded = False  # the first reading has arrived
+        self._wake = threading.Event()
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """The rows as `aekl runs --json` prints them."""
+        return [s.to_json() for s in self.snaps]
 
     def on_mount(self) -> None:
         right = {"latent", "epochs", "best test MSE"}
         for col in COLUMNS:
             self.add_column(Text(col, justify="right" if col in right else "left"), key=col)
-        self.reload()
+        self._read()
+
+    def on_unmount(self) -> None:
+        self._wake.set()  # the worker is cancelled with us: let it see that now
 
     def reload(self) -> None:
-        """Read the folder again, keeping the cursor on the same run if it is still there."""
-        from core.runfolder.runs import list_runs
+        """Read the folder again now (the worker also does every few seconds)."""
+        self._wake.set()
 
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="reading the runs folder")
+    def _read(self) -> None:
+        from core.runfolder.runs import snapshots
+
+        worker, cache = get_current_worker(), {}
+        while not worker.is_cancelled:
+            self.post_message(RunsRead(snapshots(self.runs_root, cache)))
+            self._wake.wait(REFRESH_S)
+            self._wake.clear()
+
+    def on_runs_read(self, message: RunsRead) -> None:
+        message.stop()
         current = self.selected_id
-        self.runs = list_runs(self.runs_root)
-        self.clear()
-        for r in self.runs:
-            status = r["status"]
-            self.add_row(
-                r["id"],
-                r.get("kind", "?"),
-                Text(str(r.get("latent", "?")), justify="right"),
-                Text(f"{r.get('epochs', 0)}/{r.get('planned', '?')}", justify="right"),
-                Text(cell(r.get("best_test_mse")), justify="right"),
-                Text(status_word(status), style=STATUS_COLOUR.get(status, "")),
-                key=r["id"],
-            )
-        ids = [r["id"] for r in self.runs]
+        old = [s.id for s in self.snaps]
+        self.snaps, self.loaded = message.snaps, True
+        if [s.id for s in self.snaps] != old:
+            self.clear()
+            for s in self.snaps:
+                self.add_row(*self._cells(s), key=s.id)
+        else:
+            for s in self.snaps:
+                for col, value in zip(COLUMNS, self._cells(s)):
+                    self.update_cell(s.id, col, value)
+        ids = [s.id for s in self.snaps]
         if current in ids:
             self.move_cursor(row=ids.index(current))
+        self.post_message(self.Changed())
+
+    class Changed(Message):
+        """The rows were read again."""
+
+    @staticmethod
+    def _cells(s: Snapshot) -> tuple:
+        return (
+            s.id,
+            s.config.kind if s.config else "?",
+            Text(str(s.config.latent) if s.config else "?", justify="right"),
+            Text(s.epoch_text, justify="right"),
+            Text(cell(s.best_test_mse), justify="right"),
+            Text(s.status.word, style=s.status.colour),
+        )
+
+    @property
+    def selected_snapshot(self) -> Snapshot | None:
+        if not self.snaps or self.cursor_row is None or not 0 <= self.cursor_row < len(self.snaps):
+            return None
+        return self.snaps[self.cursor_row]
 
     @property
     def selected_id(self) -> str | None:
-        if not self.runs or self.cursor_row is None or not 0 <= self.cursor_row < len(self.runs):
-            return None
-        return self.runs[self.cursor_row]["id"]
+        snap = self.selected_snapshot
+        return snap.id if snap else None
 
     @property
     def selected(self) -> dict[str, Any] | None:
-        rid = self.selected_id
-        return next((r for r in self.runs if r["id"] == rid), None)
+        snap = self.selected_snapshot
+        return snap.to_json() if snap else None
