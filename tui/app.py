@@ -122,7 +122,7 @@ def options(
     seed: int = opt.SEED,
 ) -> dict[str, Any]:
     """Check the flags as `aekl train` would; return make_app's options."""
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import check_run_id
 
     training = dict(latent=latent, kind=kind, epochs=epochs, batch_size=batch_size, lr=lr, subset=subset,
                     device=device, seed=seed)
@@ -132,7 +132,7 @@ def options(
 
         pick_device(device)  # say "no CUDA here" now, not inside the app
     if attach:
-        open_run(attach, out_dir)
+        check_run_id(attach)  # a run that does not exist yet is waited for (tui.watcher)
     return dict(runs_dir=out_dir, data_dir=data_dir, attach=attach, start=start, **training)
 
 

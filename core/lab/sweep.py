@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from core.config import KINDS, AEConfig
 from core.errors import AeklError, BadInput, RunError
-from core.runfolder.runs import Run, Status, atomic_write, atomic_write_json
+from core.runfolder.runs import Run, atomic_write, atomic_write_json
 
 # Figures are saved at a fixed pixel size (no tight bbox) so that their shape
 # is a contract the tests can check: width x height in pixels.

@@ -24,18 +24,21 @@ def duration(seconds: float) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
 
 
-def live_words(done: int, planned: int | None, progress: Any = None, batch_size: int | None = None) -> dict[str, str]:
-    """The words of a run's header while it trains: epoch k of N, step, images/s, time left.
+def live_words(status: Any, done: int, planned: int | None, step: int = 0, progress: Any = None,
+               batch_size: int | None = None) -> dict[str, str]:
+    """The words of a run's header: epoch k of N (as every face says it), and
+    while it trains the step, images/s and time left.
 
-    `progress` is the last Progress event (epoch, step, steps, samples_per_s)
-    or None between epochs; the time left counts training steps only, at the
-    last measured speed (evaluation adds a little per epoch)."""
-    from core.runfolder.schema import epoch_text
+    `status` is the run's Status; `step` the steps done after `done` epochs
+    (for a run that ended part-way); `progress` the last Progress event of a
+    live run, if any. The time left counts training steps at the last
+    measured speed (evaluation adds a little per epoch)."""
+    from core.runfolder.schema import epoch_in_progress, epoch_text
 
-    if progress is None or progress.epoch <= done:
-        return {"epoch": epoch_text(done, None, planned)}
-    words = {"epoch": epoch_text(done, progress.epoch, planned),
-             "step": f"step {progress.step}/{progress.steps}"}
+    words = {"epoch": epoch_text(done, epoch_in_progress(status, done, step, planned), planned)}
+    if not status.live or progress is None or progress.epoch != done + 1:
+        return words
+    words["step"] = f"step {progress.step}/{progress.steps}"
     rate = progress.samples_per_s
     if rate > 0 and rate == rate:
         words["rate"] = f"{rate:,.0f} img/s"

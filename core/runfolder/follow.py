@@ -217,14 +217,15 @@ def _started(run: Run, config: AEConfig, record: StatusRecord) -> Started:
 
 
 def _final(run: Run, state: Status, record: StatusRecord, rows: list[MetricsRow]) -> Event:
+    step = record.step if record.epoch == len(rows) else 0  # as Snapshot counts it
     if state is Status.FINISHED:
         test = rows[-1].test_mse if rows else math.nan
         return Finished(str(run.path), record.epoch, test, record.seconds or 0.0, record.files)
     if state is Status.STOPPED:
-        return Stopped(str(run.path), record.epoch, record.step, record.files)
+        return Stopped(str(run.path), record.epoch, step, record.files)
     reason = record.error
     if state is Status.INTERRUPTED and not reason:
         reason = "its process ended without writing a final status (killed, out of memory, power)"
     if state is Status.NEW:
         state, reason = Status.INTERRUPTED, "it never started training"
-    return Failed(str(run.path), state, record.epoch, record.step, reason)
+    return Failed(str(run.path), state, record.epoch, step, reason)

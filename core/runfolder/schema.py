@@ -384,6 +384,13 @@ def parse_lock(body: Any, where: str = "lock") -> LockRecord:
 # --- a whole run -------------------------------------------------------------
 
 
+def epoch_in_progress(status: Status, done: int, step: int, planned: int | None) -> int | None:
+    """The epoch being trained (live) or cut off part-way (stopped, killed), if any."""
+    if planned is None or done >= planned or status in (Status.NEW, Status.FINISHED, Status.DAMAGED):
+        return None
+    return done + 1 if status.live or step > 0 else None
+
+
 def epoch_text(done: int, in_progress: int | None, planned: int | None) -> str:
     """How every face says where a run is: 'epoch 19 of 20, 18 done' while an
     epoch is under way (or was cut off part-way), else '18 of 20 done'."""
@@ -412,12 +419,7 @@ class Snapshot:
 
     @property
     def in_progress(self) -> int | None:
-        """The epoch being trained (live) or cut off part-way (stopped, killed), if any."""
-        if self.planned is None or self.done >= self.planned or self.status in (Status.NEW, Status.FINISHED):
-            return None
-        if self.status.live or self.step > 0:
-            return self.done + 1
-        return None
+        return epoch_in_progress(self.status, self.done, self.step, self.planned)
 
     @property
     def epoch_text(self) -> str:

@@ -34,10 +34,10 @@ from core.errors import AeklError
 from core.events import Failed, Finished, Progress, Stopped
 from core.nn.posterior import Posterior
 from core.present.status import fit_line, live_words
-from core.runfolder.runs import Run
 from core.runfolder.schema import Status
 from tui.control import stop_run
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
+from tui.watcher import ATTACH_WAIT_S, RunMissing, RunWaiting
 from tui.workers import WorkerGuard
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.latent_scatter import LatentScatter
@@ -109,6 +109,9 @@ class RunDetailScreen(WorkerGuard, Screen):
         self.batch_size: int | None = None
         self.progress: Progress | None = None  # the last Progress event
         self.reason = ""  # why the run failed, was interrupted or is damaged
+        self.end_step = 0  # steps done after the last whole epoch, when it ended part-way
+        self.missing = False  # the run's folder never appeared
+        self.pair_asked: tuple[int | None, int | None] = (None, None)  # the config's interpolation ends
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
@@ -125,21 +128,9 @@ class RunDetailScreen(WorkerGuard, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        from core.runfolder.runs import open_run
-
-        try:
-            run = open_run(self.run_id, self.runs_dir)
-            config = run.config()
-        except AeklError as exc:
-            self.reason = exc.message
-            self.state = Status.DAMAGED
-            self.notify(exc.message, title=f"Run {Status.DAMAGED}", severity="error", timeout=10)
-            return
-        self.kind, self.latent = config.kind, config.latent
-        self.planned, self.batch_size = config.epochs, config.batch_size
+        # Nothing is read here: the watcher thread reads the folder (waiting for
+        # it if it is still being made) and its first event carries the config.
         self.query_one(PosteriorView).display = False
-        self.refresh_bindings()
-        self._title = self.run_id
         self._set_title()
         self._watch(self.run_dir)
 
@@ -160,16 +151,26 @@ class RunDetailScreen(WorkerGuard, Screen):
         from tui.watcher import watch
 
         worker = get_current_worker()
-        watch(run_dir, self.post_message, lambda: worker.is_cancelled)
+        watch(run_dir, self.post_message, lambda: worker.is_cancelled, wait=ATTACH_WAIT_S)
+
+    def on_run_waiting(self, message: RunWaiting) -> None:
+        self.reason = message.text
+        self._set_title()
+
+    def on_run_missing(self, message: RunMissing) -> None:
+        self.reason, self.missing = message.text, True
+        self._set_title()
+        self.notify(message.text, title="No such run", severity="error", timeout=10)
 
     def _set_title(self) -> None:
         """The run header: status, epoch k of N (done), step, images/s, time left;
         the epoch on the board when it is not the newest."""
         board = self.query_one(RunBoard)
         done = len(board.epochs)
-        words = live_words(done, self.planned, self.progress if self.state is Status.RUNNING else None,
+        words = live_words(self.state or Status.NEW, done, self.planned, self.end_step, self.progress,
                            self.batch_size)
-        state = "loading" if self.state is None else "stopping" if self.stopping else self.state.word
+        state = ("missing" if self.missing else "loading") if self.state is None else \
+            "stopping" if self.stopping else self.state.word
         if self.state is Status.DAMAGED:
             words = {"epoch": "-"}
         shown = board.shown_epoch
@@ -190,8 +191,13 @@ class RunDetailScreen(WorkerGuard, Screen):
             self.state = Status.DAMAGED
 
     def on_run_started(self, message: RunStarted) -> None:
+        config = message.event.config
+        self.kind, self.latent, self.planned, self.batch_size = (config.kind, config.latent, config.epochs,
+                                                                 config.batch_size)
+        self.pair_asked = (config.interp_from, config.interp_to)
+        self.refresh_bindings()
         self.query_one(RunBoard).clear()
-        self.progress = None
+        self.progress, self.reason = None, ""
         if self.state is None:
             self.state = Status.RUNNING  # until the final event says otherwise
         self._set_title()
@@ -210,6 +216,7 @@ class RunDetailScreen(WorkerGuard, Screen):
     def on_run_ended(self, message: RunEnded) -> None:
         event = message.event
         self.stopping = False
+        self.end_step = getattr(event, "step", 0)
         if isinstance(event, Finished):
             self.state = Status.FINISHED
         elif isinstance(event, Stopped):
@@ -223,11 +230,7 @@ class RunDetailScreen(WorkerGuard, Screen):
             return
         # A run from before aekl kept per-epoch snapshots: decode its pair from the checkpoint.
         self.query_one(DigitStrip).set_caption("interpolation: loading the checkpoint ...")
-        try:
-            config = Run(Path(self.run_dir)).config()
-        except AeklError:
-            return
-        self._decode(config.interp_from, config.interp_to)
+        self._decode(*self.pair_asked)
 
     def action_history(self, delta: int) -> None:
         self.query_one(RunBoard).move(delta)
