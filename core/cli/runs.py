@@ -84,13 +84,10 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
 def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_dir: Path = RunsDir,
          json_out: bool = JsonOut) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
-    from core.errors import RunError
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import open_sound
 
-    run = open_run(run_id, out_dir)
+    run = open_sound(run_id, out_dir)
     snap = run.snapshot()
-    if snap.status.damaged:
-        raise RunError(f"run {run.id} is damaged: {snap.reason}")
     metrics = [m.to_dict() for m in run.metric_rows(snap.config)]
     files = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
     if json_out:
@@ -119,10 +116,10 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
 def _load(run_id: str, out_dir: Path, device: str):
     from core.data.mnist import load_mnist
     from core.nn.models import load_trained, pick_device
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import open_sound
 
     dev = pick_device(device)  # an unknown device is bad input, whatever the run holds
-    run = open_run(run_id, out_dir)
+    run = open_sound(run_id, out_dir)
     model, config = load_trained(run, dev)
     return run, model, config, load_mnist(None, dev, subset=1)
 
@@ -219,9 +216,9 @@ def movie(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_d
     from rich.progress import Progress
 
     from core.figures.movie import make_movies, snapshots
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import open_sound
 
-    run = open_run(run_id, out_dir)
+    run = open_sound(run_id, out_dir)
     count = len(snapshots(run))
     with Progress(console=err, disable=json_out, transient=True) as bar:
         task = bar.add_task("drawing frames", total=2 * count)

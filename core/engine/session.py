@@ -58,14 +58,21 @@ class Ready:
 
 def resumable(run: Run) -> AEConfig:
     """The config of a run that may be continued; RunError saying why not otherwise."""
-    state = run.state()
+    snap = run.snapshot()
+    if snap.status.damaged:
+        raise RunError(f"run {run.id} is damaged: {snap.reason}", field="force",
+                       hint="start it again under the same name with {name}")
+    state = snap.status
     if state is Status.RUNNING and (lock_holder(run.path) or {}).get("pid") == os.getpid():
         state = Status.INTERRUPTED  # we hold its lock now, so its old writer is gone
     if state is Status.FINISHED:
         raise RunError(f"run {run.id} already finished its epochs")
     if state is Status.RUNNING:
         raise RunError(f"run {run.id} is still training")
-    if not state.resumable or not run.file("checkpoint.pt").is_file():
+    if not state.resumable:
+        raise RunError(f"run {run.id} is {state}: it never began training, so there is nothing to resume",
+                       field="force", hint="start it again under the same name with {name}")
+    if not run.file("checkpoint.pt").is_file():
         raise RunError(f"run {run.id} has no checkpoint to resume from (it ended before its first epoch)",
                        field="force", hint="start it again under the same name with {name}")
     return run.config()

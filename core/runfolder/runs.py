@@ -394,6 +394,16 @@ def open_run(run_id: str, root: Path) -> Run:
     return Run(path)
 
 
+def open_sound(run_id: str, root: Path) -> Run:
+    """open_run, refusing a run the schema calls damaged (with the file and the
+    reason): commands that use a run's results say what `aekl runs` says."""
+    run = open_run(run_id, root)
+    snap = run.snapshot()
+    if snap.status.damaged:
+        raise RunError(f"run {run.id} is damaged: {snap.reason}")
+    return run
+
+
 def sweep_temp_files(run: Run) -> int:
     """Remove temp files a killed writer left behind; the real files are intact."""
     count = 0
