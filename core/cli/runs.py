@@ -65,15 +65,19 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
     if not runs:
         err.print(f"no runs under {out_dir} yet; start one with: aekl train --latent 2")
         return
-    table = Table(title=f"runs in {out_dir}", title_justify="left")
-    for col, just in (("id", "left"), ("kind", "left"), ("latent", "right"), ("epochs", "right"),
-                      ("best test MSE", "right"), ("status", "left")):
-        table.add_column(col, justify=just)
+    from rich.box import SIMPLE_HEAD
+
+    table = Table(title=f"runs in {out_dir}", title_justify="left", box=SIMPLE_HEAD, pad_edge=False)
+    # The id is what every other command takes, and the status the verdict:
+    # never cut them; the epochs may wrap.
+    table.add_column("id", no_wrap=True, min_width=max(len(s.id) for s in runs))
+    table.add_column("model", no_wrap=True)
+    table.add_column("epochs")
+    table.add_column("best test MSE", justify="right")
+    table.add_column("status", no_wrap=True, min_width=max(len(s.status.word) for s in runs))
     for s in runs:
-        table.add_row(
-            s.id, s.config.kind if s.config else "?", str(s.config.latent) if s.config else "?",
-            s.epoch_text, cell(s.best_test_mse), f"[{s.status.colour}]{s.status.word}[/]",
-        )
+        model = f"{s.config.kind} z{s.config.latent}" if s.config else "?"
+        table.add_row(s.id, model, s.epoch_text, cell(s.best_test_mse), f"[{s.status.colour}]{s.status.word}[/]")
     out.print(table)
     for s in runs:
         if s.reason:

@@ -87,7 +87,7 @@ class Tail:
     `read()` returns the whole lines written since, each with its 1-based
     line number; a last line without its newline waits for the rest. When the
     file is replaced or shrinks (a resume rewrote it) `reset` is set and the
-    next read starts from its first line again.
+    lines returned are the new file's, from its first.
     """
 
     def __init__(self, path: Path, limit: int, max_line: int = MAX_LINE_BYTES) -> None:

@@ -27,8 +27,8 @@ from typing import Any, Callable
 from core.config import MAX_NAME, AEConfig, user_path
 from core.errors import BadInput, RunError
 from core.runfolder.lock import acquire, holder, release
-from core.runfolder.reading import Tail, load_history, read_json_file
-from core.runfolder.schema import (MAX_METRICS_BYTES, NEW_STATUS, Damaged, HistoryRecord, MetricsRow, Snapshot,
+from core.runfolder.reading import Tail, load_history, open_regular, read_json_file
+from core.runfolder.schema import (MAX_HISTORY_BYTES, MAX_METRICS_BYTES, NEW_STATUS, Damaged, HistoryRecord, MetricsRow, Snapshot,
                                    Status, StatusRecord, check_epochs, parse_json, parse_metrics_row, parse_status)
 
 DEFAULT_ROOT = Path("runs")
@@ -269,11 +269,10 @@ class Run:
         import numpy as np
 
         path = self.file("latents.npz")
-        if not path.is_file():
-            raise RunError(f"{path} is missing or not a regular file")
         latent = self.config().latent
+        fd, _ = open_regular(path, MAX_HISTORY_BYTES)
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with os.fdopen(fd, "rb") as f, np.load(f, allow_pickle=False) as z:
                 codes, labels = z["codes"], z["labels"]
         except Exception as exc:  # zip, npy and key errors alike mean a damaged file
             raise RunError(f"{path} is damaged ({type(exc).__name__})") from None

@@ -35,8 +35,14 @@ def test_help_screen(runs_dir, snap_compare):
     assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), press=["question_mark"])
 
 
-def test_runs_screen_with_a_fixed_run(prepared_run, runs_dir, snap_compare):
-    assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), press=["r"])
+def test_runs_screen_with_a_fixed_run(prepared_run, runs_dir, snap_compare, until):
+    async def open_runs(pilot):
+        from tui.widgets.run_list import RunList
+
+        await pilot.press("r")  # the list is read off the UI thread: wait for it
+        await until(pilot, lambda: pilot.app.screen.query_one(RunList).loaded, 30, "the runs list")
+
+    assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), run_before=open_runs)
 
 
 def test_main_screen_light_theme(runs_dir, snap_compare):

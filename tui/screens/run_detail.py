@@ -37,6 +37,7 @@ from core.present.status import fit_line, live_words
 from core.runfolder.schema import Status
 from tui.control import stop_run
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
+from tui.throttle import Throttle
 from tui.watcher import ATTACH_WAIT_S, RunMissing, RunWaiting
 from tui.workers import WorkerGuard
 from tui.widgets.digit_strip import DigitStrip
@@ -131,6 +132,7 @@ class RunDetailScreen(WorkerGuard, Screen):
         # Nothing is read here: the watcher thread reads the folder (waiting for
         # it if it is still being made) and its first event carries the config.
         self.query_one(PosteriorView).display = False
+        self._progress_title = Throttle(self, self._set_title, gap=1.0)  # steps arrive faster than eyes read
         self._set_title()
         self._watch(self.run_dir)
 
@@ -205,7 +207,7 @@ class RunDetailScreen(WorkerGuard, Screen):
     def on_run_progress(self, message: RunProgress) -> None:
         self.query_one(RunBoard).add_progress(message.event)
         self.progress = message.event
-        self._set_title()
+        self._progress_title.request()
 
     def on_run_epoch(self, message: RunEpoch) -> None:
         self.query_one(RunBoard).add_epoch(message.event)

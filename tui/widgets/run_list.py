@@ -22,7 +22,9 @@ from core.present.status import cell
 from core.runfolder.schema import Snapshot
 from tui.workers import WorkerGuard
 
-COLUMNS = ("id", "kind", "latent", "epochs", "best test MSE", "status")
+# At 80 columns a live run's row must show its status: kind and latent share
+# one column, and the best test MSE is headed short.
+COLUMNS = ("id", "model", "epochs", "best MSE", "status")
 REFRESH_S = 2.0
 
 
@@ -48,7 +50,7 @@ class RunList(WorkerGuard, DataTable):
         return [s.to_json() for s in self.snaps]
 
     def on_mount(self) -> None:
-        right = {"latent", "epochs", "best test MSE"}
+        right = {"best MSE"}
         for col in COLUMNS:
             self.add_column(Text(col, justify="right" if col in right else "left"), key=col)
         self._read()
@@ -95,9 +97,8 @@ class RunList(WorkerGuard, DataTable):
     def _cells(s: Snapshot) -> tuple:
         return (
             s.id,
-            s.config.kind if s.config else "?",
-            Text(str(s.config.latent) if s.config else "?", justify="right"),
-            Text(s.epoch_text, justify="right"),
+            f"{s.config.kind} z{s.config.latent}" if s.config else "?",
+            s.epoch_text,
             Text(cell(s.best_test_mse), justify="right"),
             Text(s.status.word, style=s.status.colour),
         )
