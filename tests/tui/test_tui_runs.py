@@ -118,3 +118,24 @@ async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, 
         await pilot.press("end")
         assert board.shown_epoch == 3
     assert proc.wait(timeout=60) == 0
+
+
+async def test_the_runs_list_follows_the_folder_while_shown(prepared_run, runs_dir, until, text):
+    """No key pressed: a run that gains an epoch and finishes, and a new run,
+    show up in the list by themselves."""
+    import json
+
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        table = app.screen.query_one(RunList)
+        await until(pilot, lambda: table.loaded, 30, "the runs list")
+        assert "2 of 5 done" in text(app) and "stopped" in text(app)
+        for epoch in (3, 4, 5):
+            prepared_run.append_metrics({"epoch": epoch, "train_mse": 0.1, "test_mse": 0.0987, "seconds": 1.0,
+                                         "samples_per_s": 512.0})
+        prepared_run.file("status.json").write_text(json.dumps({"status": "finished", "epoch": 5, "step": 0}))
+        await until(pilot, lambda: "5 of 5 done" in text(app), 30, "the list to change")
+        row = table.runs[0]
+        assert (row["status"], row["epochs"], row["best_test_mse"]) == ("finished", 5, 0.0987)
+        assert "finished" in text(app) and "0.0987" in text(app)

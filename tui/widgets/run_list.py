@@ -84,7 +84,7 @@ class RunList(WorkerGuard, DataTable):
         else:
             for s in self.snaps:
                 for col, value in zip(COLUMNS, self._cells(s)):
-                    self.update_cell(s.id, col, value)
+                    self.update_cell(s.id, col, value, update_width=True)
         ids = [s.id for s in self.snaps]
         if current in ids:
             self.move_cursor(row=ids.index(current))
