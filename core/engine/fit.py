@@ -318,11 +318,13 @@ class _Loop:
         s.epoch, s.step, s.perm = s.epoch + 1, 0, None
         s.sums.zero_()
         self.last_test_mse = test["mse"]
+        # VAE: the ELBO in parts, the charged KL of the whole test set, and the IWAE bound at the end
+        vae = epoch_fields(model, train, test, data.test_x, final=s.epoch >= cfg.epochs)
         return EpochEnd(
             epoch=s.epoch, epochs=cfg.epochs, train_loss=train[0], train_mse=train[1],
-            test_loss=test["loss"], test_mse=test["mse"], test_kl=test.get("kl"), seconds=seconds,
+            test_loss=vae.pop("test_loss", test["loss"]), test_mse=test["mse"], test_kl=test.get("kl"), seconds=seconds,
             samples_per_s=ran * cfg.batch_size / max(seconds, 1e-9), lr=self.opt.param_groups[0]["lr"],
             codes=codes.cpu().numpy(), labels=data.test_y[:SCATTER_SIZE].cpu().numpy(),
             frames=frames.reshape(-1, 28, 28).cpu().numpy(), pair=pair,
-            **epoch_fields(model, train, test, data.test_x),  # VAE: the ELBO in parts
+            **vae,
         )

@@ -28,7 +28,7 @@ import numpy as np
 
 from core.config import AEConfig
 from core.errors import AeklError
-from core.events import EpochEnd, Event, Failed, Finished, Progress, Started, Stopped
+from core.events import ELBO_KEYS, EpochEnd, Event, Failed, Finished, Progress, Started, Stopped
 from core.runfolder.lock import holder
 from core.runfolder.reading import Tail
 from core.runfolder.runs import Run
@@ -129,7 +129,8 @@ def epoch_end(row: MetricsRow, config: AEConfig, history: HistoryRecord | None, 
         frames=history.frames if history else np.zeros((0, 28, 28), np.float32),
         pair=history.pair if history else (0, 1),
         train_kl=row.train_kl, train_beta_kl=row.train_beta_kl, test_beta_kl=row.test_beta_kl,
-        kl_per_dim=row.kl_per_dim, active_units=row.active_units, beta=row.beta, note=note)
+        kl_per_dim=row.kl_per_dim, active_units=row.active_units, beta=row.beta, note=note,
+        **{key: getattr(row, key) for key in ELBO_KEYS})
 
 
 def _or(value: float | None, fallback: float) -> float:

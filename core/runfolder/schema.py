@@ -234,7 +234,10 @@ def parse_status(body: Any, where: str = "status.json") -> StatusRecord:
 # (name, lowest value); None: any finite number. Older rows lack the losses and lr.
 _REQUIRED = (("epoch", 1), ("train_mse", 0.0), ("test_mse", 0.0), ("seconds", 0.0), ("samples_per_s", 0.0))
 _OPTIONAL = (("train_loss", None), ("test_loss", None), ("lr", 0.0), ("test_kl", None), ("train_kl", None),
-             ("train_beta_kl", None), ("test_beta_kl", None), ("beta", 0.0))
+             ("train_beta_kl", None), ("test_beta_kl", None), ("beta", 0.0),
+             # VAE, in nats and bits (core/nn/bound.py); the IWAE ones on the last epoch only
+             ("test_nelbo", None), ("test_nelbo_bpd", None), ("test_recon_nats", None), ("test_sampled_mse", 0.0),
+             ("test_iwae_nll", None), ("test_iwae_bpd", None), ("iwae_gap", None))
 
 
 @dataclass(frozen=True)
@@ -255,6 +258,15 @@ class MetricsRow:
     test_beta_kl: float | None = None
     beta: float | None = None
     active_units: int | None = None
+    test_nelbo: float | None = None
+    test_nelbo_bpd: float | None = None
+    test_recon_nats: float | None = None
+    test_sampled_mse: float | None = None
+    elbo_samples: int | None = None
+    test_iwae_nll: float | None = None
+    test_iwae_bpd: float | None = None
+    iwae_k: int | None = None
+    iwae_gap: float | None = None
     kl_per_dim: tuple[float, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -267,7 +279,9 @@ class MetricsRow:
 
 
 _ORDER = ("epoch", "train_loss", "train_mse", "test_loss", "test_mse", "seconds", "samples_per_s", "lr",
-          "test_kl", "train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta")
+          "test_kl", "train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta", "test_nelbo",
+          "test_nelbo_bpd", "test_recon_nats", "test_sampled_mse", "elbo_samples", "test_iwae_nll", "test_iwae_bpd",
+          "iwae_k", "iwae_gap")
 
 
 def parse_metrics_row(body: Any, where: str, latent: int | None = None) -> MetricsRow:
@@ -279,6 +293,8 @@ def parse_metrics_row(body: Any, where: str, latent: int | None = None) -> Metri
     for key, low in _OPTIONAL:
         values[key] = f.number(key, low, required=False)
     values["active_units"] = f.whole("active_units", 0, latent, required=False)
+    values["elbo_samples"] = f.whole("elbo_samples", 1, required=False)
+    values["iwae_k"] = f.whole("iwae_k", 1, required=False)
     values["kl_per_dim"] = _vector(f.body.get("kl_per_dim"), "kl_per_dim", where, latent)
     known = set(_ORDER) | {"kl_per_dim"}
     extra = {}
