@@ -16,7 +16,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from core.cli.base import app, flag_for, out, print_json
+from core.cli.base import app, out, print_json
+from core.config import RUNS_DIR, flag_for
 from core.errors import BadInput
 
 POSTERIOR = "Posterior of a trained VAE"  # help panel of --run and its companions
@@ -100,7 +101,7 @@ def kl_command(
                                                           "test image --index, p the prior N(0, I).", rich_help_panel=POSTERIOR),
     index: Optional[int] = typer.Option(None, "--index", help="Test image whose posterior --run uses (0 to 9999).",
                                         rich_help_panel=POSTERIOR),
-    out_dir: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders (with --run).",
+    out_dir: Path = typer.Option(RUNS_DIR, "--out", help="Folder that holds run folders (with --run).",
                                  rich_help_panel=POSTERIOR),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="MNIST root for --run (default: the bundled "
                                                                      "copy via the cache).", rich_help_panel=POSTERIOR),

@@ -11,10 +11,10 @@ import typer
 from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
-from core.config import MAX_INTERP_STEPS, AEConfig
+from core.config import MAX_INTERP_STEPS, RUNS_DIR, AEConfig
 from core.present.status import cell
 
-RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
+RunsDir = typer.Option(RUNS_DIR, "--out", help="Folder that holds run folders.")
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
 
 

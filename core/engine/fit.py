@@ -81,11 +81,11 @@ def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.devic
 
         return graph_optimizer(model, config.lr, device)
     # The fused kernel updates all parameters in one pass on CPU and CUDA;
-    # core.nn.adam runs it without torch.optim's start-up cost (see there).
+    # core.nn.adam runs it without torch.optim's start-up cost where it can (see there).
     if device.type in ("cpu", "cuda"):
-        from core.nn.adam import FusedAdam
+        from core.nn.adam import adam
 
-        return FusedAdam(model.parameters(), config.lr)
+        return adam(model.parameters(), config.lr, device)
     return torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
 
 

@@ -430,7 +430,7 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     for r in range(1, opts.repeats + 1):
         if r <= opts.processes:
             log(f"repeat {r}/{opts.repeats}: a fresh `import torch` and a fresh default `aekl train --epochs 1`")
-            procs.append((footprint.import_torch(), footprint.train_process(train_args(opts))))
+            procs.append((footprint.import_torch(), footprint.train_process(replace(base, epochs=1), opts.data_dir)))
         for b in batches:
             steps = math.ceil(samples / b)
             log(f"repeat {r}/{opts.repeats}: engine, batch {b}, {steps} steps, writing a run folder")
@@ -495,21 +495,9 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     return result
 
 
-def train_args(opts: BenchOptions) -> list[str]:
-    """`aekl train` options of the measured process: the default run, one epoch
-    (peak memory and start-up do not grow with epochs)."""
-    args = ["--latent", "2", "--epochs", "1", "--device", opts.device, "--threads", str(opts.threads),
-            "--seed", str(opts.seed)]
-    if opts.subset:
-        args += ["--subset", str(opts.subset)]
-    if opts.data_dir:
-        args += ["--data-dir", opts.data_dir]
-    return args
-
-
 def process_figures(procs: list[tuple[dict, dict]]) -> dict:
     result = {"how": "fresh child processes; peak resident memory is each child's ru_maxrss, read by a bare launcher; "
-                     "the training process is `aekl train --latent 2 --epochs 1` (figures included)",
+                     "the training process is `aekl train --config FILE` with the default run for one epoch (figures included)",
               "to_first_step_s": _stats([t["to_first_step_s"] for _, t in procs]),
               "to_started_s": _stats([t["to_started_s"] for _, t in procs]),
               "import_torch_s": _stats([i["seconds"] for i, _ in procs]),

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from core.config import MAX_NAME, AEConfig, user_path
+from core.config import MAX_NAME, RUNS_DIR, AEConfig, user_path
 from core.errors import BadInput, RunError
 from core.runfolder.lock import acquire, holder, release
 from core.runfolder.reading import Tail, load_history, open_regular, read_json_file
 from core.runfolder.schema import (MAX_HISTORY_BYTES, MAX_METRICS_BYTES, NEW_STATUS, Damaged, HistoryRecord, MetricsRow, Snapshot,
                                    Status, StatusRecord, check_epochs, parse_json, parse_metrics_row, parse_status)
 
-DEFAULT_ROOT = Path("runs")
+DEFAULT_ROOT = RUNS_DIR  # one default, defined beside the --out option
 _ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # Everything aekl may put in a run folder; only these are ever removed.
