@@ -24,10 +24,11 @@ _FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 CHUNK = 1 << 16
 
 
-def open_regular(path: Path, limit: int) -> tuple[int, os.stat_result]:
-    """An fd of a regular file of at most `limit` bytes; RunError (missing) or Damaged."""
+def open_regular(path: Path, limit: int, follow: bool = False) -> tuple[int, os.stat_result]:
+    """An fd of a regular file of at most `limit` bytes; RunError (missing) or Damaged.
+    `follow` allows a link: for a file the user names, not one in a run folder."""
     try:
-        fd = os.open(path, _FLAGS)
+        fd = os.open(path, _FLAGS & ~os.O_NOFOLLOW if follow else _FLAGS)
     except FileNotFoundError:
         raise RunError(f"{path} is missing") from None
     except OSError as exc:
@@ -44,8 +45,8 @@ def open_regular(path: Path, limit: int) -> tuple[int, os.stat_result]:
     return fd, st
 
 
-def read_bytes(path: Path, limit: int = MAX_JSON_BYTES) -> bytes:
-    fd, st = open_regular(path, limit)
+def read_bytes(path: Path, limit: int = MAX_JSON_BYTES, follow: bool = False) -> bytes:
+    fd, st = open_regular(path, limit, follow)
     try:
         parts, left = [], min(st.st_size, limit) + 1  # +1: see a file that grew past the limit
         while left > 0:
@@ -64,8 +65,8 @@ def read_bytes(path: Path, limit: int = MAX_JSON_BYTES) -> bytes:
     return data
 
 
-def read_json_file(path: Path, limit: int = MAX_JSON_BYTES) -> Any:
-    return parse_json(read_bytes(path, limit), str(path))
+def read_json_file(path: Path, limit: int = MAX_JSON_BYTES, follow: bool = False) -> Any:
+    return parse_json(read_bytes(path, limit, follow), str(path))
 
 
 def load_history(path: Path, latent: int | None) -> HistoryRecord:
