@@ -71,9 +71,9 @@ def resumable(run: Run) -> AEConfig:
     if state is Status.RUNNING:
         raise RunError(f"run {run.id} is still training")
     if not state.resumable:
-        raise RunError(f"run {run.id} is {state}: it never began training, so there is nothing to resume",
-                       field="force", hint="start it again under the same name with {name}")
-    if not run.file("checkpoint.pt").is_file():
+        raise RunError(f"run {run.id} cannot be resumed: its status is {state} (only a stopped, interrupted or "
+                       "failed run continues)", field="force", hint="start it again under the same name with {name}")
+    if not os.path.lexists(run.file("checkpoint.pt")):
         raise RunError(f"run {run.id} has no checkpoint to resume from (it ended before its first epoch)",
                        field="force", hint="start it again under the same name with {name}")
     return run.config()

@@ -6,12 +6,14 @@ A run's status word and colour come from core.runfolder.schema.Status
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 
 def cell(value: Any, spec: str = ".4f") -> str:
     """A number for a table cell; '-' where there is none."""
-    return "-" if value is None or isinstance(value, bool) else format(value, spec)
+    # Anything but a number (a hand-edited row may hold text) is shown as missing, not a crash.
+    return format(value, spec) if isinstance(value, Real) and not isinstance(value, bool) else "-"
 
 
 def duration(seconds: float) -> str:

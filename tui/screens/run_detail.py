@@ -36,6 +36,7 @@ from core.nn.posterior import Posterior
 from core.present.status import fit_line, live_words
 from core.runfolder.schema import Status
 from tui.control import stop_run
+from tui.screens.back import LeaveFieldFirst
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.throttle import Throttle
 from tui.watcher import ATTACH_WAIT_S, RunMissing, RunWaiting
@@ -76,18 +77,36 @@ class Traversed(Message):
         self.order, self.images, self.kl_per_dim, self.index, self.digit = order, images, kl_per_dim, index, digit
 
 
-class RunDetailScreen(WorkerGuard, Screen):
+class PointDecoded(Message):
+    def __init__(self, z: tuple[float, float], image: np.ndarray) -> None:
+        super().__init__()
+        self.z, self.image = z, image
+
+
+STEPS_ACROSS = 20  # a cursor step is this fraction of the scatter's extent
+
+
+class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
     AUTO_FOCUS = ""  # arrows move through epochs; Tab reaches the index fields
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("left", "history(-1)", "Epoch -"),
-        Binding("right", "history(1)", "Epoch +"),
-        Binding("home", "history_at(0)", "First", show=False),
-        Binding("end", "history_at(-1)", "Newest", show=False),
-        Binding("x", "stop", "Stop"),
-        Binding("c", "resume", "Continue"),
-        Binding("k", "kl_screen", "KL of q(z|x)"),
-        Binding("v", "traversals", "Traversals"),
+        Binding("escape", "back", "Back", tooltip="leave the field, or go back to the previous screen"),
+        Binding("left", "history(-1)", "Epoch -", tooltip="the epoch before (when no field has focus)"),
+        Binding("right", "history(1)", "Epoch +", tooltip="the epoch after"),
+        Binding("home", "history_at(0)", "First", show=False, tooltip="the first epoch"),
+        Binding("end", "history_at(-1)", "Newest", show=False, tooltip="the newest epoch, following it live"),
+        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False,
+                tooltip="the previous page of decoded frames"),
+        Binding("right_square_bracket", "frames(1)", "Frames on", show=False, tooltip="the next page of frames"),
+        Binding("x", "stop", "Stop", tooltip="stop the run: finish the step, write checkpoint and figures"),
+        Binding("c", "resume", "Continue", tooltip="continue a stopped run from its checkpoint"),
+        Binding("k", "kl_screen", "KL of q(z|x)", tooltip="the KL screen filled with the inspected posterior"),
+        Binding("v", "traversals", "Traversals", tooltip="traversals around the inspected image (VAE above 2-D)"),
+        Binding("e", "explore", "Explore", tooltip="2-D codes: a cursor on the scatter (arrows move it, e or Esc "
+                "leaves) and the decoder's image of that point"),
+        Binding("enter", "pick", "Pick", show=False, tooltip="exploring: the test image nearest the cursor "
+                "becomes an end of the decoded line (from the last pick to this one)"),
+        Binding("up", "cursor(0, 1)", "Up", show=False, tooltip="exploring: the cursor up"),
+        Binding("down", "cursor(0, -1)", "Down", show=False, tooltip="exploring: the cursor down"),
     ]
 
     # the run's status as last seen (None: not read yet); stopping: x was pressed, the run has not ended yet
@@ -113,26 +132,30 @@ class RunDetailScreen(WorkerGuard, Screen):
         self.end_step = 0  # steps done after the last whole epoch, when it ended part-way
         self.missing = False  # the run's folder never appeared
         self.pair_asked: tuple[int | None, int | None] = (None, None)  # the config's interpolation ends
+        self.exploring = False  # arrows move a cursor over the 2-D scatter instead of the epochs
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
+        yield Static("", id="run-reason")  # why a run failed, for as long as the screen is open
         yield RunBoard(id="board")
         yield PosteriorView(id="posterior")
         with Horizontal(id="pair-row"):
-            yield Label("test index from", classes="form-label")
-            yield Input(compact=True, id="pair-from", classes="form-input", type="integer")
-            yield Label("to", classes="form-label")
-            yield Input(compact=True, id="pair-to", classes="form-input", type="integer")
-            yield Label(" inspect", classes="form-label")
-            yield Input(compact=True, id="inspect-index", classes="form-input", type="integer")
+            # short labels: at 80 columns the note beside them needs the room (help says the rest)
+            yield Label("decode test #", classes="form-label")
+            yield Input(compact=True, id="pair-from", classes="form-input pair-input", type="integer")
+            yield Label("to #", classes="form-label")
+            yield Input(compact=True, id="pair-to", classes="form-input pair-input", type="integer")
+            yield Label("inspect #", classes="form-label")
+            yield Input(compact=True, id="inspect-index", classes="form-input pair-input", type="integer")
             yield Static("Enter: decode", id="pair-note")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         # Nothing is read here: the watcher thread reads the folder (waiting for
         # it if it is still being made) and its first event carries the config.
         self.query_one(PosteriorView).display = False
         self._progress_title = Throttle(self, self._set_title, gap=1.0)  # steps arrive faster than eyes read
+        self.query_one("#run-reason").display = False
         self._set_title()
         self._watch(self.run_dir)
 
@@ -140,12 +163,17 @@ class RunDetailScreen(WorkerGuard, Screen):
         # hidden, not greyed: on a finished run neither key means anything
         if action == "stop":
             return self.state is Status.RUNNING and not self.stopping
-        if action == "resume":
-            return self.state is not None and self.state.resumable
+        if action == "resume":  # only where it can work: an ended run with a checkpoint to go on from
+            return (self.state is not None and self.state.resumable
+                    and (Path(self.run_dir) / "checkpoint.pt").is_file())
         if action == "kl_screen":
             return self.kind == "vae"
         if action == "traversals":
             return self.kind == "vae" and self.latent > 2
+        if action == "pick":
+            return self.exploring
+        if action == "explore":
+            return self.latent == 2 and (Path(self.run_dir) / "checkpoint.pt").is_file()
         return True
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False, description="following the run")
@@ -226,6 +254,9 @@ class RunDetailScreen(WorkerGuard, Screen):
         elif isinstance(event, Failed):
             self.reason = event.reason
             self.state = event.status
+            reason = self.query_one("#run-reason", Static)
+            reason.update(f"{event.status}: {event.reason}")
+            reason.display = True
             self.notify(event.reason, title=f"Run {event.status}", severity="error", timeout=10)
         board = self.query_one(RunBoard)
         if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state.damaged:
@@ -235,12 +266,89 @@ class RunDetailScreen(WorkerGuard, Screen):
         self._decode(*self.pair_asked)
 
     def action_history(self, delta: int) -> None:
+        if self.exploring:
+            self.action_cursor(delta, 0)
+            return
         self.query_one(RunBoard).move(delta)
         self._set_title()
 
     def action_history_at(self, index: int) -> None:
         self.query_one(RunBoard).show(None if index < 0 else index)
         self._set_title()
+
+    # exploring the latent plane
+    def action_explore(self) -> None:
+        scatter = self.query_one(LatentScatter)
+        self.exploring = not self.exploring and scatter.points is not None
+        if not self.exploring:
+            scatter.set_cursor(None)
+            self._note("Enter: decode")
+            return
+        lo, hi = scatter.points.min(axis=0), scatter.points.max(axis=0)
+        self._step = (hi - lo) / STEPS_ACROSS
+        self._move_to((lo + hi) / 2)
+
+    def action_back(self) -> None:
+        if self.exploring and not isinstance(self.focused, Input):
+            self.action_explore()  # Esc leaves exploring before it leaves the screen
+            return
+        super().action_back()
+
+    def action_cursor(self, dx: int, dy: int) -> None:
+        scatter = self.query_one(LatentScatter)
+        if self.exploring and scatter.cursor is not None:
+            self._move_to(np.asarray(scatter.cursor) + self._step * np.array([dx, dy]))
+
+    def action_pick(self) -> None:
+        """The test image whose code (at the epoch shown) is nearest the cursor: the new
+        end of the decoded line, its other end the last one picked (codes are of the
+        first test images, so a code's row is its test index)."""
+        board, scatter = self.query_one(RunBoard), self.query_one(LatentScatter)
+        shown = board.epochs[-1 if board.at is None else board.at] if board.epochs else None
+        if shown is None or not len(shown.codes) or scatter.cursor is None:
+            return
+        index = int(np.argmin(((shown.codes - np.asarray(scatter.cursor)) ** 2).sum(axis=1)))
+        last = self.query_one("#pair-to", Input).value.strip()
+        start = int(last) if last.isdigit() else index
+        self.query_one("#pair-from", Input).value = str(start)
+        self.query_one("#pair-to", Input).value = str(index)
+        self.exploring = False  # the strip shows the line now; e explores again
+        scatter.set_cursor(None)
+        self._note(f"picked test #{index} (a {int(shown.labels[index])}): decoding ...")
+        self._decode(start, index)
+
+    def _move_to(self, z) -> None:
+        z = (float(z[0]), float(z[1]))
+        self.query_one(LatentScatter).set_cursor(z)
+        self._note("exploring: arrows, Enter picks, e leaves")
+        self._decode_point(z)
+
+    @work(thread=True, exclusive=True, group="explore", exit_on_error=False)
+    def _decode_point(self, z: tuple[float, float]) -> None:
+        try:
+            import torch
+
+            from core.nn.latent import decode
+
+            model, _, _ = self._model()
+            image = decode(model, torch.tensor([z], dtype=torch.float32)).reshape(28, 28).cpu().numpy()
+            self.post_message(PointDecoded(z, image))
+        except AeklError as exc:
+            self.post_message(DecodeFailed(exc.message))
+        except Exception as exc:  # keep the screen alive; say what broke
+            self.post_message(DecodeFailed(f"{type(exc).__name__}: {exc}"))
+
+    def on_point_decoded(self, message: PointDecoded) -> None:
+        if not self.exploring:
+            return
+        x, y = message.z
+        self.query_one(PosteriorView).display = False
+        self.query_one(DigitStrip).display = True
+        self.query_one(DigitStrip).set_frames(message.image[None], f"the checkpoint's decoder at z = ({x:.3g}, {y:.3g})",
+                                              now=True)
+
+    def action_frames(self, delta: int) -> None:
+        self.query_one(DigitStrip).turn(delta)
 
     def action_stop(self) -> None:
         if stop_run(self, self.run_dir):
@@ -262,6 +370,7 @@ class RunDetailScreen(WorkerGuard, Screen):
             self._note("test indices are whole numbers", error=True)
             return
         self._note("decoding ...")
+        self.set_focus(None)  # hand the keys back to the screen: ←/→ move through epochs again
         self._decode(i, j)
 
     def _note(self, text: str, error: bool = False) -> None:
@@ -358,7 +467,7 @@ class RunDetailScreen(WorkerGuard, Screen):
         self.query_one(DigitStrip).display = False  # the posterior takes the strip's rows; Enter on a pair brings it back
         view.show(post, "" if drawn else "(the 1σ ellipse is drawn on 2-D scatters only)")
         self.query_one("#inspect-index", Input).value = str(post.index)
-        keys = "k: KL screen" + (" · v: traversals" if self.latent > 2 else "")
+        keys = "k KL screen" + (", v traversals" if self.latent > 2 else "")
         self._note(f"test #{post.index}: {keys}")
 
     def on_inspect_failed(self, message: InspectFailed) -> None:

@@ -43,6 +43,7 @@ class RunList(WorkerGuard, DataTable):
         self.snaps: list[Snapshot] = []
         self.loaded = False  # the first reading has arrived
         self._wake = threading.Event()
+        self.marked: list[str] = []  # run ids marked (space) to compare, in the order marked
 
     @property
     def runs(self) -> list[dict[str, Any]]:
@@ -68,7 +69,9 @@ class RunList(WorkerGuard, DataTable):
 
         worker, cache = get_current_worker(), {}
         while not worker.is_cancelled:
-            self.post_message(RunsRead(snapshots(self.runs_root, cache)))
+            found = snapshots(self.runs_root, cache)
+            found.sort(key=started, reverse=True)  # newest first (a stat each: here, not on the UI thread)
+            self.post_message(RunsRead(found))
             self._wake.wait(REFRESH_S)
             self._wake.clear()
 
@@ -86,6 +89,7 @@ class RunList(WorkerGuard, DataTable):
                 for col, value in zip(COLUMNS, self._cells(s)):
                     self.update_cell(s.id, col, value, update_width=True)
         ids = [s.id for s in self.snaps]
+        self.marked = [rid for rid in self.marked if rid in ids]
         if current in ids:
             self.move_cursor(row=ids.index(current))
         self.post_message(self.Changed())
@@ -93,10 +97,9 @@ class RunList(WorkerGuard, DataTable):
     class Changed(Message):
         """The rows were read again."""
 
-    @staticmethod
-    def _cells(s: Snapshot) -> tuple:
+    def _cells(self, s: Snapshot) -> tuple:
         return (
-            s.id,
+            id_cell(s.id, s.id in self.marked),
             f"{s.config.kind} z{s.config.latent}" if s.config else "?",
             s.epoch_text,
             Text(cell(s.best_test_mse), justify="right"),
@@ -109,6 +112,17 @@ class RunList(WorkerGuard, DataTable):
             return None
         return self.snaps[self.cursor_row]
 
+    def toggle_mark(self) -> None:
+        """Mark the selected run for comparing, or unmark it."""
+        rid = self.selected_id
+        if rid is None:
+            return
+        if rid in self.marked:
+            self.marked.remove(rid)
+        else:
+            self.marked.append(rid)
+        self.update_cell(rid, "id", id_cell(rid, rid in self.marked))
+
     @property
     def selected_id(self) -> str | None:
         snap = self.selected_snapshot
@@ -118,3 +132,17 @@ class RunList(WorkerGuard, DataTable):
     def selected(self) -> dict[str, Any] | None:
         snap = self.selected_snapshot
         return snap.to_json() if snap else None
+
+
+def started(snap: Snapshot) -> float:
+    """When a run began: its config.json is written once, as the run folder is made
+    (a name need not sort by time: --name picks any)."""
+    try:
+        return (Path(snap.path) / "config.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def id_cell(run_id: str, marked: bool) -> Text:
+    """The id, with a mark that needs no colour: ✓ before a marked run."""
+    return Text(("✓ " if marked else "  ") + run_id, style="bold" if marked else "")
