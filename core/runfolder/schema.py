@@ -23,9 +23,10 @@ import json
 import math
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is loaded only to check history arrays: `aekl runs` fits in 60 MB
+    import numpy as np
 
 from core.config import AEConfig
 from core.errors import RunError
@@ -362,6 +363,8 @@ class HistoryRecord:
 
 def parse_history(arrays: dict[str, np.ndarray], where: str, latent: int | None = None) -> HistoryRecord:
     """Arrays as np.load gave them (allow_pickle=False), checked against the config's latent size."""
+    import numpy as np
+
     missing = [k for k in HISTORY_KEYS if k not in arrays]
     if missing:
         raise Damaged(where, f"no {', '.join(missing)}")
