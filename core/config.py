@@ -17,6 +17,7 @@ from core.errors import BadInput
 KINDS = ("ae", "vae")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
 IMAGE_DIM = 28 * 28
 TRAIN_SIZE = 60_000  # MNIST training images
 TEST_SIZE = 10_000  # MNIST test images
@@ -48,7 +49,7 @@ MAX_PATH = 4096
 # Fields added after runs were first written: a config.json without them
 # means what these values mean (a run from before β schedules).
 OLD_DEFAULTS = {"kl_schedule": "monotonic", "kl_warmup": 0.0, "kl_cycles": 4, "free_bits": 0.0,
-                "cuda_graphs": False}
+                "cuda_graphs": False, "precision": "fp32"}
 
 
 @dataclass
@@ -78,6 +79,10 @@ class AEConfig:
     # CUDA only, plain AE: replay the whole step as one CUDA graph (core/engine/graphstep.py).
     # Off by default until measured on a GPU; results match the eager path to float tolerance.
     cuda_graphs: bool = False
+    # Arithmetic of the matmuls (core/engine/precision.py): "bf16" autocasts them to
+    # bfloat16 (weights, Adam and the loss stay fp32); "auto" picks bf16 where the
+    # hardware runs it natively (AVX512-BF16/AMX CPUs, bf16 tensor cores), else fp32.
+    precision: str = "auto"
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     subset: int | None = None  # use only the first N training images
     interp_from: int | None = None  # test index where the interpolation starts
@@ -103,7 +108,8 @@ class AEConfig:
             raise BadInput(field="hidden" if self.latent <= max(self.hidden) else "latent",
                            rule=f"gives a model of {params:,} parameters (latent size {self.latent}, hidden sizes "
                                 f"{list(self.hidden)}); at most {MAX_PARAMS:,} are allowed")
-        for name, choices in (("activation", ACTIVATIONS), ("kind", KINDS), ("device", DEVICES)):
+        for name, choices in (("activation", ACTIVATIONS), ("kind", KINDS), ("device", DEVICES),
+                               ("precision", PRECISIONS)):
             if getattr(self, name) not in choices:
                 known = "is not a device aekl knows; choose" if name == "device" else "must be one of"
                 raise BadInput(field=name, value=getattr(self, name), rule=f"{known} {', '.join(choices)}")
@@ -193,7 +199,8 @@ _INT, _NUM, _STR, _BOOL = "an integer", "a number", "a string", "true or false"
 _TYPES = {"latent": _INT, "epochs": _INT, "batch_size": _INT, "seed": _INT, "threads": _INT, "subset": _INT,
           "interp_from": _INT, "interp_to": _INT, "interp_steps": _INT, "kl_cycles": _INT, "lr": _NUM,
           "beta": _NUM, "warmup": _NUM, "kl_warmup": _NUM, "free_bits": _NUM, "activation": _STR, "kind": _STR,
-          "device": _STR, "kl_schedule": _STR, "cuda_graphs": _BOOL}
+          "device": _STR, "kl_schedule": _STR, "cuda_graphs": _BOOL,
+          "precision": _STR}
 _OPTIONAL = {"subset", "interp_from", "interp_to"}
 
 

@@ -36,6 +36,8 @@ SEED = option(AEConfig.seed, "Seed for init, batch order and noise (0 to 2**63 -
 DEVICE = option(AEConfig.device, "auto, cpu, cuda or mps (with --resume: where to continue).", TRAINING)
 CUDA_GRAPHS = option(AEConfig.cuda_graphs, "CUDA, plain AE: replay each training step as one CUDA graph.",
                      TRAINING, "--cuda-graphs/--no-cuda-graphs")
+PRECISION = option(AEConfig.precision, "auto, fp32 or bf16: the matmuls' arithmetic (bf16: autocast, fp32 weights, "
+                   "Adam and loss); auto = bf16 where the hardware has it natively.", TRAINING)
 THREADS = option(AEConfig.threads, f"CPU threads for torch (0 = torch default, at most {MAX_THREADS}).", TRAINING)
 SUBSET = option(None, "Train on the first N training images only.", TRAINING)
 FROM_INDEX = option(None, "Test image where the interpolation starts.", INTERP)

@@ -102,7 +102,8 @@ def consume(events, json_lines: bool, quiet: bool = False):
             if isinstance(event, Started):
                 if not json_lines and not quiet:
                     where = event.run_dir or "(no run folder)"
-                    err.print(f"[bold]training[/] {event.params:,} parameters on {event.device}, {event.train_size:,} images -> {where}")
+                    err.print(f"[bold]training[/] {event.params:,} parameters on {event.device} in {event.precision} "
+                              f"({event.precision_why}), {event.train_size:,} images -> {where}")
             elif isinstance(event, Progress):
                 if task is None or bar.tasks[task].fields["epoch"] != event.epoch:
                     task = bar.add_task("", total=event.steps, epoch=event.epoch, loss="-", rate="-")
@@ -126,7 +127,7 @@ def summary_table(ends) -> Table:
 
 # Options that --resume cannot honour: the run keeps the config it was started with.
 RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "warmup", "beta", "kl_schedule", "kl_warmup", "kl_cycles",
-                "free_bits", "hidden", "activation", "seed", "subset", "cuda_graphs",
+                "free_bits", "hidden", "activation", "seed", "subset", "cuda_graphs", "precision",
                 "from_index", "to_index", "steps", "name", "force", "download")
 
 
@@ -150,6 +151,7 @@ def train(
     device: str = opt.DEVICE,
     threads: int = opt.THREADS,
     cuda_graphs: bool = opt.CUDA_GRAPHS,
+    precision: str = opt.PRECISION,
     subset: Optional[int] = opt.SUBSET,
     from_index: Optional[int] = opt.FROM_INDEX,
     to_index: Optional[int] = opt.TO_INDEX,
@@ -179,7 +181,7 @@ def train(
         config = AEConfig(
             latent=latent, hidden=parse_ints(hidden, "--hidden"), activation=activation, kind=kind,
             beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, seed=seed, device=device,
-            threads=threads, cuda_graphs=cuda_graphs, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
+            threads=threads, cuda_graphs=cuda_graphs, precision=precision, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
             kl_schedule=kl_schedule, kl_warmup=kl_warmup, kl_cycles=kl_cycles, free_bits=free_bits,
         ).validate()
     given_device = ctx.get_parameter_source("device").name == "COMMANDLINE"
@@ -208,4 +210,5 @@ def report(last, ends, json_out: bool, dry_run: bool, out_dir: Path) -> None:
         err.print(f"[yellow]stopped[/] after epoch {last.epoch}, step {last.step}; checkpoint, metrics "
                   f"and figures saved in {last.run_dir}. Continue with: {again}")
     elif isinstance(last, Finished) and not json_out:
-        err.print(f"[green]finished[/] in {last.seconds:.1f}s, test MSE {last.test_mse:.4f}")
+        err.print(f"[green]finished[/] in {last.seconds:.1f}s, test MSE {last.test_mse:.4f}, "
+                  f"matmuls in {last.precision}")

@@ -48,12 +48,13 @@ class Ready:
     journal: NullJournal
     resume: bool
     max_steps: int | None
+    precision_why: str | None = None  # why config.precision, when prepare() resolved "auto"
 
     def fit(self, should_stop: Callable[[], bool] = lambda: False, **kw):
         from core.engine.fit import fit
 
         return fit(self.config, self.data, run=self.journal, resume=self.resume, should_stop=should_stop,
-                   max_steps=self.max_steps, **kw)
+                   max_steps=self.max_steps, precision_why=self.precision_why, **kw)
 
 
 def resumable(run: Run) -> AEConfig:
@@ -90,6 +91,12 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
         else:
             config = request.config.validate()
         device = pick_device(config.device)
+        why = None
+        if config.precision == "auto":  # config.json records what ran, so a resume runs the same
+            from core.engine.precision import resolve
+
+            used, why = resolve(config.precision, device)
+            config = replace(config, precision=used)
         if request.data is not None:
             data = request.data
         else:
@@ -103,7 +110,7 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
             journal = DryJournal(run) if run else NullJournal()
         else:
             journal = Journal(run)
-        yield Ready(config, data, journal, bool(request.resume), 1 if request.dry_run else None)
+        yield Ready(config, data, journal, bool(request.resume), 1 if request.dry_run else None, why)
     finally:
         if locked:
             release(run.path)
