@@ -87,9 +87,11 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
 def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_dir: Path = RunsDir,
          json_out: bool = JsonOut) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
+    from core.figures.background import wait_drawn
     from core.runfolder.runs import open_run
 
     run = open_run(run_id, out_dir)
+    wait_drawn(run)  # a just-finished run's figures may still be drawing in a child process
     config, status, metrics = run.config(), run.status(), run.metrics()
     files = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
     if json_out:
@@ -116,11 +118,13 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
 
 def _load(run_id: str, out_dir: Path, device: str):
     from core.data.mnist import load_mnist
+    from core.figures.background import wait_drawn
     from core.nn.models import load_trained, pick_device
     from core.runfolder.runs import open_run
 
     dev = pick_device(device)  # an unknown device is bad input, whatever the run holds
     run = open_run(run_id, out_dir)
+    wait_drawn(run)  # not drawn twice at once
     model, config = load_trained(run, dev)
     return run, model, config, load_mnist(None, dev, subset=1)
 

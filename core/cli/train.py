@@ -188,7 +188,9 @@ def train(
     request = RunRequest(config, out_dir, data_dir, download, name, force, resume, dry_run,
                          device if resume and given_device else None)
     with StopFlag() as stop, prepare(request) as ready:
-        last, ends = consume(ready.fit(should_stop=stop), json_out)
+        # Figures of a finished run are drawn by a child after we exit (core/figures/background.py).
+        figures = None if dry_run else {"data_dir": str(data_dir) if data_dir else None}
+        last, ends = consume(ready.fit(should_stop=stop, background=figures), json_out)
     report(last, ends, json_out, dry_run, out_dir)
     if isinstance(last, Stopped):
         raise typer.Exit(stop.exit_code)

@@ -166,7 +166,7 @@ def _journal(run) -> NullJournal:
 def fit(config: AEConfig, data: MNIST, *, run: Run | NullJournal | None = None, resume: bool = False,
         should_stop: Callable[[], bool] = lambda: False, progress_every: int | None = None,
         max_steps: int | None = None, precision_why: str | None = None,
-        test_all: bool = False) -> Iterator[Event]:
+        test_all: bool = False, background: dict | None = None) -> Iterator[Event]:
     """Train `config` on `data`, yielding events and recording them in `run`.
 
     `should_stop` is polled between steps; when it turns true the engine
@@ -177,6 +177,8 @@ def fit(config: AEConfig, data: MNIST, *, run: Run | NullJournal | None = None, 
     "auto" itself (core.engine.session does, so that config.json says what ran).
     `test_all` evaluates every epoch on the whole test set, not only the last
     (bench's time to quality compares test MSEs of the same images).
+    `background` ({"data_dir": ...}): a finished run's figures are drawn by a
+    child process after the final status (core/figures/background.py), not here.
     Holds the run's lock throughout; any failure after the start is recorded
     as a `failed` status and raised as an AeklError with exit code 1.
     """
@@ -184,12 +186,12 @@ def fit(config: AEConfig, data: MNIST, *, run: Run | NullJournal | None = None, 
     journal = _journal(run)
     journal.open()
     try:
-        yield from _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all)
+        yield from _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all, background)
     finally:
         journal.close()
 
 
-def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all):
+def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all, background):
     device, n = data.device, len(data.train_x)
     used, why = arith.resolve(config.precision, device)
     if used == "fp32" and arith.allow_tf32(device):
@@ -222,7 +224,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
             elif isinstance(event, EpochEnd):
                 journal.epoch_end(event, state.checkpoint(model, opt, config))
             yield event
-        yield _last(loop, journal, pair, began)
+        yield _last(loop, journal, pair, began, background)
     except KeyboardInterrupt:  # a second Ctrl-C: no time for a checkpoint, but say so
         journal.interrupted(state.epoch, state.step)
         raise
@@ -235,12 +237,22 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
         raise TrainingFailed(f"training failed in epoch {state.epoch + 1}: {reason}") from None
 
 
-def _last(loop: "_Loop", journal: NullJournal, pair, began: float) -> Stopped | Finished:
+def _last(loop: "_Loop", journal: NullJournal, pair, began: float, background: dict | None) -> Stopped | Finished:
     """Write the final files, then the status that announces them: a reader that
-    sees "stopped" or "finished" finds the checkpoint and figures in place."""
+    sees "stopped" or "finished" finds the checkpoint and figures in place, or,
+    with `background`, a status saying the figures are being drawn."""
     s, model, opt, config = loop.state, loop.model, loop.opt, loop.config
     if loop.stopped:
         journal.save_checkpoint(s.checkpoint(model, opt, config))
+    elif background is not None and isinstance(journal, Journal):
+        from core.figures import background as child
+        from core.runfolder.lock import held_fd
+
+        run, seconds = journal.run, time.perf_counter() - began
+        files = child.figure_files(run, config)
+        journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files, "figures": child.DRAWING})
+        child.spawn(str(run.path), pair, background.get("data_dir"), held_fd(run.path))
+        return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files, loop.precision_note)
     files = journal.figures(_figures(model, loop.data, config, pair))
     if loop.stopped:
         journal.stopped(s.epoch, s.step, files)
