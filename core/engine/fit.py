@@ -186,12 +186,14 @@ def fit(config: AEConfig, data: MNIST, *, run: Run | NullJournal | None = None, 
     journal = _journal(run)
     journal.open()
     try:
-        yield from _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all, background)
+        yield from _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps,
+                        precision_why, test_all, background)
     finally:
         journal.close()
 
 
-def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all, background):
+def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all,
+         background):
     device, n = data.device, len(data.train_x)
     used, why = arith.resolve(config.precision, device)
     if used == "fp32" and arith.allow_tf32(device):
@@ -251,7 +253,11 @@ def _last(loop: "_Loop", journal: NullJournal, pair, began: float, background: d
         run, seconds = journal.run, time.perf_counter() - began
         files = child.figure_files(run, config)
         journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files, "figures": child.DRAWING})
-        child.spawn(str(run.path), pair, background.get("data_dir"), held_fd(run.path))
+        try:
+            child.spawn(str(run.path), pair, background.get("data_dir"), held_fd(run.path))
+        except OSError:  # no process to spare: draw them here after all
+            journal.figures(_figures(model, loop.data, config, pair))
+            journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files})
         return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files, loop.precision_note)
     files = journal.figures(_figures(model, loop.data, config, pair))
     if loop.stopped:
