@@ -252,12 +252,13 @@ def _last(loop: "_Loop", journal: NullJournal, pair, began: float, background: d
 
         run, seconds = journal.run, time.perf_counter() - began
         files = child.figure_files(run, config)
-        journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files, "figures": child.DRAWING})
         try:
             child.spawn(str(run.path), pair, background.get("data_dir"), held_fd(run.path))
         except OSError:  # no process to spare: draw them here after all
             journal.figures(_figures(model, loop.data, config, pair))
             journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files})
+        else:
+            journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files, "figures": child.DRAWING})
         return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files, loop.precision_note)
     files = journal.figures(_figures(model, loop.data, config, pair))
     if loop.stopped:

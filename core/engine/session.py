@@ -82,6 +82,8 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
     try:
         if request.resume:
             run = open_run(request.resume, request.runs_dir)
+            if run.state() is Status.FINISHED:  # say so, even while a child draws its figures
+                resumable(run)
             if not request.dry_run:
                 acquire(run.path)  # a live writer holds it: refused, naming the process
                 locked = True

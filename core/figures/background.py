@@ -7,12 +7,13 @@ metrics and the final status first, then hands the figures to a child:
 
 - status.json of the finished run says `"figures": "drawing"` and lists the
   files that will appear;
-- the child inherits the run's lock (the same open file, so the same flock):
-  while it draws, the folder still has its one writer, and `--force` cannot
-  replace it under the child's feet; the kernel drops the lock when it exits;
-- so "drawing, and the lock is held" means the figures are coming, and a
-  reader that needs them waits with `wait_drawn` (aekl show does). If the
-  child failed, the lock is free and the files are missing: `aekl latent`
+- the child inherits the run's lock (the same open file, so the same flock),
+  which the trainer turns into a shared lock before the final status: readers see no writer (the run is
+  finished), but `--force` or a resume cannot take the folder under the
+  child's feet; the kernel drops the lock when the child exits;
+- so "drawing, and the lock cannot be taken" means the figures are coming,
+  and a reader that needs them waits with `wait_drawn` (aekl show does). If
+  the child failed, the lock is free and the files are missing: `aekl latent`
   and `aekl interpolate` redraw them.
 
 A library caller of fit() (sweep, tests) draws in its own process as before.
@@ -33,12 +34,17 @@ DRAWING = "drawing"  # status.json "figures" while the child draws
 
 
 def spawn(run_dir: str, pair: tuple[int, int], data_dir: str | None, lock_fd: int | None) -> None:
-    """Start the drawer detached from our session; it outlives us, holding `lock_fd`."""
+    """Start the drawer detached from our session; it outlives us, holding `lock_fd`,
+    which is made shared here, before the final status says "finished"."""
     args = json.dumps({"pair": list(pair), "data_dir": data_dir})
     subprocess.Popen([sys.executable, "-m", "core.figures.background", run_dir, args],
                      pass_fds=() if lock_fd is None else (lock_fd,), stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                      cwd=os.getcwd())
+    if lock_fd is not None:
+        import fcntl
+
+        fcntl.flock(lock_fd, fcntl.LOCK_SH)  # the same open file as the child's: its lock too
 
 
 def figure_files(run, config) -> dict[str, str]:
@@ -53,11 +59,28 @@ def figure_files(run, config) -> dict[str, str]:
     return {name.split(".")[0]: str(run.file(name)) for name in names}
 
 
+def _locked(folder: Path) -> bool:
+    """True when some process holds the folder's lock, shared or exclusive."""
+    import fcntl
+
+    from core.runfolder.lock import LOCK_NAME
+
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the lock, if we got it
+
+
 def drawing(run) -> bool:
     """True while a child is drawing the run's figures."""
-    from core.runfolder.lock import holder
-
-    return run.status().get("figures") == DRAWING and holder(run.path) is not None
+    return run.status().get("figures") == DRAWING and _locked(run.path)
 
 
 def wait_drawn(run, timeout: float = 120.0) -> bool:
@@ -71,6 +94,7 @@ def wait_drawn(run, timeout: float = 120.0) -> bool:
 
 
 def main(argv: list[str]) -> int:
+    opts = json.loads(argv[1])
     from core.data.mnist import load_mnist
     from core.figures.plots import save_run_figures
     from core.nn.models import load_trained
@@ -80,7 +104,6 @@ def main(argv: list[str]) -> int:
 
     torch.set_num_threads(1)  # in the background: leave the cores to whatever runs next
     run = Run(Path(argv[0]))
-    opts = json.loads(argv[1])
     model, config = load_trained(run, "cpu")
     data = load_mnist(opts["data_dir"], "cpu", config.subset)
     save_run_figures(run, model, data, config, tuple(opts["pair"]))
