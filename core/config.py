@@ -1,18 +1,23 @@
-"""AEConfig: the one dataclass that describes a training run.
+"""AEConfig: the one dataclass that describes a training run, and the option table.
 
-It holds every default; the CLI options and the TUI form map onto it. It is
-kept free of torch so that building the CLI (and `aekl --help`) stays fast.
+It holds every default, and each field carries its Option (flag, help,
+panel, choices, range): `aekl train`, `aekl sweep`, `aekl-tui`, the app's
+form and the launcher are all made from these fields, so an option is
+defined here once. Kept free of torch and of any UI library so that
+building the CLI (and `aekl --help`) stays fast and the app can read it.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from core.errors import BadInput
+from core.errors import AeklError, BadInput
+from core.nn.schedules import SCHEDULES
+from core.options import (WORDS, Param, check_value, cli_param, has_kind, kinds_of, option, options_of, parse_text,
+                          shown)
 
 KINDS = ("ae", "vae")
 ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
@@ -36,7 +41,7 @@ MAX_SEED = 2**63 - 1
 MAX_PARAMS = 50_000_000
 MAX_LAYERS = 16  # hidden layers in the encoder (the decoder mirrors them)
 MAX_EPOCHS = 100_000  # about a day of the default model on a laptop CPU
-MAX_THREADS = 1024  # torch.set_num_threads beyond any machine aekl runs on
+MAX_THREADS = 1024  # torch.set_num_threads beyond any machine aekl runs on (and see usable_cpus)
 # Frames of an interpolation: each is one 28x28 picture in the strip PNG and
 # in the terminal, so a few hundred are already more than a screen shows.
 MAX_INTERP_STEPS = 500
@@ -52,74 +57,118 @@ OLD_DEFAULTS = {"kl_schedule": "monotonic", "kl_warmup": 0.0, "kl_cycles": 4, "f
                 "cuda_graphs": False, "precision": "fp32"}
 
 
+MODEL, TRAINING, INTERP, FOLDER = "Model", "Training", "Interpolation", "Run folder and data"
+RUNS_DIR = Path("runs")  # where run folders go unless --out says otherwise
+MAX_BETA = 10_000.0  # far past any β-VAE in the literature; above it the KL term drowns the loss
+MAX_FREE_BITS = 100.0  # nats per dimension; a trained VAE's dimensions carry a few
+MAX_CYCLES = 1_000  # cyclical schedule: a cycle shorter than a few steps is no ramp
+MAX_LR = 10.0  # Adam's steps are about lr in size; above 10 no run learns
+_INDEX = dict(low=0, high=TEST_SIZE - 1, rule=f"must be a test image index, 0 to {TEST_SIZE - 1}")
+
+
+# Each field is one training option: its Option (core/options.py) holds the
+# flag, help, panel, choices and range that `aekl train`, `aekl sweep`,
+# `aekl-tui`, the app's form and the launcher are made from.
 @dataclass
 class AEConfig:
-    latent: int = 2  # size of the code z; 2 lets us plot it directly
-    hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
-    activation: str = "relu"  # hidden nonlinearity, one of ACTIVATIONS
-    kind: str = "ae"  # "ae" (deterministic) or "vae" (mean + log-variance)
-    beta: float = 1.0  # VAE only: weight of the KL term against reconstruction
+    # size of the code z; 2 lets us plot it directly (the model as a whole is bounded by MAX_PARAMS)
+    latent: int = option(2, "Latent (code) size.", MODEL, "latent", flags=("--latent", "-z"), low=1)
+    # encoder widths; the decoder mirrors them
+    hidden: tuple[int, ...] = option((512, 256), f"Encoder hidden widths, e.g. 512,256 (at most {MAX_LAYERS} layers; "
+                                     f"the model at most {MAX_PARAMS:,} parameters).", MODEL, "hidden", low=1,
+                                     rule="sizes must be positive")
+    activation: str = option("relu", "Hidden nonlinearity.", MODEL, "act", choices=ACTIVATIONS)
+    kind: str = option("ae", "Model kind: plain autoencoder or VAE.", MODEL, "kind", choices=KINDS)
+    # VAE only: weight of the KL term against reconstruction
+    beta: float = option(1.0, "VAE: weight β of the KL term.", MODEL, "β", low=0, high=MAX_BETA)
     # VAE only: how beta moves during the run (core/nn/schedules.py). "monotonic"
     # ramps from 0 over kl_warmup epochs, then holds (constant when 0);
     # "cyclical" repeats that ramp kl_cycles times (Fu et al. 2019).
-    kl_schedule: str = "monotonic"
-    kl_warmup: float = 0.0  # epochs of linear KL warm-up (monotonic only); 0 = none
-    kl_cycles: int = 4  # cycles over the run for the cyclical schedule (Fu et al. used 4)
+    kl_schedule: str = option("monotonic", "VAE: how β moves (cyclical: Fu et al. 2019).", MODEL, "sched",
+                              choices=SCHEDULES)
+    # epochs of linear KL warm-up (monotonic only); 0 = none
+    kl_warmup: float = option(0.0, "VAE: epochs over which β rises from 0 (monotonic; 0 = none; "
+                              "at most --epochs).", MODEL, "warm-up", low=0, high=MAX_EPOCHS)
+    # cycles over the run for the cyclical schedule (Fu et al. used 4)
+    kl_cycles: int = option(4, "VAE: cycles of the cyclical schedule.", MODEL, "cycles", low=1, high=MAX_CYCLES)
     # VAE only: nats per latent dimension the KL term does not charge for
     # (free bits, Kingma et al. 2016): a dimension may carry this much for free.
-    free_bits: float = 0.0
-    epochs: int = 12  # full passes over the training set
-    batch_size: int = 256  # large batches keep the matmuls efficient on CPU
-    lr: float = 3e-3  # peak learning rate of the one-cycle schedule
+    free_bits: float = option(0.0, "VAE free bits λ (nats per latent dimension): the KL term charges "
+                              "β·Σ_j max(λ, KL_j), so a dimension whose batch-mean KL is below λ costs a flat λ "
+                              "and feels no KL gradient.", MODEL, "free bits", low=0, high=MAX_FREE_BITS)
+    epochs: int = option(12, "Passes over the training set.", TRAINING, "epochs", low=1, high=MAX_EPOCHS)
+    # large batches keep the matmuls efficient on CPU
+    batch_size: int = option(256, "Images per step.", TRAINING, "batch", low=1, high=TRAIN_SIZE)
+    # peak learning rate of the one-cycle schedule
+    lr: float = option(3e-3, "Peak learning rate (warm-up, then cosine decay).", TRAINING, "lr",
+                       low=0, low_open=True, high=MAX_LR)
     # Fraction of all steps spent ramping the lr up. 0.1 measured best here:
     # test MSE 0.150 after 6 epochs instead of 7, and a lower final MSE.
-    warmup: float = 0.1
-    seed: int = 0  # seeds init, batch order and VAE noise: same seed, same run
-    device: str = "auto"  # auto = cuda > mps > cpu
+    warmup: float = option(0.1, "Fraction of all steps that ramp the learning rate up.", TRAINING, "lr warm",
+                           low=0, high=1, high_open=True, rule="must be a fraction in [0, 1)")
+    # seeds init, batch order and VAE noise: same seed, same run
+    seed: int = option(0, "Seed for init, batch order and noise.", TRAINING, "seed", low=0, high=MAX_SEED)
+    # auto = cuda > mps > cpu
+    device: str = option("auto", "Where to train: auto = cuda > mps > cpu.", TRAINING, "device",
+                         choices=DEVICES, rule=f"is not a device aekl knows; choose {', '.join(DEVICES)}",
+                         on_resume=True)
     # CUDA only, plain AE: replay the whole step as one CUDA graph (core/engine/graphstep.py).
     # Off by default until measured on a GPU; results match the eager path to float tolerance.
-    cuda_graphs: bool = False
+    cuda_graphs: bool = option(False, "CUDA, plain AE: replay each training step as one CUDA graph.", TRAINING,
+                               "graphs", flags=("--cuda-graphs/--no-cuda-graphs",))
     # Arithmetic of the matmuls (core/engine/precision.py): "bf16" autocasts them to
     # bfloat16 (weights, Adam and the loss stay fp32); "auto" picks bf16 where the
     # hardware runs it natively (AVX512-BF16/AMX CPUs, bf16 tensor cores), else fp32.
-    precision: str = "auto"
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
-    subset: int | None = None  # use only the first N training images
-    interp_from: int | None = None  # test index where the interpolation starts
-    interp_to: int | None = None  # test index where it ends
-    interp_steps: int = 8  # intermediate frames between the two endpoints
+    precision: str = option("auto", "The matmuls' arithmetic (bf16: autocast, fp32 weights, Adam and loss); "
+                            "auto = bf16 where the hardware has it natively.", TRAINING, "precision",
+                            choices=PRECISIONS)
+    # torch CPU threads; 0 keeps torch's default. At most MAX_THREADS anywhere, and
+    # at most the CPUs this process may use where it trains (validate(here=True)).
+    threads: int = option(0, "CPU threads for torch (0 = torch's default; at most the CPUs this process may use).",
+                          TRAINING, "threads", low=0, high=MAX_THREADS, on_resume=True)
+    # use only the first N training images (None: all)
+    subset: int | None = option(None, "Train on the first N training images only.", TRAINING, "subset",
+                                low=1, high=TRAIN_SIZE)
+    # test images where the interpolation starts and ends (None: picked from the test set)
+    interp_from: int | None = option(None, "Test image where the interpolation starts.", INTERP, "from",
+                                     flags=("--from-index",), **_INDEX)
+    interp_to: int | None = option(None, "Test image where the interpolation ends.", INTERP, "to",
+                                   flags=("--to-index",), **_INDEX)
+    # intermediate frames between the two endpoints
+    interp_steps: int = option(8, "Intermediate interpolation frames.", INTERP, "frames", flags=("--steps",),
+                               low=5, high=MAX_INTERP_STEPS)
 
-    def validate(self) -> "AEConfig":
-        """Raise BadInput (naming the field) for a value no run can use; return self."""
-        check_types(self)
-        for name, low, high in _RANGES:
+    def validate(self, here: bool = False) -> "AEConfig":
+        """Raise BadInput (naming the field) for a value no run can use; return self.
+
+        `here`: also check what depends on this machine (threads against the
+        CPUs this process may use): for a run about to start here, not for a
+        config read from a run folder that may come from another machine.
+        """
+        for name, o in OPTIONS.items():
             value = getattr(self, name)
-            if value is not None:
-                check_range(name, value, low, high)
-        if not self.hidden or any(h < 1 for h in self.hidden):
+            if not has_kind(value, KINDS_OF[name]):
+                rule = "must be a list of integers" if name == "hidden" else f"must be {WORDS[KINDS_OF[name].base]}"
+                raise BadInput(field=name, value=value, rule=rule)
+            check_value(name, o, value)
+        if not self.hidden:
             raise BadInput(field="hidden", value=list(self.hidden), rule="sizes must be positive")
         if len(self.hidden) > MAX_LAYERS:
             raise BadInput(field="hidden", value=len(self.hidden), rule=f"allows at most {MAX_LAYERS} layers")
-        for name in ("interp_from", "interp_to"):
-            if getattr(self, name) is not None:
-                check_test_index(name, getattr(self, name))
         params = self.param_count()
         if params > MAX_PARAMS:
             raise BadInput(field="hidden" if self.latent <= max(self.hidden) else "latent",
                            rule=f"gives a model of {params:,} parameters (latent size {self.latent}, hidden sizes "
                                 f"{list(self.hidden)}); at most {MAX_PARAMS:,} are allowed")
-        for name, choices in (("activation", ACTIVATIONS), ("kind", KINDS), ("device", DEVICES),
-                               ("precision", PRECISIONS)):
-            if getattr(self, name) not in choices:
-                known = "is not a device aekl knows; choose" if name == "device" else "must be one of"
-                raise BadInput(field=name, value=getattr(self, name), rule=f"{known} {', '.join(choices)}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise BadInput(field="lr", value=self.lr, rule="must be a positive number")
-        if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise BadInput(field="beta", value=self.beta, rule="must be a non-negative number")
-        self._validate_kl()
-        if not 0 <= self.warmup < 1:
-            raise BadInput(field="warmup", value=self.warmup, rule="must be a fraction in [0, 1)")
+        if self.kl_warmup > self.epochs:
+            raise BadInput(field="kl_warmup", value=self.kl_warmup,
+                           rule=f"must be between 0 and the run's {self.epochs} epochs")
+        if self.kl_warmup and self.kl_schedule == "cyclical":
+            raise BadInput(field="kl_warmup", value=self.kl_warmup,
+                           rule="must be 0 with the cyclical schedule (each cycle has its own ramp)")
+        if here and self.threads > usable_cpus():
+            raise BadInput(field="threads", value=self.threads,
+                           rule=f"must be at most {usable_cpus()}, the CPUs this process may use")
         return self
 
     def param_count(self) -> int:
@@ -128,22 +177,6 @@ class AEConfig:
         enc = [IMAGE_DIM, *self.hidden, out]
         dec = [self.latent, *reversed(self.hidden), IMAGE_DIM]
         return sum((a + 1) * b for sizes in (enc, dec) for a, b in zip(sizes[:-1], sizes[1:]))
-
-    def _validate_kl(self) -> None:
-        from core.nn.schedules import SCHEDULES
-
-        if self.kl_schedule not in SCHEDULES:
-            raise BadInput(field="kl_schedule", value=self.kl_schedule, rule=f"must be one of {', '.join(SCHEDULES)}")
-        if not (math.isfinite(self.kl_warmup) and 0 <= self.kl_warmup <= self.epochs):
-            raise BadInput(field="kl_warmup", value=self.kl_warmup,
-                           rule=f"must be between 0 and the run's {self.epochs} epochs")
-        if self.kl_warmup and self.kl_schedule == "cyclical":
-            raise BadInput(field="kl_warmup", value=self.kl_warmup,
-                           rule="must be 0 with the cyclical schedule (each cycle has its own ramp)")
-        if self.kl_cycles < 1:
-            raise BadInput(field="kl_cycles", value=self.kl_cycles, rule="must be at least 1")
-        if not (math.isfinite(self.free_bits) and self.free_bits >= 0):
-            raise BadInput(field="free_bits", value=self.free_bits, rule="must be a non-negative number of nats")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -178,55 +211,86 @@ class AEConfig:
         except BadInput as exc:
             raise BadInput(f"{source}: {exc.worded(exc.field) if exc.field else exc}") from None
 
+    @classmethod
+    def from_file(cls, path: "str | os.PathLike[str]") -> "AEConfig":
+        """A config file (a run's config.json, or one written by hand), read as untrusted input."""
+        from core.errors import RunError
+        from core.runfolder.runs import read_json  # (the run folder's bounded reader imports this module)
+
+        path = user_path(path, "config")
+        try:
+            data = read_json(path)
+        except RunError as exc:
+            raise BadInput(field="config", rule=str(exc)) from None  # "--config runs/x/config.json is missing"
+        return cls.from_dict(data, source=str(path))
+
     @property
     def tag(self) -> str:
         return f"{self.kind}-z{self.latent}"
 
 
-# field, lowest, highest (None: no upper bound of its own).
-_RANGES = (
-    ("latent", 1, None),  # the model size is bounded as a whole by MAX_PARAMS
-    ("epochs", 1, MAX_EPOCHS),
-    ("batch_size", 1, TRAIN_SIZE),
-    ("seed", 0, MAX_SEED),
-    ("threads", 0, MAX_THREADS),
-    ("subset", 1, TRAIN_SIZE),
-    ("interp_steps", 5, MAX_INTERP_STEPS),
-)
+@dataclass
+class Places:
+    """Where run folders go and MNIST comes from: options of the commands that train or read runs."""
 
-# What JSON (or a caller) must give for each field.
-_INT, _NUM, _STR, _BOOL = "an integer", "a number", "a string", "true or false"
-_TYPES = {"latent": _INT, "epochs": _INT, "batch_size": _INT, "seed": _INT, "threads": _INT, "subset": _INT,
-          "interp_from": _INT, "interp_to": _INT, "interp_steps": _INT, "kl_cycles": _INT, "lr": _NUM,
-          "beta": _NUM, "warmup": _NUM, "kl_warmup": _NUM, "free_bits": _NUM, "activation": _STR, "kind": _STR,
-          "device": _STR, "kl_schedule": _STR, "cuda_graphs": _BOOL,
-          "precision": _STR}
-_OPTIONAL = {"subset", "interp_from", "interp_to"}
+    runs_dir: Path = option(RUNS_DIR, "Folder that holds run folders.", FOLDER, "runs", flags=("--out", "--runs-dir"))
+    data_dir: Path | None = option(None, "MNIST root (default: the bundled copy, via the cache).", FOLDER, "data")
 
 
-def _is(value: Any, kind: str) -> bool:
-    if kind == _BOOL:
-        return isinstance(value, bool)
-    if isinstance(value, bool):  # JSON true is not the number 1 here
-        return False
-    if kind == _INT:
-        return isinstance(value, int)
-    if kind == _NUM:
-        return isinstance(value, (int, float))
-    return isinstance(value, str)
+OPTIONS = options_of(AEConfig)  # field name -> Option, in the order --help and the form show them
+KINDS_OF = kinds_of(AEConfig)
+PLACES = options_of(Places)
 
 
-def check_types(config: AEConfig) -> None:
-    """Each field holds the type the engine expects (a hand-edited config.json may not)."""
-    for name, kind in _TYPES.items():
-        value = getattr(config, name)
-        if value is None and name in _OPTIONAL:
-            continue
-        if not _is(value, kind):
-            raise BadInput(field=name, value=value, rule=f"must be {kind}")
-    hidden = config.hidden
-    if not isinstance(hidden, tuple) or not all(_is(h, _INT) for h in hidden):
-        raise BadInput(field="hidden", value=hidden, rule="must be a list of integers")
+def cli_params(names: Iterable[str] | None = None, skip: Iterable[str] = ()) -> list[Param]:
+    """The training options `names` (default: all) as command-line parameters, AEConfig's defaults."""
+    default = AEConfig()
+    return [cli_param(n, OPTIONS[n], KINDS_OF[n], getattr(default, n))
+            for n in (OPTIONS if names is None else names) if n not in set(skip)]
+
+
+def place_params(runs_help: str | None = None) -> list[Param]:
+    """--out (with this command's own help, if given) and --data-dir."""
+    kinds, default = kinds_of(Places), Places()
+    params = [cli_param(n, o, kinds[n], getattr(default, n)) for n, o in PLACES.items()]
+    return [replace(p, help=runs_help) if runs_help and p.name == "runs_dir" else p for p in params]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which a container or taskset narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def flag_for(field: str) -> str:
+    """The command-line flag of a field: the table's first, else "--" + the dashed name."""
+    o = OPTIONS.get(field) or PLACES.get(field)
+    if o is not None and o.flags:
+        return o.flags[0].split("/")[0]
+    return "--" + field.replace("_", "-")
+
+
+def cli_message(exc: AeklError) -> str:
+    """An error as a command line words it: a field is called by its flag."""
+    return exc.worded(flag_for(exc.field)) if exc.field else exc.message
+
+
+def config_with(base: AEConfig, given: dict[str, Any], here: bool = False) -> AEConfig:
+    """`base` with the options in `given` replaced, checked; list options may come as text ("512,256")."""
+    values = {}
+    for name, value in given.items():
+        if name not in OPTIONS:
+            raise BadInput(f"{name} is not a training option")
+        kind = KINDS_OF[name]
+        values[name] = parse_text(name, kind, value) if isinstance(value, str) and kind.base is not str else value
+    return replace(base, **values).validate(here=here)
+
+
+def option_text(config: AEConfig, name: str) -> str:
+    """A field's value as text (a form field, a command line), read back by config_with."""
+    return shown(KINDS_OF[name], getattr(config, name))
 
 
 def check_range(field: str, value: int, low: int, high: int | None = None) -> int:

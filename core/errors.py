@@ -101,3 +101,14 @@ class TrainingFailed(AeklError):
 
 class TrainingDiverged(TrainingFailed):
     """The loss became NaN or inf."""
+
+
+def rejected_value(exc: Exception) -> str:
+    """" (got VALUE)" for an option parser's type error whose message omits the value
+    (Typer checks types with pydantic, whose errors() carry the input), else ""."""
+    errors = getattr(exc.__cause__, "errors", None)
+    try:
+        value = errors()[0]["input"] if errors else None
+    except (TypeError, LookupError):
+        return ""
+    return f" (got {value!r})" if value is not None else ""

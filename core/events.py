@@ -64,6 +64,16 @@ class EpochEnd:
     kl_per_dim: tuple[float, ...] = ()  # test KL of each latent dimension; sums to test_kl
     active_units: int | None = None  # dimensions with Var(posterior mean) > 0.01 on test
     beta: float | None = None  # the KL weight in force at the end of the epoch
+    # VAE only (core/nn/bound.py): the ELBO with z sampled from q, σx² = ½ on [-1, 1]
+    test_nelbo: float | None = None  # −ELBO, nats per image
+    test_nelbo_bpd: float | None = None  # the same in bits per dimension (784 dimensions)
+    test_recon_nats: float | None = None  # −E_q ln p(x|z), nats per image
+    test_sampled_mse: float | None = None  # MSE per pixel decoding sampled z (test_mse decodes the mean)
+    elbo_samples: int | None = None  # z drawn per test image for the ELBO
+    test_iwae_nll: float | None = None  # last epoch only: −L_k, nats per image (an upper bound on −ln p(x))
+    test_iwae_bpd: float | None = None
+    iwae_k: int | None = None  # importance samples per image
+    iwae_gap: float | None = None  # −ELBO − (−L_k) with the same k draws, ≥ 0
 
     def metrics_row(self) -> dict:
         row = {
@@ -78,7 +88,7 @@ class EpochEnd:
         }
         if self.test_kl is not None:
             row["test_kl"] = self.test_kl
-        for key in ("test_images", "train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta"):
+        for key in ("test_images", "train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta", *ELBO_KEYS):
             if getattr(self, key) is not None:
                 row[key] = getattr(self, key)
         if self.kl_per_dim:
@@ -87,6 +97,8 @@ class EpochEnd:
 
 
 ARRAY_FIELDS = ("codes", "labels", "frames", "pair")
+ELBO_KEYS = ("test_nelbo", "test_nelbo_bpd", "test_recon_nats", "test_sampled_mse", "elbo_samples",
+             "test_iwae_nll", "test_iwae_bpd", "iwae_k", "iwae_gap")
 
 
 def epoch_from_row(row: dict, epochs: int, arrays: dict) -> EpochEnd:

@@ -1,15 +1,16 @@
 """aekl-tui: train and watch MNIST autoencoders, and compute KL, in a terminal.
 
 `make_app(**options)` builds the app for `main()` and for the tests alike.
-Options are the command-line flags: runs_dir, data_dir, start, attach, and
-any AEConfig field (latent, kind, epochs, batch_size, lr, subset, device,
-seed; tests also pass e.g. hidden) to prefill the training form.
+Options are the command-line flags: runs_dir, data_dir, start, attach, a
+config, and any AEConfig field to prefill the training form. The flags are
+made from the option table in core/config.py, as `aekl train`'s are, so the
+app takes every training flag the CLI takes (and imports no CLI module).
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import fields
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -17,13 +18,11 @@ import typer
 from textual.app import App
 from textual.binding import Binding
 
-from core.cli import options as opt
-from core.config import AEConfig
-from core.runfolder.runs import DEFAULT_ROOT
+from core.config import FOLDER, OPTIONS, RUNS_DIR, AEConfig, cli_message, cli_params, config_with, place_params
+from core.options import takes
 from tui.messages import ContinueRun
 from tui.screens.training import TrainScreen
 
-CONFIG_FIELDS = {f.name for f in fields(AEConfig)}
 
 
 class AeklApp(App):
@@ -93,66 +92,68 @@ class AeklApp(App):
 
 
 def make_app(runs_dir: str | Path | None = None, data_dir: str | Path | None = None,
-             start: bool = False, attach: str | None = None, **training: Any) -> AeklApp:
-    """The app, its form prefilled with `training` (AEConfig fields; None means default)."""
-    unknown = sorted(set(training) - CONFIG_FIELDS)
+             start: bool = False, attach: str | None = None, config: AEConfig | None = None,
+             **training: Any) -> AeklApp:
+    """The app, its form showing `config` (default AEConfig()) with `training` (AEConfig fields,
+    None meaning "as in config") replaced."""
+    unknown = sorted(set(training) - set(OPTIONS))
     if unknown:
         raise TypeError(f"unknown training options: {', '.join(unknown)}")
-    config = AEConfig(**{k: v for k, v in training.items() if v is not None})
-    return AeklApp(config, Path(runs_dir) if runs_dir else DEFAULT_ROOT,
+    config = replace(config or AEConfig(), **{k: v for k, v in training.items() if v is not None})
+    return AeklApp(config, Path(runs_dir) if runs_dir else RUNS_DIR,
                    Path(data_dir) if data_dir else None, start, attach)
 
 
-cli = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
+cli = typer.Typer(pretty_exceptions_enable=False, rich_markup_mode="rich")
 
 
-@cli.command(help="Train and watch MNIST autoencoders, and compute KL, in a terminal.")
+@cli.command(help="Train and watch MNIST autoencoders, and compute KL, in a terminal. "
+                  "Takes every training flag of `aekl train`; they fill the training form.")
+@takes([*place_params(), *cli_params()], typer.Option)
 def options(
-    out_dir: Path = opt.OUT,
-    data_dir: Optional[Path] = opt.DATA_DIR,
+    ctx: typer.Context,
+    *,
     attach: Optional[str] = typer.Option(None, help="Open this run at once (live, or replayed if it has ended)."),
     start: bool = typer.Option(False, help="Start training at once."),
-    latent: int = opt.LATENT,
-    kind: str = opt.KIND,
-    epochs: int = opt.EPOCHS,
-    batch_size: int = opt.BATCH_SIZE,
-    lr: float = opt.LR,
-    subset: Optional[int] = opt.SUBSET,
-    device: str = opt.DEVICE,
-    seed: int = opt.SEED,
+    config_file: Optional[Path] = typer.Option(None, "--config", rich_help_panel=FOLDER,
+                                               help="Fill the form from this config file (a run's config.json, "
+                                                    "say); flags given as well override it."),
+    **values: Any,
 ) -> dict[str, Any]:
     """Check the flags as `aekl train` would; return make_app's options."""
     from core.runfolder.runs import open_run
 
-    training = dict(latent=latent, kind=kind, epochs=epochs, batch_size=batch_size, lr=lr, subset=subset,
-                    device=device, seed=seed)
-    AEConfig(**{k: v for k, v in training.items() if v is not None}).validate()
-    if device not in ("auto", "cpu"):
+    base = AEConfig.from_file(config_file) if config_file else AEConfig()
+    typed = {n: values[n] for n in OPTIONS if ctx.get_parameter_source(n).name == "COMMANDLINE"}
+    config = config_with(base, typed, here=True)
+    if config.device not in ("auto", "cpu"):
         from core.nn.models import pick_device
 
-        pick_device(device)  # say "no CUDA here" now, not inside the app
+        pick_device(config.device)  # say "no CUDA here" now, not inside the app
+    out_dir = values["runs_dir"]
     if attach:
         open_run(attach, out_dir)
-    return dict(runs_dir=out_dir, data_dir=data_dir, attach=attach, start=start, **training)
+    return dict(runs_dir=out_dir, data_dir=values["data_dir"], attach=attach, start=start, config=config)
 
 
 def parse_options(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Flags -> make_app options. Bad input: one line on stderr, exit 2 (as `aekl`)."""
-    from typer._click.exceptions import UsageError
-
-    from core.cli.base import cli_message, error_line_for, rejected_value
-    from core.errors import AeklError, ExitCode
+    from core.errors import AeklError, ExitCode, rejected_value
 
     command = typer.main.get_command(cli)
     try:
         return command.main(list(sys.argv[1:] if argv is None else argv), prog_name="aekl-tui",
                             standalone_mode=False)
     except AeklError as exc:
-        error_line_for("aekl-tui", cli_message(exc))
+        error_line("aekl-tui", cli_message(exc))
         sys.exit(int(exc.exit_code))
-    except UsageError as exc:
-        error_line_for("aekl-tui", exc.format_message() + rejected_value(exc))
-        sys.exit(int(ExitCode.USAGE))
+    except typer.TyperException as exc:  # a bad flag or value, as Typer words it
+        error_line("aekl-tui", exc.format_message() + rejected_value(exc))
+        sys.exit(int(getattr(exc, "exit_code", 0) or ExitCode.USAGE))
+
+
+def error_line(prog: str, message: str) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

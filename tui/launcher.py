@@ -9,12 +9,13 @@ temporary file, read only when it fails before the folder is ready.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -23,24 +24,6 @@ from core.runfolder.lock import holder
 from core.runfolder.runs import Run
 
 READY_TIMEOUT_S = 300.0  # torch import + MNIST load on a slow, busy node
-
-
-def config_args(config: AEConfig) -> list[str]:
-    """The `aekl train` options that give `config`, only where it differs from the defaults."""
-    from core.cli.base import flag_for
-
-    default, args = AEConfig(), []
-    for f in fields(AEConfig):
-        value = getattr(config, f.name)
-        if value is None or value == getattr(default, f.name):
-            continue
-        flag = flag_for(f.name)
-        if isinstance(value, bool):  # an on/off flag pair takes no value
-            args.append(flag if value else "--no-" + flag[2:])
-            continue
-        text = ",".join(map(str, value)) if isinstance(value, tuple) else repr(value) if isinstance(value, float) else str(value)
-        args += [flag, text]
-    return args
 
 
 def new_name(config: AEConfig, runs_dir: Path) -> str:
@@ -58,6 +41,7 @@ class Launch:
     proc: subprocess.Popen
     run: Run
     log: Path
+    config_file: Path | None = None  # what the trainer read its config from; gone once it has started
 
     def wait_ready(self, cancelled: Callable[[], bool]) -> str | None:
         """Wait until the run folder is being written; return an error line if the
@@ -92,25 +76,44 @@ class Launch:
 
     def _drop_log(self) -> None:
         self.log.unlink(missing_ok=True)
+        if self.config_file is not None:
+            self.config_file.unlink(missing_ok=True)
+
+
+def train_argv(runs_dir: Path, data_dir: Path | None, config_file: Path | None, name: str | None,
+               resume: str | None = None) -> list[str]:
+    """The `aekl train` command line of a launch: a new run reads its whole config from a file
+    (`--config`), so no option is spelled here; a resumed run keeps its own."""
+    argv = [sys.executable, "-m", "core.cli", "train", "--json", "--out", str(runs_dir)]
+    argv += ["--resume", resume] if resume else ["--name", str(name), "--config", str(config_file)]
+    if data_dir:
+        argv += ["--data-dir", str(data_dir)]
+    return argv
+
+
+def write_config(config: AEConfig) -> Path:
+    """The config as a private temp file for the trainer to read (and the launch to delete)."""
+    fd, path = tempfile.mkstemp(prefix="aekl-config-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(config.to_dict(), f)
+    return Path(path)
 
 
 def launch(config: AEConfig, runs_dir: Path, data_dir: Path | None, resume: str | None = None) -> Launch:
     """Start training `config` (or continue run `resume`) in its own process."""
     runs_dir = Path(runs_dir)
-    argv = [sys.executable, "-m", "core.cli", "train", "--json", "--out", str(runs_dir)]
-    if resume:
-        name = resume
-        argv += ["--resume", resume]
-    else:
-        name = new_name(config, runs_dir)
-        argv += ["--name", name, *config_args(config)]
-    if data_dir:
-        argv += ["--data-dir", str(data_dir)]
+    name = resume or new_name(config, runs_dir)
+    config_file = None if resume else write_config(config)
+    argv = train_argv(runs_dir, data_dir, config_file, name, resume)
     fd, log = tempfile.mkstemp(prefix="aekl-train-", suffix=".log")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=fd,
                                 start_new_session=True, env=env)
+    except BaseException:
+        if config_file is not None:
+            config_file.unlink(missing_ok=True)
+        raise
     finally:
         os.close(fd)
-    return Launch(proc, Run(runs_dir / name), Path(log))
+    return Launch(proc, Run(runs_dir / name), Path(log), config_file)

@@ -17,12 +17,9 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-# Typer >= 0.22 vendors click as typer._click; its UsageError is not
-# re-exported, and it is what every option-parsing failure raises.
-from typer._click.exceptions import NoArgsIsHelpError, UsageError
-
 from core import __version__
-from core.errors import AeklError, ExitCode
+from core.config import cli_message, flag_for  # noqa: F401  (commands word errors by flag through these)
+from core.errors import AeklError, ExitCode, rejected_value
 
 DEBUG = bool(os.environ.get("AEKL_DEBUG"))
 
@@ -130,8 +127,9 @@ def _give_up_on_stdout(exc: BaseException) -> None:
 class AeklGroup(TyperGroup):
     """Turns user errors from any subcommand into one stderr line + exit code.
 
-    Subcommand options are parsed inside Group.invoke, so catching click's
-    UsageError here also flattens Typer's boxed usage errors to one line.
+    Subcommand options are parsed inside Group.invoke, so catching Typer's
+    parsing errors here (public typer.TyperException, the base of its usage
+    errors) also flattens Typer's boxed usage errors to one line.
     """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -176,40 +174,17 @@ class AeklGroup(TyperGroup):
                 raise
             error_line(cli_message(exc))
             ctx.exit(int(exc.exit_code))
-        except NoArgsIsHelpError:
-            raise
-        except UsageError as exc:
+        except typer.TyperException as exc:
+            # Typer's parsing errors (a bad flag or value) derive from its public
+            # TyperException; a subcommand's options are parsed here, in invoke.
             if DEBUG:
                 raise
-            where = f"{exc.ctx.command_path}: " if exc.ctx else ""
+            where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
             error_line(where + exc.format_message() + rejected_value(exc))
-            ctx.exit(int(ExitCode.USAGE))
+            ctx.exit(int(getattr(exc, "exit_code", ExitCode.USAGE) or ExitCode.USAGE))
         except KeyboardInterrupt:
             error_line("interrupted")
             ctx.exit(int(ExitCode.INTERRUPTED))
-
-
-# Fields whose flag is not simply "--" + the field name with dashes.
-FLAGS = {"interp_from": "--from-index", "interp_to": "--to-index", "interp_steps": "--steps", "runs_dir": "--out"}
-
-
-def flag_for(field: str) -> str:
-    return FLAGS.get(field, "--" + field.replace("_", "-"))
-
-
-def cli_message(exc: AeklError) -> str:
-    """The CLI's wording of an error: a field is called by its flag."""
-    return exc.worded(flag_for(exc.field)) if exc.field else exc.message
-
-
-def rejected_value(exc: Exception) -> str:
-    """Typer checks types with pydantic, whose message omits the value; name it."""
-    errors = getattr(exc.__cause__, "errors", None)
-    try:
-        value = errors()[0]["input"] if errors else None
-    except (TypeError, LookupError):
-        return ""
-    return f" (got {value!r})" if value is not None else ""
 
 
 app = typer.Typer(
@@ -217,7 +192,6 @@ app = typer.Typer(
     cls=AeklGroup,
     help="KL divergence between Gaussians, and autoencoders on MNIST.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=DEBUG,
     rich_markup_mode="rich",
 )

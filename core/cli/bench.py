@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
-from core.config import MAX_EPOCHS, TRAIN_SIZE, AEConfig, check_range
+from core.cli import options as opt
+from core.config import MAX_EPOCHS, TRAIN_SIZE, AEConfig, check_range, cli_params, config_with
 from core.errors import BadInput
 
 
@@ -131,7 +132,9 @@ def gap_line(result: dict) -> str:
 
 
 @app.command()
+@opt.takes(cli_params(["device", "threads", "precision", "cuda_graphs"]))
 def bench(
+    *,
     samples: Optional[int] = typer.Option(None, help="Images per measurement (default: one pass over the training images)."),
     batch_size: Optional[int] = typer.Option(None, help="Also measure the engine and floor at this batch size."),
     repeats: int = typer.Option(3, help="Repeat every measurement; min and median are reported."),
@@ -141,14 +144,10 @@ def bench(
     target: float = typer.Option(0.150, help="Test MSE (data in [-1, 1]) that --quality times to."),
     max_epochs: int = typer.Option(30, help="--quality: epochs after which the tutorial loop gives up."),
     subset: Optional[int] = typer.Option(None, help="Use only the first N training images (tiny benchmarks)."),
-    device: str = typer.Option(AEConfig.device, help="auto, cpu, cuda or mps."),
-    threads: int = typer.Option(AEConfig.threads, help="CPU threads for torch (0 = torch default)."),
-    precision: str = typer.Option(AEConfig.precision, help="The engine's precision: auto, fp32 or bf16."),
-    cuda_graphs: bool = typer.Option(AEConfig.cuda_graphs, "--cuda-graphs/--no-cuda-graphs",
-                                     help="CUDA: the engine replays each step as one CUDA graph."),
     data_dir: Optional[Path] = typer.Option(None, help="MNIST root (default: bundled copy via the cache)."),
     out_dir: Path = typer.Option(Path("."), "--out", help="Folder for bench.json (default: the current folder)."),
     json_out: bool = typer.Option(False, "--json", help="Print the bench.json object on stdout instead of tables."),
+    **options,
 ) -> None:
     """Measure the engine against the tutorial loop and the matmul floor; write bench.json.
 
@@ -168,11 +167,14 @@ def bench(
             check_range(field, value, low, high)
     if not 0 < target < 4:  # the largest MSE possible on [-1, 1] data is 4
         raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
+    where = config_with(AEConfig(), options, here=True)  # device and threads, by the table's rules
+    device, threads = where.device, where.threads
     if not out_dir.is_dir():
         raise BadInput(f"--out {out_dir} is not a folder")
     opts = BenchOptions(samples=samples, batch_size=batch_size, repeats=repeats, processes=processes,
                         warmup=warmup, subset=subset,
-                        device=device, threads=threads, precision=precision, cuda_graphs=cuda_graphs, quality=quality, target=target, max_epochs=max_epochs,
+                        device=device, threads=threads, precision=where.precision, cuda_graphs=where.cuda_graphs,
+                        quality=quality, target=target, max_epochs=max_epochs,
                         data_dir=str(data_dir) if data_dir else None)
     result = run_bench(opts, log=lambda line: err.print(f"[dim]{line}[/]"))
     path = atomic_write_json(out_dir / "bench.json", result)

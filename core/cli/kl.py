@@ -16,7 +16,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from core.cli.base import app, flag_for, out, print_json
+from core.cli.base import app, out, print_json
+from core.config import RUNS_DIR, flag_for
 from core.errors import BadInput
 
 POSTERIOR = "Posterior of a trained VAE"  # help panel of --run and its companions
@@ -100,7 +101,7 @@ def kl_command(
                                                           "test image --index, p the prior N(0, I).", rich_help_panel=POSTERIOR),
     index: Optional[int] = typer.Option(None, "--index", help="Test image whose posterior --run uses (0 to 9999).",
                                         rich_help_panel=POSTERIOR),
-    out_dir: Path = typer.Option(Path("runs"), "--out", help="Folder that holds run folders (with --run).",
+    out_dir: Path = typer.Option(RUNS_DIR, "--out", help="Folder that holds run folders (with --run).",
                                  rich_help_panel=POSTERIOR),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="MNIST root for --run (default: the bundled "
                                                                      "copy via the cache).", rich_help_panel=POSTERIOR),
@@ -163,7 +164,10 @@ def _kl(mu, sigma, logvar, mu1, sigma1, cov0, cov1, samples, seed, json_out, exp
     if json_out:
         obj = report.to_json()
         if text is not None:
+            from core.gauss.explain_more import divergence_values
+
             obj["explain"] = text  # Markdown source; stdout stays one JSON object
+            obj["divergences"] = divergence_values(problem.q, problem.p)  # part (iv)'s numbers
         if pic is not None:
             obj["plot"] = {"dim": pic.j + 1, "area": pic.area, "term": pic.term,
                            "png": None if png is None else str(png)}
@@ -211,7 +215,7 @@ def kl_demo_command(
     them with the mixture's mean and variance (moment matching).
     """
     from core.present.numbers import num
-    from core.gauss.demo import LABELS, Mixture, run_demo, save_png, terminal
+    from core.gauss.demo import LABELS, Mixture, optima_sentence, run_demo, save_png, terminal
     from core.gauss.parse import parse_floats
 
     _safe_stdout()
@@ -224,7 +228,10 @@ def kl_demo_command(
         print_json({"mixture": {"weights": mixture.weights.tolist(), "means": mixture.means.tolist(),
                                 "spreads": mixture.spreads.tolist()},
                     "mode_seeking": {"mean": demo.mode[0], "sigma": demo.mode[1], **demo.table["mode"]},
-                    "moment_matching": {"mean": demo.moments[0], "sigma": demo.moments[1], **demo.table["moments"]}})
+                    "moment_matching": {"mean": demo.moments[0], "sigma": demo.moments[1], **demo.table["moments"]},
+                    "mode_seeking_optima": [{"start_component": o.start + 1,
+                                             "start_components": [k + 1 for k in o.starts], "mean": o.m, "sigma": o.s,
+                                             "KL(q‖p)": o.kl_qp, "KL(p‖q)": o.kl_pq} for o in demo.optima]})
         return
     out.print(_ansi(terminal(demo, width=min(out.width, 120), height=20)))
     table = Table(title="one Gaussian q fitted to the mixture p", title_justify="left")
@@ -234,5 +241,15 @@ def kl_demo_command(
         row = demo.table[key]
         table.add_row(LABELS[key], num(m), num(s), num(row["KL(q‖p)"]), num(row["KL(p‖q)"]))
     out.print(table)
+    optima = Table(title="local minima of KL(q ‖ p), one search started on each component of p",
+                   title_justify="left")
+    for col in ("started on", "mean", "σ", "KL(q‖p)", "KL(p‖q)"):
+        optima.add_column(col, justify="right")
+    for o in demo.optima:
+        where = ", ".join(str(k + 1) for k in o.starts)
+        optima.add_row(f"component{'s' * (len(o.starts) > 1)} {where}", num(o.m), num(o.s), num(o.kl_qp),
+                       num(o.kl_pq))
+    out.print(optima)
+    out.print(Text(optima_sentence(demo)))
     if png is not None:
         out.print(Text(f"saved {png}"))

@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import math
+
 import typer
 from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
-from core.config import MAX_INTERP_STEPS, AEConfig
+from core.config import MAX_INTERP_STEPS, RUNS_DIR, AEConfig
 from core.present.status import STATUS_COLOUR, cell, status_word
 
-RunsDir = typer.Option(Path("runs"), "--out", help="Folder that holds run folders.")
+RunsDir = typer.Option(RUNS_DIR, "--out", help="Folder that holds run folders.")
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
 
 
@@ -23,14 +25,17 @@ def elbo_table(rows: list[dict]) -> Table | None:
     if not rows:
         return None
     table = Table(title="ELBO in parts, test set", title_justify="left", caption_justify="left",
-                  caption="recon: MSE per pixel; KL: nats per image; total = recon + β·KL/784")
-    for col in ("epoch", "β", "recon", "KL", "β·KL", "total", "train KL", "active"):
+                  caption="recon: MSE per pixel decoding the mean code; KL: nats per image; β·KL: what the "
+                          "loss charges, β·Σ_j max(λ, KL_j); total = recon + β·KL/784 (the loss); −ELBO: nats "
+                          "per image with z sampled from q (bits/dim below)")
+    for col in ("epoch", "β", "recon", "KL", "β·KL", "total", "−ELBO", "train KL", "active"):
         table.add_column(col, justify="right")
     latent = len(rows[0]["kl_per_dim"])
     for m in rows:
         table.add_row(
             str(m["epoch"]), cell(m.get("beta"), ".3g"), cell(m["test_mse"]), cell(m["test_kl"], ".2f"),
-            cell(m.get("test_beta_kl"), ".2f"), cell(m["test_loss"]), cell(m.get("train_kl"), ".2f"),
+            cell(m.get("test_beta_kl"), ".2f"), cell(m["test_loss"]), cell(_finite(m, "test_nelbo"), ".1f"),
+            cell(m.get("train_kl"), ".2f"),
             f"{m.get('active_units', '-')}/{latent}",
         )
     return table
@@ -49,9 +54,28 @@ def print_elbo(rows: list[dict]) -> None:
     per_dim = last["kl_per_dim"]
     out.print(f"KL per latent dimension, epoch {last['epoch']} (nats, test mean; sum {sum(per_dim):.2f}): "
               + "  ".join(f"z{d + 1} {v:.2f}" for d, v in enumerate(per_dim)))
+    print_elbo_units(last)
     warning = collapse_warning(per_dim)
     if warning:
         err.print(f"[yellow]warning[/]: {warning}")
+
+
+def _finite(row: dict, key: str):
+    """A number from an untrusted row, or None."""
+    v = row.get(key)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def print_elbo_units(row: dict) -> None:
+    """The ELBO and IWAE lines of one metrics row, with the likelihood they assume."""
+    from core.present.elbo_units import FREE_BITS, LIKELIHOOD, UNITS, elbo_lines
+
+    lines = elbo_lines(row)
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+    if lines:
+        for note in (LIKELIHOOD, UNITS, FREE_BITS):
+            out.print(f"[dim]{note}[/]", highlight=False)
 
 
 @app.command("runs")
@@ -85,11 +109,18 @@ def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
 
 @app.command()
 def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_dir: Path = RunsDir,
-         json_out: bool = JsonOut) -> None:
+         json_out: bool = JsonOut,
+         nll: bool = typer.Option(False, "--nll", help="VAE: compute the test ELBO and the IWAE bound on "
+                                                      "-ln p(x) now, from the checkpoint (needs torch)."),
+         k: int = typer.Option(64, "--k", help="Importance samples per test image for --nll (1 to 5000)."),
+         device: str = typer.Option("cpu", help="Device for --nll: auto, cpu, cuda or mps.")) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
     from core.figures.background import wait_drawn
     from core.runfolder.runs import open_run
 
+    if nll:
+        _show_nll(run_id, out_dir, k, device, json_out)
+        return
     run = open_run(run_id, out_dir)
     wait_drawn(run)  # a just-finished run's figures may still be drawing in a child process
     config, status, metrics = run.config(), run.status(), run.metrics()
@@ -114,6 +145,27 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
         out.print(table)
         print_elbo(metrics)  # VAE only
     out.print("files: " + ", ".join(files))
+
+
+def _show_nll(run_id: str, out_dir: Path, k: int, device: str, json_out: bool) -> None:
+    """`aekl show RUN --nll`: the ELBO and the k-sample IWAE bound of the test set, now."""
+    from core.config import check_range
+    from core.errors import BadInput
+
+    check_range("k", k, 1, 5000)
+    run, model, config, data = _load(run_id, out_dir, device)
+    if config.kind != "vae":
+        raise BadInput(field="nll", rule=f"needs a VAE run; {run.id} is a plain autoencoder (no q(z|x))")
+    from core.nn.bound import iwae_bound, sampled_elbo
+
+    row = {**sampled_elbo(model, data.test_x), **iwae_bound(model, data.test_x, k)}
+    row["test_kl"] = row["test_nelbo"] - row["test_recon_nats"]
+    if json_out:
+        print_json({"run": run.id, "images": len(data.test_x), **row})
+        return
+    out.print(f"[bold]{run.id}[/]: {len(data.test_x):,} test images, checkpoint of epoch "
+              f"{run.status().get('epoch', '?')}")
+    print_elbo_units(row)
 
 
 def _load(run_id: str, out_dir: Path, device: str):

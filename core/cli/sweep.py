@@ -13,11 +13,13 @@ from rich.table import Table
 
 from core.cli import options as opt
 from core.cli.base import app, err, out, print_json
-from core.cli.train import StopFlag, parse_ints
-from core.config import AEConfig
+from core.cli.train import StopFlag
+from core.options import completer
+from core.config import FOLDER, OPTIONS, AEConfig, cli_params, config_with, place_params
 from core.errors import BadInput, TrainingFailed
 
 
+EXECUTORS = ("local", "ray")
 STYLE = {"queued": "dim", "reused": "cyan", "training": "bold", "finished": "green", "stopped": "yellow",
          "failed": "red", "cancelled": "dim"}
 
@@ -83,26 +85,27 @@ def sweep_table(summary: dict) -> Table:
     return table
 
 
+GRID = ("latent", "kind", "beta", "seed")  # the grid's own comma-separated lists replace these options
+
+
 @app.command()
+@opt.takes([*cli_params(skip=GRID), *place_params("Folder for the run folders and the sweep folder.")])
 def sweep(
+    ctx: typer.Context,
+    *,
     latent: str = typer.Option("2,4,8,16,32", "--latent", "-z", help="Comma-separated latent sizes.", rich_help_panel="Grid"),
     kind: str = typer.Option(AEConfig.kind, help="Comma-separated model kinds: ae, vae or ae,vae.", rich_help_panel="Grid"),
     beta: Optional[str] = typer.Option(None, help="Comma-separated VAE β values (AEs have no KL term and ignore it).", rich_help_panel="Grid"),
     seeds: str = typer.Option(str(AEConfig.seed), "--seeds", "--seed", help="Comma-separated seeds; each configuration runs once per seed.", rich_help_panel="Grid"),
-    epochs: int = opt.EPOCHS,
-    batch_size: int = opt.BATCH_SIZE,
-    lr: float = opt.LR,
-    hidden: str = opt.HIDDEN,
-    subset: Optional[int] = opt.SUBSET,
-    device: str = typer.Option(AEConfig.device, help="auto, cpu, cuda or mps (chosen on the machine that trains).", rich_help_panel="Training"),
-    executor: str = typer.Option("local", help="local: one run after another in this process; ray: one Ray task per run.", rich_help_panel="Executor"),
+    executor: str = typer.Option("local", help="local: one run after another in this process; ray: one Ray task per run.",
+                                 rich_help_panel="Executor", metavar="[local|ray]",
+                                 autocompletion=completer(EXECUTORS)),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster to join: auto or host:port (default: start a local Ray).", rich_help_panel="Executor"),
     gpus_per_run: Optional[float] = typer.Option(None, help="GPUs per Ray task, e.g. 0.25 packs four runs on a GPU (default 0).", rich_help_panel="Executor"),
     cpus_per_run: Optional[float] = typer.Option(None, help="CPUs per Ray task (default 1).", rich_help_panel="Executor"),
-    out_dir: Path = opt.option(Path("runs"), "Folder for the run folders and the sweep folder.", opt.FOLDER, "--out", "--runs-dir"),
-    data_dir: Optional[Path] = opt.DATA_DIR,
-    force: bool = opt.option(False, "Train new runs even where a finished run with the same config exists.", opt.FOLDER),
-    json_out: bool = opt.option(False, "Print only the summary object (JSON) on stdout.", "Output", "--json"),
+    force: bool = opt.option(False, "Train new runs even where a finished run with the same config exists.", FOLDER),
+    json_out: bool = opt.option(False, "Print only the summary object (JSON) on stdout.", opt.OUTPUT, "--json"),
+    **options,
 ) -> None:
     """Train one run per point of a grid (reusing finished ones) and compare them.
 
@@ -113,7 +116,7 @@ def sweep(
     """
     from core.lab.sweep import parse_grid, plan
 
-    if executor not in ("local", "ray"):
+    if executor not in EXECUTORS:
         raise BadInput(field="executor", value=executor, rule="must be local or ray")
     if executor == "local":
         for field, value in (("ray_address", ray_address), ("gpus_per_run", gpus_per_run),
@@ -121,8 +124,10 @@ def sweep(
             if value is not None:
                 raise BadInput(field=field, value=value, rule="applies only to the ray executor")
     grid, notes = parse_grid(latent, kind, beta, seeds)
-    base = AEConfig(epochs=epochs, batch_size=batch_size, lr=lr, hidden=parse_ints(hidden, "--hidden"),
-                    subset=subset, device=device).validate()
+    out_dir, data_dir = options["runs_dir"], options["data_dir"]
+    # Every run trains here with the local executor; on Ray, each on its own machine.
+    base = config_with(AEConfig(), opt.given(ctx, ctx.params, [n for n in OPTIONS if n not in GRID]),
+                       here=executor == "local")
     jobs = plan(grid.configs(base), out_dir, force)
     for note in notes:
         err.print(f"[yellow]note[/]: {note}", soft_wrap=True)

@@ -14,7 +14,7 @@ from rich.table import Table
 from core.cli import options as opt
 from core.cli.base import app, err, out, print_json_line
 from core.cli.runs import print_elbo
-from core.config import MAX_NAME, AEConfig
+from core.config import FOLDER, MAX_NAME, OPTIONS, RUNS_DIR, AEConfig, cli_params, config_with, flag_for, place_params
 from core.errors import BadInput
 
 
@@ -54,16 +54,6 @@ class StopFlag:
     @property
     def exit_code(self) -> int:
         return 128 + int(self.signum or signal.SIGINT)
-
-
-def parse_ints(text: str, name: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise BadInput(f"{name} must be comma-separated integers, got {text!r}") from None
-    if not values:
-        raise BadInput(f"{name} is empty")
-    return values
 
 
 def event_json(event) -> dict:
@@ -125,68 +115,44 @@ def summary_table(ends) -> Table:
     return table
 
 
-# Options that --resume cannot honour: the run keeps the config it was started with.
-RESUME_FIXED = ("latent", "kind", "epochs", "batch_size", "lr", "warmup", "beta", "kl_schedule", "kl_warmup", "kl_cycles",
-                "free_bits", "hidden", "activation", "seed", "subset", "cuda_graphs", "precision",
-                "from_index", "to_index", "steps", "name", "force", "download")
+# Flags of a new run that --resume refuses besides the config's own (a resumed run keeps its config).
+NEW_RUN_ONLY = ("name", "force", "download", "config_file")
 
 
 @app.command()
+@opt.takes([*cli_params(), *place_params()])
 def train(
     ctx: typer.Context,
-    latent: int = opt.LATENT,
-    kind: str = opt.KIND,
-    epochs: int = opt.EPOCHS,
-    batch_size: int = opt.BATCH_SIZE,
-    lr: float = opt.LR,
-    warmup: float = opt.WARMUP,
-    beta: float = opt.BETA,
-    kl_schedule: str = opt.KL_SCHEDULE,
-    kl_warmup: float = opt.KL_WARMUP,
-    kl_cycles: int = opt.KL_CYCLES,
-    free_bits: float = opt.FREE_BITS,
-    hidden: str = opt.HIDDEN,
-    activation: str = opt.ACTIVATION,
-    seed: int = opt.SEED,
-    device: str = opt.DEVICE,
-    threads: int = opt.THREADS,
-    cuda_graphs: bool = opt.CUDA_GRAPHS,
-    precision: str = opt.PRECISION,
-    subset: Optional[int] = opt.SUBSET,
-    from_index: Optional[int] = opt.FROM_INDEX,
-    to_index: Optional[int] = opt.TO_INDEX,
-    steps: int = opt.STEPS,
-    out_dir: Path = opt.OUT,
-    name: Optional[str] = opt.option(None, f"Run folder name (default: time-kind-zN; at most {MAX_NAME} characters).", opt.FOLDER),
-    force: bool = opt.option(False, "Replace an existing run of the same --name (only ever a run folder).", opt.FOLDER),
+    *,
+    config_file: Optional[Path] = opt.option(None, "Start from this config file (a run's config.json, say); "
+                                             "flags given as well override it.", FOLDER, "--config"),
+    name: Optional[str] = opt.option(None, f"Run folder name (default: time-kind-zN; at most {MAX_NAME} characters).", FOLDER),
+    force: bool = opt.option(False, "Replace an existing run of the same --name (only ever a run folder).", FOLDER),
     resume: Optional[str] = opt.option(None, "Continue this stopped or interrupted run with its own config; "
-                                       "only --device, --threads, --out, --data-dir, --dry-run and --json "
-                                       "may be given with it.", opt.FOLDER),
-    data_dir: Optional[Path] = opt.DATA_DIR,
-    download: bool = opt.option(False, "Let torchvision download MNIST into --data-dir.", opt.FOLDER),
-    dry_run: bool = opt.option(False, "One batch, no files written (also with --resume).", "Output"),
-    json_out: bool = opt.option(False, "JSON lines of events on stdout.", "Output", "--json"),
+                                       f"only {', '.join(flag_for(n) for n in OPTIONS if OPTIONS[n].on_resume)}, "
+                                       "--out, --data-dir, --dry-run and --json may be given with it.", FOLDER),
+    download: bool = opt.option(False, "Let torchvision download MNIST into --data-dir.", FOLDER),
+    dry_run: bool = opt.option(False, "One batch, no files written (also with --resume).", opt.OUTPUT),
+    json_out: bool = opt.option(False, "JSON lines of events on stdout.", opt.OUTPUT, "--json"),
+    **options,
 ) -> None:
     """Train an autoencoder on MNIST and save its figures under runs/."""
     from core.events import Stopped
     from core.engine.session import RunRequest, prepare
 
+    given = opt.given(ctx, ctx.params, [*OPTIONS, *NEW_RUN_ONLY])
+    out_dir, data_dir = options["runs_dir"], options["data_dir"]
     if resume:
-        given = [n for n in RESUME_FIXED if ctx.get_parameter_source(n).name == "COMMANDLINE"]
-        if given:
-            flags = ", ".join("--" + n.replace("_", "-") for n in given)
-            raise BadInput(f"--resume continues a run with its own config; drop {flags}")
+        fixed = [n for n in given if n in NEW_RUN_ONLY or not OPTIONS[n].on_resume]
+        if fixed:
+            raise BadInput(f"--resume continues a run with its own config; drop {', '.join(map(flag_for, fixed))}")
         config = None
+        config_with(AEConfig(), given, here=True)  # where it trains: checked by the table's rules
     else:
-        config = AEConfig(
-            latent=latent, hidden=parse_ints(hidden, "--hidden"), activation=activation, kind=kind,
-            beta=beta, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup, seed=seed, device=device,
-            threads=threads, cuda_graphs=cuda_graphs, precision=precision, subset=subset, interp_from=from_index, interp_to=to_index, interp_steps=steps,
-            kl_schedule=kl_schedule, kl_warmup=kl_warmup, kl_cycles=kl_cycles, free_bits=free_bits,
-        ).validate()
-    given_device = ctx.get_parameter_source("device").name == "COMMANDLINE"
+        base = AEConfig.from_file(config_file) if config_file else AEConfig()
+        config = config_with(base, {n: v for n, v in given.items() if n in OPTIONS}, here=True)
     request = RunRequest(config, out_dir, data_dir, download, name, force, resume, dry_run,
-                         device if resume and given_device else None)
+                         given.get("device") if resume else None, given.get("threads") if resume else None)
     with StopFlag() as stop, prepare(request) as ready:
         # Figures of a finished run are drawn by a child after we exit (core/figures/background.py).
         figures = None if dry_run else {"data_dir": str(data_dir) if data_dir else None}
@@ -208,7 +174,7 @@ def report(last, ends, json_out: bool, dry_run: bool, out_dir: Path) -> None:
         for label, path in getattr(last, "files", {}).items():
             out.print(f"  {label:16s} {path}")
     if isinstance(last, Stopped) and last.run_dir:
-        again = f"aekl train --resume {Path(last.run_dir).name}" + (f" --out {out_dir}" if str(out_dir) != "runs" else "")
+        again = f"aekl train --resume {Path(last.run_dir).name}" + (f" --out {out_dir}" if Path(out_dir) != RUNS_DIR else "")
         err.print(f"[yellow]stopped[/] after epoch {last.epoch}, step {last.step}; checkpoint, metrics "
                   f"and figures saved in {last.run_dir}. Continue with: {again}")
     elif isinstance(last, Finished) and not json_out:

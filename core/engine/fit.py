@@ -90,11 +90,11 @@ def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.devic
 
         return graph_optimizer(model, config.lr, device)
     # The fused kernel updates all parameters in one pass on CPU and CUDA;
-    # core.nn.adam runs it without torch.optim's start-up cost (see there).
+    # core.nn.adam runs it without torch.optim's start-up cost where it can (see there).
     if device.type in ("cpu", "cuda"):
-        from core.nn.adam import FusedAdam
+        from core.nn.adam import adam
 
-        return FusedAdam(model.parameters(), config.lr)
+        return adam(model.parameters(), config.lr, device)
     return torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
 
 
@@ -373,11 +373,13 @@ class _Loop:
         s.epoch, s.step, s.perm = s.epoch + 1, 0, None
         s.sums.zero_()
         self.last_test_mse = test["mse"]
+        # VAE: the ELBO in parts, the charged KL of the whole test set, and the IWAE bound at the end
+        vae = epoch_fields(model, train, test, data.test_x, final=s.epoch >= cfg.epochs)
         return EpochEnd(
             epoch=s.epoch, epochs=cfg.epochs, train_loss=train[0], train_mse=train[1],
-            test_loss=test["loss"], test_mse=test["mse"], test_kl=test.get("kl"), seconds=seconds,
+            test_loss=vae.pop("test_loss", test["loss"]), test_mse=test["mse"], test_kl=test.get("kl"), seconds=seconds,
             samples_per_s=ran * cfg.batch_size / max(seconds, 1e-9), lr=self.opt.param_groups[0]["lr"],
             codes=codes.cpu().numpy(), labels=data.test_y[probe].cpu().numpy(),
             frames=frames.reshape(-1, 28, 28).cpu().numpy(), pair=pair, test_images=evaluated,
-            **epoch_fields(model, train, test, data.test_x),  # VAE: the ELBO in parts
+            **vae,
         )

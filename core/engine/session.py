@@ -38,6 +38,7 @@ class RunRequest:
     resume: str | None = None  # id of a stopped or interrupted run to continue
     dry_run: bool = False  # one batch, nothing written
     device: str | None = None  # resume only: train on this device instead of the recorded one
+    threads: int | None = None  # resume only: torch CPU threads instead of the recorded number
     data: object | None = None  # MNIST already on the config's device and subset (a sweep loads it once)
 
 
@@ -90,6 +91,8 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
             config = resumable(run)
             if request.device:
                 config = replace(config, device=request.device)
+            if request.threads is not None:
+                config = replace(config, threads=request.threads)
         else:
             config = request.config.validate()
         device = pick_device(config.device)

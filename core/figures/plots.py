@@ -226,7 +226,7 @@ def traversal_figure(model, image: torch.Tensor, digit: int, index: int, kl_per_
     ax.set_xticks(_cell_centres(len(values)), [f"{v:+.2f}".replace("+0.00", "0") for v in TRAVERSAL_VALUES], fontsize=7)
     ax.set_yticks(_cell_centres(len(order)), [f"z{d + 1}  KL {kl_per_dim[d]:.2f}" for d in order], fontsize=7)
     ax.set_xlabel("value of the moved dimension (prior σ units)", fontsize=8)
-    ax.set_title(f"Traversals around test image {index} (digit {digit}), most informative dimension first",
+    ax.set_title(f"Traversals around test image {index} (digit {digit}), dimensions by test KL, largest first",
                  fontsize=8)
     return fig
 

@@ -5,21 +5,23 @@ p has little, so q sits on one bump: mode-seeking. Minimising KL(p ‖ q)
 punishes q for missing mass of p, so q covers every bump: its minimiser is
 the mixture's own mean and variance (moment matching, exact).
 
-Expectations under a Gaussian are Gauss–Hermite sums (the integrands are
-smooth), so both KLs of both fits are accurate to many digits.
+Expectations are adaptive piecewise Gauss–Legendre integrals (core.gauss.quad)
+split at the components' means: ln p of a mixture has complex singularities
+near the real axis, which a single Gauss–Hermite rule resolves only to a
+percent or so. The entropy of q and E_p[ln q] are exact closed forms.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
 from core.errors import BadInput
+from core.gauss.quad import normal_expectation
 
-NODES, WEIGHTS = np.polynomial.hermite_e.hermegauss(120)
-WEIGHTS = WEIGHTS / math.sqrt(2 * math.pi)  # E[f(ε)], ε ~ N(0, 1) ≈ Σ w_i f(x_i)
 MAX_COMPONENTS = 10
 
 
@@ -48,6 +50,10 @@ class Mixture:
         scale = max(abs(m) for m in means) + max(spreads)
         if scale > 1e100 or min(spreads) < 1e-100:
             raise BadInput(field="spreads", rule="and means must lie within 1e-100 to 1e100")
+        # float64 cannot place quadrature points closer than ~1e-16·|x| apart
+        if any(s < 1e-9 * abs(m) for m, s in zip(means, spreads)):
+            raise BadInput(field="spreads", rule="must each be at least 1e-9 times the size of their mean "
+                                                 "(float64 cannot resolve a narrower bump there)")
         return cls(np.array(weights) / sum(weights), np.array(means, float), np.array(spreads, float))
 
     def log_density(self, x: np.ndarray) -> np.ndarray:
@@ -74,23 +80,31 @@ class Mixture:
         return float(self.weights @ (self.spreads ** 2 + (self.means - m) ** 2))
 
 
+LOG_2PI = math.log(2 * math.pi)
+
+
 def _log_normal(x, m: float, s: float):
-    return -0.5 * ((x - m) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
+    return -0.5 * ((x - m) / s) ** 2 - math.log(s) - 0.5 * LOG_2PI
 
 
 def kl_q_p(m: float, s: float, p: Mixture) -> float:
-    """KL(N(m, s²) ‖ p) = E_q[ln q − ln p]."""
-    x = m + s * NODES
-    return float(WEIGHTS @ (_log_normal(x, m, s) - p.log_density(x)))
+    """KL(N(m, s²) ‖ p) = −H(q) − E_q[ln p]; H(q) = ½ ln(2πe s²) exactly."""
+    cross = normal_expectation(p.log_density, m, s, p.means)
+    return float(-0.5 - math.log(s) - 0.5 * LOG_2PI - cross)
 
 
-def kl_p_q(p: Mixture, m: float, s: float) -> float:
-    """KL(p ‖ N(m, s²)) = Σ_k w_k E_{N_k}[ln p − ln q]."""
-    total = 0.0
-    for w, mk, sk in zip(p.weights, p.means, p.spreads):
-        x = mk + sk * NODES
-        total += w * float(WEIGHTS @ (p.log_density(x) - _log_normal(x, m, s)))
-    return total
+def neg_entropy(p: Mixture) -> float:
+    """E_p[ln p] = Σ_k w_k E_{N_k}[ln p], each by quadrature split at every mean."""
+    return float(sum(w * normal_expectation(p.log_density, mk, sk, p.means)
+                     for w, mk, sk in zip(p.weights, p.means, p.spreads)))
+
+
+def kl_p_q(p: Mixture, m: float, s: float, neg_h: float | None = None) -> float:
+    """KL(p ‖ N(m, s²)) = E_p[ln p] − E_p[ln q], the second in closed form:
+    E_p[ln q] = −ln s − ½ ln 2π − (Var_p + (E_p − m)²)/(2s²)."""
+    neg_h = neg_entropy(p) if neg_h is None else neg_h
+    cross = -math.log(s) - 0.5 * LOG_2PI - (p.variance + (p.mean - m) ** 2) / (2 * s * s)
+    return neg_h - cross
 
 
 def fit_moments(p: Mixture) -> tuple[float, float]:
@@ -99,58 +113,124 @@ def fit_moments(p: Mixture) -> tuple[float, float]:
     return p.mean, math.sqrt(p.variance)
 
 
-def fit_mode(p: Mixture, steps: int = 400) -> tuple[float, float]:
-    """argmin KL(q ‖ p) by gradient descent on (m, ln s) with backtracking,
-    started on each component; the best local minimum wins.
+def mode_gradient(m: float, s: float, p: Mixture) -> np.ndarray:
+    """∇ of KL(q ‖ p) in (m, ln s): KL = −ln s − E[ln p(m + s ε)] + const, so
+    ∂/∂m = −E_q[score] and ∂/∂ln s = −1 − E_q[score(x) (x − m)]."""
+    gm = normal_expectation(p.score, m, s, p.means)
+    gs = normal_expectation(lambda x: p.score(x) * (x - m), m, s, p.means)
+    return np.array([-gm, -1.0 - gs])
 
-    KL(q ‖ p) = −ln s − E[ln p(m + s ε)] + const, so the gradient is
-    −E[score(x)] in m and −1 − s E[score(x) ε] in ln s.
-    """
-    best = None
-    for m, s in zip(p.means, p.spreads):
-        theta = np.array([m, math.log(s)])
-        value = kl_q_p(theta[0], math.exp(theta[1]), p)
-        for _ in range(steps):
-            s = math.exp(theta[1])
-            g_score = p.score(theta[0] + s * NODES)
-            grad = np.array([-WEIGHTS @ g_score, -1.0 - s * WEIGHTS @ (g_score * NODES)])
-            step = s * s  # natural scale of the problem: a step of about one variance
-            while step > 1e-14:
-                trial = theta - step * grad
-                new = kl_q_p(trial[0], math.exp(trial[1]), p)
-                if new <= value - 1e-4 * step * float(grad @ grad):
-                    break
-                step /= 2
-            else:
+
+def _local_minimum(p: Mixture, m: float, s: float, steps: int = 200) -> tuple[float, float]:
+    """Damped Newton on (m, ln s) from (m, s): the Hessian by central differences
+    of the exact gradient, a gradient step when it is not positive definite,
+    and backtracking on the accurate objective."""
+    theta = np.array([m, math.log(s)])
+    value = kl_q_p(m, s, p)
+    for _ in range(steps):
+        g = mode_gradient(theta[0], math.exp(theta[1]), p)
+        if np.abs(g).max() < 1e-11:
+            break
+        h = 1e-5 * np.array([math.exp(theta[1]), 1.0])
+        H = np.stack([(mode_gradient(*_ms(theta + h[i] * e), p) - mode_gradient(*_ms(theta - h[i] * e), p))
+                      / (2 * h[i]) for i, e in enumerate(np.eye(2))])
+        H = 0.5 * (H + H.T)
+        try:
+            direction = -np.linalg.solve(H, g) if np.linalg.eigvalsh(H).min() > 0 else None
+        except np.linalg.LinAlgError:
+            direction = None
+        if direction is None:
+            direction = -g * np.array([math.exp(2 * theta[1]), 1.0])
+        step = 1.0
+        while step > 1e-12:
+            trial = theta + step * direction
+            new = kl_q_p(*_ms(trial), p)
+            if new <= value + 1e-4 * step * float(g @ direction) + 1e-15 * abs(value):
                 break
-            theta, value = trial, new
-            if abs(grad).max() < 1e-10:
-                break
-        if best is None or value < best[0]:
-            best = (value, float(theta[0]), math.exp(theta[1]))
-    return best[1], best[2]
+            step /= 2
+        else:
+            break
+        theta, value = trial, new
+    return _ms(theta)
+
+
+def _ms(theta) -> tuple[float, float]:
+    return float(theta[0]), math.exp(float(theta[1]))
+
+
+@dataclass(frozen=True)
+class Optimum:
+    start: int  # 0-based component the search started on
+    m: float
+    s: float
+    kl_qp: float  # KL(q ‖ p), the objective
+    kl_pq: float
+    starts: tuple[int, ...] = ()  # every 0-based component whose search ended here
+
+
+def mode_optima(p: Mixture) -> list[Optimum]:
+    """The local minima of KL(q ‖ p) reached from q = each component; a
+    minimum reached from two starts is listed once. Sorted by KL(q ‖ p)."""
+    neg_h = neg_entropy(p)
+    found: list[Optimum] = []
+    for k, (mk, sk) in enumerate(zip(p.means, p.spreads)):
+        m, s = _local_minimum(p, float(mk), float(sk))
+        same = next((i for i, o in enumerate(found) if abs(o.m - m) <= 1e-6 * s and abs(o.s - s) <= 1e-6 * s), None)
+        if same is not None:
+            found[same] = replace(found[same], starts=(*found[same].starts, k))
+            continue
+        found.append(Optimum(k, m, s, kl_q_p(m, s, p), kl_p_q(p, m, s, neg_h), (k,)))
+    return sorted(found, key=lambda o: o.kl_qp)
+
+
+def fit_mode(p: Mixture) -> tuple[float, float]:
+    """argmin KL(q ‖ p) among the local minima reached from each component."""
+    best = mode_optima(p)[0]
+    return best.m, best.s
 
 
 @dataclass(frozen=True)
 class Demo:
     p: Mixture
-    mode: tuple[float, float]  # (m, s) minimising KL(q ‖ p)
+    mode: tuple[float, float]  # (m, s) minimising KL(q ‖ p) (the best local minimum)
     moments: tuple[float, float]  # (m, s) minimising KL(p ‖ q)
     table: dict[str, dict[str, float]]  # fit -> {"KL(q‖p)": ., "KL(p‖q)": .}
     x: np.ndarray
     density: dict[str, np.ndarray]  # "p", "mode", "moments" on x
+    optima: tuple[Optimum, ...] = ()  # every local minimum of KL(q ‖ p) found, best first
 
 
 def run_demo(p: Mixture) -> Demo:
-    mode, moments = fit_mode(p), fit_moments(p)
-    table = {name: {"KL(q‖p)": kl_q_p(m, s, p), "KL(p‖q)": kl_p_q(p, m, s)}
-             for name, (m, s) in (("mode", mode), ("moments", moments))}
+    """Both fits, every local minimum of KL(q ‖ p), and the curves to draw.
+    Cached by the mixture's numbers: the app asks again on every keystroke."""
+    return _demo_of(tuple(p.weights.tolist()), tuple(p.means.tolist()), tuple(p.spreads.tolist()))
+
+
+@lru_cache(maxsize=32)
+def _demo_of(weights: tuple, means: tuple, spreads: tuple) -> Demo:
+    p = Mixture(np.array(weights), np.array(means), np.array(spreads))
+    optima = mode_optima(p)
+    mode, moments = (optima[0].m, optima[0].s), fit_moments(p)
+    neg_h = neg_entropy(p)
+    table = {"mode": {"KL(q‖p)": optima[0].kl_qp, "KL(p‖q)": optima[0].kl_pq},
+             "moments": {"KL(q‖p)": kl_q_p(*moments, p), "KL(p‖q)": kl_p_q(p, *moments, neg_h)}}
     lo = min(p.means - 4 * p.spreads)
     hi = max(p.means + 4 * p.spreads)
     x = np.linspace(lo, hi, 801)
     density = {"p": np.exp(p.log_density(x)),
                "mode": np.exp(_log_normal(x, *mode)), "moments": np.exp(_log_normal(x, *moments))}
-    return Demo(p, mode, moments, table, x, density)
+    return Demo(p, mode, moments, table, x, density, tuple(optima))
+
+
+def optima_sentence(demo: Demo) -> str:
+    """What the list of local minima of KL(q ‖ p) means for the reader."""
+    if len(demo.optima) == 1:
+        return ("One local minimum of KL(q ‖ p) found: the searches started on every component "
+                "of p arrive at the same q, so here the fit does not depend on where it starts.")
+    return (f"KL(q ‖ p) has {len(demo.optima)} local minima here, each reached by a search started on a "
+            "different component of p: which q you get depends on where the fit starts. The table's "
+            "mode-seeking row is the one with the smallest KL(q ‖ p) "
+            "(the first listed when they tie).")
 
 
 LABELS = {"p": "p (mixture)", "mode": "q: min KL(q‖p), mode-seeking", "moments": "q: min KL(p‖q), moment matching"}

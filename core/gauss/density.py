@@ -18,6 +18,7 @@ import numpy as np
 
 from core.errors import BadInput
 from core.gauss.kl import Gaussian, kl
+from core.gauss.quad import normal_expectation
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Picture:
     q: np.ndarray  # marginal density of q at x
     p: np.ndarray
     integrand: np.ndarray  # q ln(q/p)
-    area: float  # trapezoid area under the integrand, ≈ term
+    area: float  # area under the integrand by adaptive quadrature, ≈ term
     term: float  # exact KL of the two marginals (the per-dimension term for diagonals)
     is_term: bool  # True when `term` is a term of the total (both diagonal)
     ellipses: dict[str, list[np.ndarray]] | None  # d = 2: {"q": [1σ (2, n), 2σ], "p": [...]}
@@ -63,22 +64,31 @@ def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 2001
     j = choose_dimension(q, p, dim)
     qj, pj = marginal(q, j), marginal(p, j)
     sq, sp = math.exp(0.5 * qj.log_variances[0]), math.exp(0.5 * pj.log_variances[0])
-    # Draw ±4σ of q and the bulk of p; integrate over ±10σ of q so that the
-    # area misses nothing visible at 6 digits.
-    def window(k_q: float, k_p: float) -> np.ndarray:
-        lo = min(qj.mean[0] - k_q * sq, pj.mean[0] - k_p * sp)
-        hi = max(qj.mean[0] + k_q * sq, pj.mean[0] + k_p * sp)
-        return np.linspace(lo, hi, points)
+    # The area is an adaptive integral in q's own units, x = μ0 + σ0 t, split
+    # at p's mean: a q far narrower than p still gets its points. The
+    # integrand is written in t, never forming x, which float64 could not
+    # resolve for a q much narrower than its distance from 0.
+    half_lv = 0.5 * float(qj.log_variances[0] - pj.log_variances[0])  # ln(σ0/σ1), exact
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        shift = float((qj.mean[0] - pj.mean[0]) * math.exp(-0.5 * float(pj.log_variances[0])))
+        ratio = float(np.exp(half_lv))  # σ0/σ1; 0 or inf only where the term is beyond float64 anyway
 
-    def integrand_at(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def log_ratio(t: np.ndarray) -> np.ndarray:  # ln q − ln p at x = μ0 + σ0 t
+            d = shift + ratio * t
+            return 0.5 * (d * d - t * t) - half_lv
+
+        area = normal_expectation(log_ratio, 0.0, 1.0, [-shift / ratio] if 0 < ratio < math.inf else [])
+    if math.isnan(area):
+        area = math.inf  # inf − inf inside: the term overflows float64 too
+    # Draw ±4σ of q and the bulk of p, with half the points on q alone so that
+    # a narrow q is drawn too.
+    lo = min(qj.mean[0] - 4 * sq, pj.mean[0] - 3 * sp)
+    hi = max(qj.mean[0] + 4 * sq, pj.mean[0] + 3 * sp)
+    x = np.unique(np.concatenate([np.linspace(lo, hi, points // 2),
+                                  np.linspace(qj.mean[0] - 4 * sq, qj.mean[0] + 4 * sq, points - points // 2)]))
+    with np.errstate(all="ignore"):  # extreme inputs draw what float64 can; the area above is exact
         lq, lp = qj.log_density_1d(0, x), pj.log_density_1d(0, x)
-        return np.exp(lq), np.exp(lp), np.exp(lq) * (lq - lp)
-
-    wide = window(10, 3)
-    f = integrand_at(wide)[2]
-    area = float(np.sum(0.5 * (f[1:] + f[:-1]) * np.diff(wide)))
-    x = window(4, 3)
-    dq, dp, integrand = integrand_at(x)
+        dq, dp, integrand = np.exp(lq), np.exp(lp), np.exp(lq) * (lq - lp)
     ellipses = None
     if q.dim == 2:
         ellipses = {"q": [ellipse(q, 1), ellipse(q, 2)], "p": [ellipse(p, 1), ellipse(p, 2)]}
@@ -87,7 +97,9 @@ def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 2001
 
 def caption(pic: Picture) -> str:
     what = "term" if pic.is_term else "KL of the marginals (not a term: a full covariance does not split)"
-    return (f"dimension {pic.j + 1}: area under q ln(q/p) = {pic.area:.6g} ≈ {what} {pic.term:.6g}")
+    from core.present.numbers import num
+
+    return f"dimension {pic.j + 1}: area under q ln(q/p) = {num(pic.area)} ≈ {what} {num(pic.term)}"
 
 
 def draw(plt, pic: Picture, width: int | None = None, height: int | None = None) -> None:

@@ -21,8 +21,8 @@ from decimal import Decimal
 import numpy as np
 
 from core.present.numbers import adding_up, prose, signed
-from core.gauss.kl import (Gaussian, asymmetry, asymmetry_example, exp_m1_m, kl, kl_parts, triangle_example,
-                     triangle_through_midpoint)
+from core.gauss.kl import (Gaussian, asymmetry, asymmetry_example, eigenvalues_ratio, exp_m1_m, kl, kl_parts,
+                           swapped_coordinates, triangle_example, triangle_through_midpoint)
 
 MAX_ROWS = 6  # per-dimension detail beyond this is elided
 
@@ -72,10 +72,11 @@ def _part_i(q: Gaussian, p: Gaussian, forward: float) -> list[str]:
     steps = ["""## (i) KL(N0 ‖ N1) ≥ 0, with equality only when N0 = N1
 
 **Definition, and when it is finite.** KL(N0 ‖ N1) = ∫ N0(x) ln(N0(x) / N1(x)) dx.
-It is finite only if N0 is absolutely continuous with respect to N1 (N0 ≪ N1):
-wherever N1(x) = 0, N0(x) = 0 too. If N0 put mass where N1 has none, ln(N0/N1)
-would be +∞ on a set of positive N0-probability and KL(N0 ‖ N1) = ∞. A Gaussian
+It can be finite only if N0 is absolutely continuous with respect to N1 (N0 ≪ N1):
+every set to which N1 gives probability 0 gets probability 0 from N0 too. Otherwise
+ln(N0/N1) = +∞ on a set of positive N0-probability and KL(N0 ‖ N1) = ∞. A Gaussian
 density is positive everywhere, so for two Gaussians the condition always holds.""",
+             _cauchy_step(),
              """**Turn the fraction over.** Because ln(a/b) = −ln(b/a),
 
 ```text
@@ -92,9 +93,11 @@ with equality only at t = 1.""",
 
 The first integral is at most 1 because N1 is a density; the second is exactly 1.
 So KL(N0 ‖ N1) ≥ 0.""",
-             """**Equality.** KL = 0 needs equality in both places: t = 1 wherever N0 > 0 (that is,
-N1 = N0 there) and N1 has no mass where N0 = 0. So KL(N0 ‖ N1) = 0 exactly when
-N0 = N1; and N0 = N1 gives ln 1 = 0 everywhere, so then KL = 0."""]
+             """**Equality.** KL = 0 needs equality in both places: t = 1 for N0-almost every x
+(N1 = N0 there, up to a set of probability 0) and N1 has no mass where N0 = 0. So
+KL(N0 ‖ N1) = 0 exactly when N0 = N1 almost everywhere, that is, as distributions;
+and N0 = N1 gives ln 1 = 0, so then KL = 0. Gaussian densities are continuous, so
+two that agree almost everywhere agree everywhere: same μ, same Σ."""]
     if q.same_as(p):
         verdict = "zero, because your N0 and N1 are the same Gaussian"
     elif forward == 0:
@@ -113,7 +116,7 @@ def _per_dimension(q: Gaussian, p: Gaussian) -> str:
     lv0, lv1 = q.log_variances, p.log_variances
     with np.errstate(over="ignore"):
         r = np.exp(lv0 - lv1)
-        shift = (q.mean - p.mean) ** 2 * np.exp(-lv1)
+        shift = ((q.mean - p.mean) * np.exp(-0.5 * lv1)) ** 2  # not Δ² e^−lv1: 0 · inf
     gap = exp_m1_m(lv0 - lv1)  # r − 1 − ln r, accurate near r = 1
     if p.is_standard:
         t, m2, where = "σ_j²", "μ_j²", ""
@@ -141,7 +144,7 @@ P = Q; (M2) symmetry, D(P, Q) = D(Q, P); (M3) the triangle inequality,
 D(P, R) ≤ D(P, Q) + D(Q, R).""",
              """**M1 holds.** Non-negativity and identity are exactly what part (i) proved:
 KL(N0 ‖ N1) ≥ 0, and it is 0 only when N0 = N1.""",
-             """**M2 holds only for equal covariances.** If Σ0 = Σ1 = Σ, then tr(Σ⁻¹ Σ) = d and
+             """**M2: when the two directions agree.** If Σ0 = Σ1 = Σ, then tr(Σ⁻¹ Σ) = d and
 ln(det Σ / det Σ) = 0, and part (iii)'s formula leaves
 
 ```text
@@ -149,8 +152,22 @@ KL(N0 ‖ N1) = ½ (μ1 − μ0)ᵀ Σ⁻¹ (μ1 − μ0) = KL(N1 ‖ N0)
 ```
 
 which does not change when μ0 and μ1 swap: then √(2 KL) is the Mahalanobis
-distance between the means. With different covariances the trace and the
-log-determinant terms do not swap into each other, and the directions differ."""]
+distance between the means. So equal covariances suffice.""",
+             """**Are they necessary?** Let λ_j be the eigenvalues of Σ1⁻¹ Σ0 and Δ = μ1 − μ0. Then
+tr(Σ1⁻¹ Σ0) = Σ_j λ_j, tr(Σ0⁻¹ Σ1) = Σ_j 1/λ_j and ln(det Σ1 / det Σ0) = −Σ_j ln λ_j, so
+part (iii)'s formula, written both ways and subtracted, gives
+
+```text
+2 [KL(N0 ‖ N1) − KL(N1 ‖ N0)] = Σ_j (λ_j − 1/λ_j − 2 ln λ_j) + Δᵀ (Σ1⁻¹ − Σ0⁻¹) Δ
+```
+
+In one dimension, with λ = σ0²/σ1², the first part has derivative (1 − 1/λ)² ≥ 0 and is 0 at
+λ = 1, so it has the sign of λ − 1; the second is (Δ²/σ1²)(1 − 1/λ), with the same sign.
+The difference is 0 only at λ = 1: for d = 1, equal variances are necessary too. For d ≥ 2
+they are not: eigenvalues in reciprocal pairs (λ, 1/λ) cancel in the first sum. A coordinate
+swap is such a case: N(0, diag(4, 1)) against N(0, diag(1, 4)) gives 1.125 both ways,
+because swapping the two coordinates maps each Gaussian onto the other and KL does not
+change when both arguments are relabelled the same way."""]
     steps.append(_symmetry_with_your_numbers(q, p, forward, backward))
     steps.append(_triangle(q, p))
     steps.append("So KL satisfies M1 but, in general, neither M2 nor M3: it is a divergence, not a metric.")
@@ -167,22 +184,62 @@ def _symmetry_with_your_numbers(q: Gaussian, p: Gaussian, forward: float, backwa
         return (head + f"They are equal because your Σ0 = Σ1 (only the means differ), as shown above; "
                 f"the Mahalanobis distance between the means is √(2 · {prose(forward)}) = {prose(dist)}. "
                 + _fixed_asymmetry())
+    if not (math.isfinite(forward) and math.isfinite(backward)):
+        if math.isfinite(forward) or math.isfinite(backward):
+            return head + "They differ: one direction is finite and the other beyond float64. " + _fixed_asymmetry()
+        return head + "Both are beyond float64, so they cannot be compared here. " + _fixed_asymmetry()
     if prose(forward) != prose(backward):
         return head + ("They differ: your own input is a counterexample to M2 (Σ0 ≠ Σ1, so nothing forces "
                        "the directions to agree).")
-    text = head + ("They agree to the digits shown although Σ0 ≠ Σ1: a coincidence of these numbers, not "
-                   "the rule (the trace and log-determinant terms of the two directions happen to balance). ")
+    return head + _why_equal(q, p, forward, backward)
+
+
+def _why_equal(q: Gaussian, p: Gaussian, forward: float, backward: float) -> str:
+    """Σ0 ≠ Σ1 but the printed values agree: say whether exactly, and why."""
+    pairs = swapped_coordinates(q, p)
+    if pairs:
+        which = ", ".join(f"{i + 1} and {j + 1}" for i, j in pairs)
+        return (f"They are equal exactly although Σ0 ≠ Σ1: your N1 is your N0 with coordinates {which} "
+                "swapped, and swapping them again maps N1 back onto N0. KL does not change when both "
+                "Gaussians are relabelled the same way, so KL(N0 ‖ N1) = KL(N1 ‖ N0) (the eigenvalues of "
+                "Σ1⁻¹ Σ0 come in reciprocal pairs, as above).\n\n")
+    lam = np.sort(eigenvalues_ratio(q, p))
+    if np.allclose(lam * lam[::-1], 1.0, rtol=1e-10, atol=0.0) and abs(forward - backward) <= 1e-12 * forward:
+        return ("They are equal although Σ0 ≠ Σ1: the eigenvalues of Σ1⁻¹ Σ0, "
+                f"{_vec(lam)}, come in reciprocal pairs, so the first sum above cancels, and the mean "
+                "term Δᵀ (Σ1⁻¹ − Σ0⁻¹) Δ is 0 here. That is the d ≥ 2 case of the rule, not chance. "
+                + _one_dimension(q, p))
+    return (f"They agree to the digits shown although Σ0 ≠ Σ1: the difference is "
+            f"{prose(forward - backward)}, too small for six digits. " + _fixed_asymmetry())
+
+
+def _one_dimension(q: Gaussian, p: Gaussian) -> str:
+    """One dimension whose variances differ shows the asymmetry (d = 1 needs equal variances)."""
     if q.is_diag and p.is_diag:
-        differ = np.flatnonzero(q.log_variances != p.log_variances)
-        j = int(differ[0])
+        j = int(np.flatnonzero(q.log_variances != p.log_variances)[0])
         qj = Gaussian.diag(q.mean[j:j + 1], logvar=q.log_variances[j:j + 1])
         pj = Gaussian.diag(p.mean[j:j + 1], logvar=p.log_variances[j:j + 1])
         one = asymmetry(qj, pj)
-        if prose(one.forward) != prose(one.backward):
-            return text + (f"Your dimension {j + 1} alone shows the asymmetry:\n\n```text\n"
-                           f"KL(N0_{j + 1} ‖ N1_{j + 1}) = {prose(one.forward)}\n"
-                           f"KL(N1_{j + 1} ‖ N0_{j + 1}) = {prose(one.backward)}\n```")
-    return text + _fixed_asymmetry()
+        return (f"Your dimension {j + 1} alone shows the asymmetry:\n\n```text\n"
+                f"KL(N0_{j + 1} ‖ N1_{j + 1}) = {prose(one.forward)}\n"
+                f"KL(N1_{j + 1} ‖ N0_{j + 1}) = {prose(one.backward)}\n```")
+    return _fixed_asymmetry()
+
+
+def _cauchy_step() -> str:
+    from core.gauss.divergences import normal_against_cauchy
+
+    value = normal_against_cauchy()
+    return f"""**Necessary, not sufficient.** N0 ≪ N1 does not make KL finite. A standard Cauchy
+C (density 1/(π (1 + x²))) and N(0, 1) are both positive everywhere, so each is ≪ the other, yet
+
+```text
+KL(C ‖ N(0, 1)) = E_C[ln C(x)] + ½ ln 2π + ½ E_C[x²] = ∞
+```
+
+because a Cauchy has no variance (E_C[x²] = ∞) while E_C[ln C] = −ln 4π is finite. The other
+way round everything is finite: KL(N(0, 1) ‖ C) = ln π − ½ ln 2π − ½ + E[ln(1 + x²)] = {prose(value)}
+(the expectation under N(0, 1) by quadrature). For two Gaussians every term is finite."""
 
 
 def _fixed_asymmetry() -> str:
@@ -299,10 +356,21 @@ def _reduction_with_your_numbers(q: Gaussian, forward: float) -> str:
 
 
 def explain_steps(q: Gaussian, p: Gaussian) -> list[str]:
-    """The derivations as Markdown steps, in order (each part starts with its heading)."""
+    """The derivations as Markdown steps, in order (each part starts with its heading):
+    (i)–(iii) here, (iv)–(vi) from core.gauss.explain_more."""
+    from core.gauss.explain_more import divergence_steps, elbo_steps
+
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is printed as "overflow", not warned
+        return _steps(q, p)
+
+
+def _steps(q: Gaussian, p: Gaussian) -> list[str]:
+    from core.gauss.explain_more import divergence_steps, elbo_steps
+
     forward, backward = kl(q, p), kl(p, q)
     head = (f"# KL(N0 ‖ N1) with your numbers\n\nN0 = {describe(q)} (q), N1 = {describe(p)} (p), d = {q.dim}.")
-    return [head, *_part_i(q, p, forward), *_part_ii(q, p, forward, backward), *_part_iii(q, p, forward)]
+    return [head, *_part_i(q, p, forward), *_part_ii(q, p, forward, backward), *_part_iii(q, p, forward),
+            *divergence_steps(q, p, forward, backward), *elbo_steps(q, p, forward)]
 
 
 def explain_markdown(q: Gaussian, p: Gaussian) -> str:

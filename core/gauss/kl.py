@@ -54,7 +54,9 @@ def _ops(*xs):
 
 
 def exp_m1_m(x):
-    """e^x − 1 − x, accurate to a few ulps for every x (numpy or torch).
+    """e^x − 1 − x to within 16 ulps for every x (numpy or torch): measured
+    worst 15 ulps just above the series cutoff (x ≈ 0.12), where expm1(x) − x
+    cancels (relative error ≈ 2·eps/|x|); a few ulps elsewhere.
 
     This is σ² − 1 − ln σ² with x = ln σ², the part of every diagonal KL term
     that vanishes at σ = 1, where it is ≈ x²/2 and naive forms lose all digits.
@@ -220,7 +222,8 @@ class Gaussian:
     def log_density_1d(self, j: int, x: np.ndarray) -> np.ndarray:
         """ln of the marginal density of coordinate j at the points x."""
         lv = self.log_variances[j]
-        return -0.5 * ((x - self.mean[j]) ** 2 * np.exp(-lv) + lv + math.log(2 * math.pi))
+        white = (x - self.mean[j]) * np.exp(-0.5 * lv)  # not Δ² e^−lv: 0 · inf for a tiny σ
+        return -0.5 * (white * white + lv + math.log(2 * math.pi))
 
 
 def _scale_tril(g: Gaussian) -> np.ndarray:
@@ -264,7 +267,8 @@ def kl_parts(q: Gaussian, p: Gaussian) -> Parts:
     with np.errstate(over="ignore", invalid="ignore"):
         if q.is_diag and p.is_diag:
             t = np.exp(q.log_variances - p.log_variances)
-            return Parts(float(t.sum()), float(np.sum((q.mean - p.mean) ** 2 * np.exp(-p.log_variances))),
+            white = (q.mean - p.mean) * np.exp(-0.5 * p.log_variances)  # 0 · inf-safe, as in kl_diag_terms
+            return Parts(float(t.sum()), float(np.sum(white * white)),
                          float(np.sum(p.log_variances - q.log_variances)))
         A, b, log_ratio = _whiten(q, p)
         return Parts(float(np.sum(A * A)), float(b @ b), log_ratio)
@@ -437,3 +441,33 @@ def triangle_through_midpoint(P: Gaussian, R: Gaussian) -> Triangle:
     else:
         Q = Gaussian(mean, 0.5 * (P.matrix() + R.matrix()))
     return Triangle.of(P, Q, R)
+
+
+def eigenvalues_ratio(q: Gaussian, p: Gaussian) -> np.ndarray:
+    """The eigenvalues λ_j of Σ1⁻¹ Σ0 (those of A Aᵀ with A = L1⁻¹ L0)."""
+    if q.is_diag and p.is_diag:
+        return np.exp(q.log_variances - p.log_variances)
+    A, _, _ = _whiten(q, p)
+    return np.linalg.eigvalsh(A @ A.T)
+
+
+def swapped_coordinates(q: Gaussian, p: Gaussian) -> list[tuple[int, int]]:
+    """For two diagonals: the pairs (i, j), i < j, such that p is q with each
+    pair of coordinates swapped (at least one pair, the rest equal); else []."""
+    if not (q.is_diag and p.is_diag) or q.same_as(p):
+        return []
+    a = list(zip(q.mean.tolist(), q.log_variances.tolist()))
+    b = list(zip(p.mean.tolist(), p.log_variances.tolist()))
+    partner: dict[int, int] = {}
+    for i in range(q.dim):
+        if i in partner:
+            continue
+        if a[i] == b[i]:
+            partner[i] = i
+            continue
+        # coordinates with the same (μ, ln σ²) are interchangeable, so the first fit will do
+        j = next((j for j in range(i + 1, q.dim) if j not in partner and b[i] == a[j] and b[j] == a[i]), None)
+        if j is None:
+            return []
+        partner[i], partner[j] = j, i
+    return [(i, j) for i, j in partner.items() if i < j]

@@ -484,7 +484,7 @@ def _measure(opts, base, data, dataset, device, batches, samples, log) -> dict:
         if r <= opts.processes:
             log(f"repeat {r}/{opts.repeats}: a fresh `import torch`, a fresh default `aekl train --epochs 1`, "
                 "a fresh tutorial start")
-            m["procs"].append((footprint.import_torch(), footprint.train_process(train_args(opts)),
+            m["procs"].append((footprint.import_torch(), footprint.train_process(replace(base, epochs=1), opts.data_dir),
                                footprint.tutorial_start(str(ensure_root(opts)), TUTORIAL_BATCH)))
         for b in batches:
             steps = math.ceil(samples / b)
@@ -540,24 +540,10 @@ def _rates(m: dict, batches: list[int], n: int, used: str) -> dict:
     return out
 
 
-def train_args(opts: BenchOptions) -> list[str]:
-    """`aekl train` options of the measured process: the default run, one epoch
-    (peak memory and start-up do not grow with epochs)."""
-    args = ["--latent", "2", "--epochs", "1", "--device", opts.device, "--threads", str(opts.threads),
-            "--seed", str(opts.seed), "--precision", opts.precision]
-    if opts.cuda_graphs:
-        args.append("--cuda-graphs")
-    if opts.subset:
-        args += ["--subset", str(opts.subset)]
-    if opts.data_dir:
-        args += ["--data-dir", opts.data_dir]
-    return args
-
-
 def process_figures(procs: list[tuple[dict, dict, dict]]) -> dict:
     """Fresh processes: memory, start-up, and the one-epoch run's wall time beyond its training."""
     result = {"how": "fresh child processes; peak resident memory is each child's ru_maxrss, read by a bare launcher; "
-                     "the training process is `aekl train --latent 2 --epochs 1` (its figures are drawn by a "
+                     "the training process is `aekl train --config FILE` with the default run for one epoch (its figures are drawn by a "
                      "detached child after it exits, timed apart as figures_after_exit_s); fixed cost = its wall "
                      "time - its training time - a bare `import torch` of the same round",
               "to_first_step_s": _stats([t["to_first_step_s"] for _, t, _ in procs]),

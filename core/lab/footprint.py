@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from core.config import AEConfig
+
 KIB = 1024  # ru_maxrss is in KiB on Linux (bytes on macOS, where this is not measured)
 
 # A child forked from this (large) process would inherit its high-water mark
@@ -68,10 +70,13 @@ def import_torch() -> dict:
     return {"peak_mb": rss, "seconds": seconds}
 
 
-def train_process(args: list[str]) -> dict:
-    """Run `aekl train --json <args>` in a child; its peak MB and start-up times."""
+def train_process(config: AEConfig, data_dir: str | None = None) -> dict:
+    """Run `aekl train --json --config FILE` for `config` in a child; its peak MB and start-up times."""
     with tempfile.TemporaryDirectory(prefix="aekl-bench-") as out:
-        report = os.path.join(out, "peak")
+        report, config_file = os.path.join(out, "peak"), os.path.join(out, "config.json")
+        with open(config_file, "w") as f:
+            json.dump(config.to_dict(), f)
+        args = ["--config", config_file, *(["--data-dir", data_dir] if data_dir else [])]
         start = time.perf_counter()
         proc = _launch([sys.executable, "-m", "core.cli", "train", "--json", "--out", out, *args], report,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

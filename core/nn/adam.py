@@ -6,6 +6,12 @@ than `import torch` (1.5 to 3 s here), all of it before the first training
 step. The update itself is the same kernel torch.optim.Adam(fused=True) runs
 (torch._fused_adam_), so the numbers are the same; the state dict has
 torch.optim.Adam's layout, so checkpoints load into either.
+
+torch._fused_adam_ is private: it may vanish or change its arguments in a
+torch release. `adam()` tries it once per device type on a scratch tensor,
+with the very call `step` makes, and falls back to the public
+torch.optim.Adam(fused=True) (same kernel, same numbers, the start-up cost
+back) when it is missing or refuses the call.
 """
 
 from __future__ import annotations
@@ -14,6 +20,36 @@ import torch
 
 BETAS = (0.9, 0.999)
 EPS = 1e-8
+
+
+_WORKS: dict[tuple[str, object], bool] = {}
+
+
+def adam(params, lr: float, device: torch.device):
+    """Adam over `params` on `device`: FusedAdam where the private kernel works, else torch's own."""
+    params = list(params)
+    kernel = getattr(torch, "_fused_adam_", None)
+    key = (device.type, kernel)
+    if key not in _WORKS:
+        _WORKS[key] = kernel is not None and _kernel_takes_our_call(kernel, device)
+    if _WORKS[key]:
+        return FusedAdam(params, lr)
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+def _kernel_takes_our_call(kernel, device: torch.device) -> bool:
+    p, g, m, v = (torch.zeros(1, device=device) for _ in range(4))
+    try:
+        _update(kernel, [p], [g], [m], [v], [torch.ones((), device=device)], 0.0)
+    except (TypeError, RuntimeError, NotImplementedError):  # a changed signature, an unsupported device
+        return False
+    return True
+
+
+@torch.no_grad()
+def _update(kernel, params, grads, exp_avg, exp_avg_sq, steps, lr: float) -> None:
+    kernel(params, grads, exp_avg, exp_avg_sq, [], steps, amsgrad=False, lr=lr,
+           beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0, eps=EPS, maximize=False)
 
 
 class FusedAdam:
@@ -42,9 +78,8 @@ class FusedAdam:
         pick = lambda xs: [xs[i] for i in live]  # noqa: E731
         steps = pick(self.steps)
         torch._foreach_add_(steps, 1)
-        torch._fused_adam_(pick(self.params), [self.params[i].grad for i in live], pick(self.exp_avg),
-                           pick(self.exp_avg_sq), [], steps, amsgrad=False, lr=group["lr"],
-                           beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0, eps=EPS, maximize=False)
+        _update(torch._fused_adam_, pick(self.params), [self.params[i].grad for i in live], pick(self.exp_avg),
+                pick(self.exp_avg_sq), steps, group["lr"])
 
     def state_dict(self) -> dict:
         state = {i: {"step": s.clone(), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}

@@ -5,7 +5,9 @@ each latent dimension, how many dimensions are active, the β in force and
 the β-weighted KL; and a plain-words warning when the posterior collapsed.
 
 Units: reconstruction is MSE per pixel (data in [-1, 1]); KL is nats per
-image; the total is the objective, MSE + β·KL/784.
+image; the total is the objective, MSE + β·Σ_j max(λ, KL_j)/784 with λ the
+free bits (0: plain KL). The ELBO in nats and bits/dim, with z sampled from
+q(z|x), and the IWAE bound at the end of a run come from core.nn.bound.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def active_units(mu: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> int:
-    """Dimensions whose posterior mean varies across images: (N, latent) -> count."""
+    """Dimensions whose posterior mean has a variance across images above
+    `threshold`: (N, latent) -> count."""
     return int((mu.double().var(0, unbiased=False) > threshold).sum())
 
 
@@ -53,22 +56,40 @@ def posterior_stats(model: AutoEncoder, x: torch.Tensor, batch: int = 5000) -> d
     return {"kl_per_dim": tuple((kls / len(x)).tolist()), "active_units": active_units(torch.cat(mus))}
 
 
-def epoch_fields(model: AutoEncoder, train: list[float], test: dict[str, float], test_x: torch.Tensor) -> dict:
+def charged_kl(kl_per_dim, free_bits: float) -> float:
+    """What the loss charges for KL, before β: Σ_j max(λ, KL_j), from the
+    per-dimension KL averaged over the whole set (not per batch)."""
+    return float(sum(max(free_bits, v) for v in kl_per_dim)) if free_bits else float(sum(kl_per_dim))
+
+
+def epoch_fields(model: AutoEncoder, train: list[float], test: dict[str, float], test_x: torch.Tensor,
+                 final: bool = False) -> dict:
     """The VAE fields of an EpochEnd; {} for an autoencoder.
 
     `train` is the engine's [loss, mse, kl] means over the epoch's steps and
     `test` what core.engine.fit.evaluate returned. On train, β changed from step
-    to step, so β·KL is read off the objective: (loss - mse) * 784."""
+    to step, so β·KL is read off the objective: (loss - mse) * 784. On test the
+    charged KL is computed from the whole set's per-dimension KL, and
+    `test_loss` is replaced by the objective with it. `final`: the run's last
+    epoch, which adds the importance-weighted bound."""
+    from core.nn.bound import default_k, iwae_bound, sampled_elbo
+
     stats = posterior_stats(model, test_x)
     if not stats:
         return {}
-    return {
+    beta_kl = float(model.beta) * charged_kl(stats["kl_per_dim"], model.free_bits)
+    fields = {
+        "test_loss": test["mse"] + beta_kl / IMAGE_DIM,
         "train_kl": train[2],
         "train_beta_kl": (train[0] - train[1]) * IMAGE_DIM,
-        "test_beta_kl": model.beta * test["charged_kl"],
+        "test_beta_kl": beta_kl,
         "beta": float(model.beta),
         **stats,
+        **sampled_elbo(model, test_x),
     }
+    if final:
+        fields.update(iwae_bound(model, test_x, default_k(test_x.device)))
+    return fields
 
 
 def collapse_warning(kl_per_dim: list[float] | tuple[float, ...], quiet: float = QUIET_KL) -> str | None:

@@ -62,7 +62,9 @@ class VAE(AutoEncoder):
     The objective is MSE per pixel + beta * KL per image / 784, i.e. a Gaussian
     decoder with fixed variance, scaled per pixel so that one learning rate
     suits both kinds. `beta` is an attribute the engine sets before each step
-    (core/nn/schedules.py); `free_bits` nats per dimension are not charged for.
+    (core/nn/schedules.py). With free bits λ > 0 the KL part charges
+    β·Σ_j max(λ, KL_j), KL_j the batch mean of dimension j: a dimension below λ
+    costs a flat λ and gets no gradient from the KL term.
     """
 
     def __init__(self, latent: int, hidden=(512, 256), activation="relu", beta: float = 1.0,

@@ -30,8 +30,8 @@ def beta_at(step: int, steps_per_epoch: int, config) -> float:
     if config.kl_schedule == "cyclical":
         total = steps_per_epoch * config.epochs
         cycle = total / config.kl_cycles
-        # (step + 1): the last step of a ramp reaches the full β, as lr_at does
-        t = ((step % cycle) + 1) / (cycle * CYCLE_RAMP)
+        # each cycle starts at β = 0 (Fu et al.) and reaches the full β after R of it
+        t = (step % cycle) / (cycle * CYCLE_RAMP)
         return peak * min(1.0, t)
     ramp = config.kl_warmup * steps_per_epoch
     if ramp <= 0 or step + 1 >= ramp:

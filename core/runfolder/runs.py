@@ -27,11 +27,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
-from core.config import MAX_NAME, AEConfig, user_path
+from core.config import MAX_NAME, RUNS_DIR, AEConfig, user_path
 from core.errors import BadInput, RunError
 from core.runfolder.lock import acquire, holder, release
 
-DEFAULT_ROOT = Path("runs")
+DEFAULT_ROOT = RUNS_DIR  # one default, defined beside the --out option
 _ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 # Readers refuse files far larger than aekl ever writes: a config or status is

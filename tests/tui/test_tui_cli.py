@@ -60,3 +60,28 @@ async def test_the_form_shows_the_flags(runs_dir):
         raw = form.raw()
         assert (raw["latent"], raw["kind"], raw["subset"], raw["lr"]) == ("16", "vae", "all", "0.0005")
         assert form.config() == AEConfig(latent=16, kind="vae", lr=0.0005)
+
+
+@pytest.mark.asyncio
+async def test_the_form_sets_the_vae_options_and_hidden_sizes(runs_dir):
+    from textual.widgets import Input, Select
+
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        form = app.screen.query_one(TrainForm)
+        beta = app.screen.query_one("#f-beta", Input)
+        assert not beta.display  # an AE has no KL term: its options are not shown
+        app.screen.query_one("#f-kind", Select).value = "vae"
+        await pilot.pause()
+        assert beta.display
+        typed = {"beta": "4", "kl_warmup": "2", "free_bits": "0.5", "hidden": "128,64", "kl_cycles": "2"}
+        for name, text in typed.items():
+            app.screen.query_one(f"#f-{name}", Input).value = text
+        await pilot.pause()
+        assert form.config() == AEConfig(kind="vae", beta=4.0, kl_warmup=2.0, free_bits=0.5, hidden=(128, 64),
+                                         kl_cycles=2)
+        beta.value = "1e308"
+        await pilot.pause()
+        assert beta.has_class("-invalid")
+        assert form.errors == {"beta": "beta must be at most 10000, got 1e+308"}

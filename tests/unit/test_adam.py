@@ -51,3 +51,38 @@ def test_state_dicts_load_both_ways_and_continue_alike():
     train(a, ours2, 2)
     train(b, theirs2, 2)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_without_the_private_kernel_the_public_fused_adam_trains(monkeypatch):
+    # torch._fused_adam_ is private to torch: a release may drop it or change its
+    # arguments. Either way the engine's Adam must be torch.optim.Adam(fused=True).
+    from core.nn.adam import adam
+
+    # (torch.optim.Adam calls the same kernel under the hood, so it is hidden only
+    # while the optimizer is chosen.)
+    a, b = twin_models()
+    with_kernel = adam(a.parameters(), 1e-3, torch.device("cpu"))
+    with monkeypatch.context() as patch:
+        patch.delattr(torch, "_fused_adam_")
+        without = adam(b.parameters(), 1e-3, torch.device("cpu"))
+    assert not isinstance(with_kernel, torch.optim.Adam)  # where the kernel works, torch.optim stays unloaded
+    assert isinstance(without, torch.optim.Adam) and without.defaults["fused"] is True
+    train(a, with_kernel, 4)
+    train(b, without, 4)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_a_kernel_that_refuses_the_call_falls_back(monkeypatch):
+    from core.nn.adam import adam
+
+    def changed(*args, **kwargs):  # a later torch with other keyword arguments
+        raise TypeError("_fused_adam_() got an unexpected keyword argument 'beta1'")
+
+    a, _ = twin_models()
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "_fused_adam_", changed)
+        opt = adam(a.parameters(), 1e-3, torch.device("cpu"))
+    assert isinstance(opt, torch.optim.Adam)
+    before = a[0].weight.clone()
+    train(a, opt, 2)
+    assert not torch.equal(a[0].weight, before)

@@ -38,9 +38,9 @@ def test_fractional_warmup_counts_steps():
 
 
 def test_cyclical_hand_values():
-    # 4 epochs x 10 steps, 2 cycles of 20 steps: rise over 10 steps, hold 10
+    # 4 epochs x 10 steps, 2 cycles of 20 steps: β = s/10 from 0 over 10 steps, hold 10
     config = vae(beta=1.0, kl_schedule="cyclical", kl_cycles=2)
-    expect = {0: 0.1, 4: 0.5, 9: 1.0, 15: 1.0, 19: 1.0, 20: 0.1, 24: 0.5, 29: 1.0, 39: 1.0}
+    expect = {0: 0.0, 1: 0.1, 5: 0.5, 9: 0.9, 10: 1.0, 15: 1.0, 19: 1.0, 20: 0.0, 25: 0.5, 30: 1.0, 39: 1.0}
     assert {s: beta_at(s, 10, config) for s in expect} == pytest.approx(expect)
 
 

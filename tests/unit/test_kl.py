@@ -347,7 +347,8 @@ def test_explanation_covers_what_the_exercise_asks():
 
 @pytest.mark.parametrize("kw, reason", [
     (dict(mu="1,2", sigma="1.5,0.5", mu1="0,0", sigma1="1.5,0.5"), "because your Σ0 = Σ1"),
-    (dict(sigma="1.4142135623730951,0.7071067811865476"), "although Σ0 ≠ Σ1: a coincidence"),
+    (dict(sigma="1.4142135623730951,0.7071067811865476"), "come in reciprocal pairs"),
+    (dict(mu="0,0", sigma="2,1", sigma1="1,2"), "with coordinates 1 and 2 swapped"),
     (dict(mu="0.3", sigma="2", mu1="0.3", sigma1="2"), "Both are 0 because N0 = N1"),
     (dict(mu="0.5,1", sigma="1,2"), "They differ: your own input is a counterexample to M2"),
 ])
@@ -355,8 +356,9 @@ def test_symmetry_sentence_follows_from_the_inputs(kw, reason):
     pr, md = explained(**kw)
     assert reason in md
     forward, backward = kl(pr.q, pr.p), kl(pr.p, pr.q)
-    if "coincidence" in reason:
+    if "reciprocal" in reason:  # λ = 2 and 1/2: ½ (2 − 1 − ln 2) + ½ (½ − 1 + ln 2) = ¼ both ways
         assert forward == pytest.approx(0.25, rel=1e-12) and backward == pytest.approx(0.25, rel=1e-12)
+        assert "coincidence" not in md
         assert "Your dimension 1 alone" in md  # the asymmetry from the user's own numbers
     if "Σ0 = Σ1" in reason:
         assert forward == pytest.approx(backward, rel=1e-14)

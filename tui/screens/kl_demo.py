@@ -98,4 +98,7 @@ class KLDemoScreen(Screen):
         for key, (m, s) in (("mode", demo.mode), ("moments", demo.moments)):
             row = demo.table[key]
             table.add_row(LABELS[key], num(m), num(s), num(row["KL(q‖p)"]), num(row["KL(p‖q)"]))
+        for o in demo.optima if len(demo.optima) > 1 else ():  # the reverse KL's other local minima
+            table.add_row(f"  local min of KL(q‖p) from {', '.join(str(k + 1) for k in o.starts)}", num(o.m), num(o.s),
+                          num(o.kl_qp), num(o.kl_pq))
         return table

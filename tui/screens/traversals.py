@@ -1,6 +1,7 @@
 """Traversals of a VAE with more than two latent dimensions, in the terminal.
 
-One row per dimension, most informative (largest test KL) first: the code of
+One row per dimension, largest test KL first (KL is an upper bound on the
+information a dimension carries, not the information itself): the code of
 one test image with that dimension moved from -3 to +3 prior sigmas, decoded
 (core.nn.latent.traversal_images, the same decodes as traversals.png). A row
 whose digits do not change is a dimension the decoder ignores.

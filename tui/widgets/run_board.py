@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 
 from core.events import EpochEnd, Progress
+from core.present.elbo_units import elbo_short
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.kl_bars import KLBars
 from tui.widgets.latent_scatter import LatentScatter
@@ -91,6 +92,7 @@ class RunBoard(Vertical):
         bars.display = bool(event.kl_per_dim)
         if event.kl_per_dim:
             bars.show(event.kl_per_dim)
+            bars.border_subtitle = elbo_short(event.metrics_row())  # "" for rows from before the ELBO
         if len(event.codes):
             self.query_one(LatentScatter).set_codes(event.codes, event.labels, now=now)
         if len(event.frames):

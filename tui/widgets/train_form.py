@@ -1,9 +1,13 @@
-"""The training form: the fields of AEConfig a person changes most, on two lines.
+"""The training form: fields made from the option table (core/config.py).
+
+Labels, choices, parsing and checks all come from the table; only the
+layout (which fields, on which line) is written here. The third line holds
+the VAE's options and shows only while the kind is vae.
 
 Defaults are not written here: the form is filled from an AEConfig (its own
-defaults, overridden by command-line flags or a resumed run's config), and
-reading it back replaces those fields in that same config, so options the
-form does not show (hidden widths, beta, ...) keep their values.
+defaults, overridden by command-line flags, a config file or a resumed
+run's config), and reading it back replaces the shown fields in that same
+config, so options the form does not show keep their values.
 
 Each field is checked as it is typed with AEConfig.validate() itself (as an
 Input validator, so Textual keeps the `-invalid` CSS class in step); the
@@ -12,44 +16,23 @@ first problem is shown in the form's note line.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, Callable
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
-from core.config import DEVICES, KINDS, AEConfig
+from core.config import KINDS_OF, OPTIONS, AEConfig, config_with, option_text
 from core.errors import BadInput
 from tui.validate import Check
 
-
-def _int(text: str) -> int:
-    return int(text.replace("_", ""))
-
-
-def _subset(text: str) -> int | None:
-    return None if text.strip().lower() in ("", "all") else _int(text)
-
-
-# field name -> (label, parser for the typed text, input width in cells)
-FIELDS: dict[str, tuple[str, Callable[[str], Any], int]] = {
-    "latent": ("latent", _int, 6),
-    "epochs": ("epochs", _int, 6),
-    "batch_size": ("batch", _int, 7),
-    "lr": ("lr", float, 9),
-    "subset": ("subset", _subset, 8),
-    "seed": ("seed", _int, 6),
-}
-CHOICES = {"kind": KINDS, "device": DEVICES}
-ROWS = (("latent", "kind", "epochs", "batch_size", "lr"), ("subset", "device", "seed"))
-
-
-def shown(name: str, value: Any) -> str:
-    """A config value as the form shows it."""
-    if name == "subset" and value is None:
-        return "all"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+ROWS = (("latent", "kind", "epochs", "batch_size", "lr"),
+        ("subset", "device", "seed", "hidden", "activation"),
+        ("beta", "kl_schedule", "kl_warmup", "kl_cycles", "free_bits"))
+VAE_ROW = 2  # shown only for a VAE: an AE has no KL term
+NAMES = tuple(name for row in ROWS for name in row)
+CHOICES = tuple(name for name in NAMES if OPTIONS[name].choices)
+TYPED = tuple(name for name in NAMES if name not in CHOICES)
+WIDTH = {int: 7, float: 7, tuple: 9}  # input cells by the kind of value
+SELECT_EXTRA = 5  # cells a compact Select adds to its longest choice (padding and the arrow)
 
 
 class TrainForm(Vertical):
@@ -59,41 +42,39 @@ class TrainForm(Vertical):
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        for row in ROWS:
-            with Horizontal(classes="form-row"):
+        for i, row in enumerate(ROWS):
+            with Horizontal(classes="form-row" + (" -vae" if i == VAE_ROW else ""), id=f"form-row-{i}"):
                 for name in row:
-                    label = FIELDS[name][0] if name in FIELDS else name
-                    yield Label(label, classes="form-label")
-                    value = getattr(self.base, name)
-                    if name in CHOICES:
-                        yield Select([(c, c) for c in CHOICES[name]], value=value, allow_blank=False,
-                                     compact=True, id=f"f-{name}", classes=f"form-select -{name}")
-                    else:
-                        yield Input(shown(name, value), compact=True, id=f"f-{name}",
-                                    classes=f"form-input -{name}", select_on_focus=True,
-                                    validators=[Check(lambda text, n=name: self.problem(n, text))])
-                if row is ROWS[-1]:
+                    yield Label(OPTIONS[name].label, classes="form-label")
+                    yield self._field(name)
+                if i == len(ROWS) - 1:
                     yield Static("", id="form-note")  # a bad field's message, beside the fields
+
+    def _field(self, name: str):
+        choices = OPTIONS[name].choices
+        if choices:
+            field = Select([(c, c) for c in choices], value=getattr(self.base, name), allow_blank=False,
+                           compact=True, id=f"f-{name}", classes=f"form-select -{name}")
+            field.styles.width = max(map(len, choices)) + SELECT_EXTRA
+        else:
+            field = Input(option_text(self.base, name), compact=True, id=f"f-{name}", classes=f"form-input -{name}",
+                          select_on_focus=True, validators=[Check(lambda text, n=name: self.problem(n, text))])
+            field.styles.width = WIDTH.get(KINDS_OF[name].base, 7)
+        if name in ROWS[VAE_ROW]:  # five fields and the note on one line of 80 cells
+            field.styles.margin = (0, 1, 0, 0)
+        return field
 
     # reading
     def raw(self) -> dict[str, str]:
-        out = {name: self.query_one(f"#f-{name}", Input).value for name in FIELDS}
+        out = {name: self.query_one(f"#f-{name}", Input).value for name in TYPED}
         for name in CHOICES:
             out[name] = str(self.query_one(f"#f-{name}", Select).value)
         return out
 
-    def _parse(self, name: str, text: str) -> Any:
-        if name in CHOICES:
-            return text
-        try:
-            return FIELDS[name][1](text.strip())
-        except ValueError:
-            raise BadInput(f"{FIELDS[name][0]}: {text.strip()!r} is not a number") from None
-
     def problem(self, name: str, text: str) -> str | None:
         """What is wrong with `text` as field `name`, by AEConfig's own rules, or None."""
         try:
-            replace(self.base, **{name: self._parse(name, text)}).validate()
+            config_with(self.base, {name: text}, here=True)
         except BadInput as exc:
             return exc.message
         return None
@@ -115,22 +96,21 @@ class TrainForm(Vertical):
 
     def config(self) -> AEConfig:
         """The form as an AEConfig, or BadInput naming the first bad field."""
-        for name in (*FIELDS, *CHOICES):
+        for name in NAMES:
             self.check(name)
         if self.errors:
             raise BadInput(next(iter(self.errors.values())))
-        values = {name: self._parse(name, text) for name, text in self.raw().items()}
-        return replace(self.base, **values).validate()
+        return config_with(self.base, self.raw(), here=True)
 
     # writing
     def fill(self, config: AEConfig) -> None:
         """Show `config` (a resumed run's): fields not in the form come from it too."""
         self.base = config
-        for name in FIELDS:
-            self.query_one(f"#f-{name}", Input).value = shown(name, getattr(config, name))
+        for name in TYPED:
+            self.query_one(f"#f-{name}", Input).value = option_text(config, name)
         for name in CHOICES:
             self.query_one(f"#f-{name}", Select).value = getattr(config, name)
-        for name in (*FIELDS, *CHOICES):
+        for name in NAMES:
             self.check(name)
 
     def set_locked(self, locked: bool) -> None:
@@ -143,10 +123,22 @@ class TrainForm(Vertical):
         note.update(next(iter(self.errors.values()), ""))
         note.set_class(bool(self.errors), "-shown")
 
+    def _show_vae_row(self) -> None:
+        vae = str(self.query_one("#f-kind", Select).value) == "vae"
+        for name in ROWS[VAE_ROW]:
+            self.query_one(f"#f-{name}").display = vae
+        for label in self.query_one(f"#form-row-{VAE_ROW}").query(Label):
+            label.display = vae
+
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id and event.input.id.startswith("f-"):
             self.check(event.input.id[2:])
 
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "f-kind":
+            self._show_vae_row()
+
     def on_mount(self) -> None:
-        for name in (*FIELDS, *CHOICES):
+        self._show_vae_row()
+        for name in NAMES:
             self.check(name)
