@@ -73,6 +73,18 @@ def resumable(run: Run) -> AEConfig:
     return run.config()
 
 
+def _wait_for_figures(path: Path) -> None:
+    """A finished run being replaced may still have a child drawing its figures
+    (core/figures/background.py), holding the folder: let it finish first."""
+    from core.figures.background import wait_drawn
+
+    if path.is_dir() and not path.is_symlink():
+        try:
+            wait_drawn(Run(path))
+        except (RunError, OSError, ValueError):
+            pass  # a damaged folder: new_run says what it makes of it
+
+
 @contextmanager
 def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: None) -> Iterator[Ready]:
     from core.data.mnist import load_mnist
@@ -109,6 +121,8 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
             data = load_mnist(request.data_dir, device, config.subset, request.download)
         preflight(config, data)  # fail before a run folder exists, not after
         if run is None and not request.dry_run:
+            if request.force and request.name:
+                _wait_for_figures(Path(request.runs_dir) / request.name)
             run = new_run(config, request.runs_dir, name=request.name, force=request.force, keep_lock=True)
             locked = True
         if request.dry_run:
