@@ -29,10 +29,11 @@ class AeklApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "aekl"
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
-        Binding("q", "quit", "Quit"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("t", "toggle_theme", "Theme", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, tooltip="quit (asks first while a run trains)"),
+        Binding("q", "quit", "Quit", tooltip="quit (asks first while a run trains)"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("f1", "help", "Help", show=False, tooltip="this help"),
+        Binding("t", "toggle_theme", "Theme", show=False, tooltip="light or dark theme"),
     ]
 
     def __init__(self, config: AEConfig, runs_dir: Path, data_dir: Path | None, start: bool = False,
@@ -77,18 +78,30 @@ class AeklApp(App):
             return
         if isinstance(self.screen, Confirm):
             return
+        run_id = Path(trainer.run_dir).name
 
         def answer(choice: str | None) -> None:
             if choice == "leave":
-                self.exit()
+                self.exit(result=attach_note(run_id, self.runs_dir))
             elif choice == "stop":
                 trainer.action_stop()
                 self.exit()
 
-        self.push_screen(Confirm(
-            "This app started a run that is still training. Stop it (checkpoint and figures are saved), "
-            "or leave it training (watch it again with aekl-tui --attach)?",
-            [("s", "Stop it", "stop"), ("l", "Leave it training", "leave"), ("escape", "Cancel", "")]), answer)
+        self.push_screen(Confirm(quit_question(run_id), QUIT_ANSWERS), answer)
+
+
+QUIT_ANSWERS = [("s", "Stop it", "stop"), ("l", "Leave it training", "leave"), ("escape", "Cancel", "")]
+
+
+def quit_question(run_id: str) -> str:
+    return (f"Run {run_id} is still training. Stop it (checkpoint and figures are saved), "
+            "or leave it training (watch it again with aekl-tui --attach)?")
+
+
+def attach_note(run_id: str, runs_dir: Path) -> str:
+    """What `aekl-tui` prints on leaving a run training: its id and how to watch it again."""
+    out = "" if Path(runs_dir) == Path(RUNS_DIR) else f" --out {runs_dir}"
+    return f"Run {run_id} is still training. Watch it again with:\n  aekl-tui --attach {run_id}{out}"
 
 
 def make_app(runs_dir: str | Path | None = None, data_dir: str | Path | None = None,
@@ -160,7 +173,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = parse_options(argv)
     if not isinstance(options, dict):  # --help printed its text and returned an exit code
         return
-    make_app(**options).run()
+    note = make_app(**options).run()
+    if note:  # a run left training: say how to find it again
+        print(note)
 
 
 if __name__ == "__main__":

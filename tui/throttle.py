@@ -39,6 +39,11 @@ class Throttle:
         else:
             self._timer = self.owner.set_timer(wait, self._fire)
 
+    @property
+    def waiting(self) -> bool:
+        """A redraw is due and waits for its gap."""
+        return self._timer is not None
+
     def flush(self) -> None:
         """Redraw now (an epoch ended, the run finished): the last state must show."""
         if self._timer is not None:

@@ -7,17 +7,16 @@ the rest of the heavy stack are imported inside command bodies so that
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import sys
 from typing import Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from core import __version__
+from core.cli.ascii import HANDLER, PlainConsole
 from core.config import cli_message, flag_for  # noqa: F401  (commands word errors by flag through these)
 from core.errors import AeklError, ExitCode, rejected_value
 
@@ -25,8 +24,8 @@ DEBUG = bool(os.environ.get("AEKL_DEBUG"))
 
 # Chatter (tables, progress, paths) goes to stderr when --json owns stdout;
 # `out` is for results a person reads, `err` for progress and messages.
-out = Console()
-err = Console(stderr=True)
+out = PlainConsole()
+err = PlainConsole(stderr=True)
 
 
 def error_line(message: str) -> None:
@@ -39,28 +38,12 @@ def error_line_for(prog: str, message: str) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
 
 
-# What a terminal that cannot show a character gets instead: readable ASCII
-# for the symbols aekl prints, "?" for anything else.
-ASCII_FOR = {"‖": "||", "σ": "sigma", "Σ": "Sigma", "μ": "mu", "²": "^2", "·": "*", "×": "x", "−": "-",
-             "≥": ">=", "≤": "<=", "→": "->", "…": "...", "–": "-", "—": "--", "’": "'", "“": '"', "”": '"',
-             "∑": "sum", "√": "sqrt", "π": "pi", "Δ": "Delta", "ε": "eps", "β": "beta", "⁻": "^-", "¹": "^1"}
-
-
-def _to_ascii(exc: UnicodeError):
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    bad = exc.object[exc.start:exc.end]
-    return "".join(ASCII_FOR.get(ch, "?") for ch in bad), exc.end
-
-
-codecs.register_error("aekl-ascii", _to_ascii)
-
-
 def safe_streams() -> None:
     """Let stdout and stderr write what their encoding cannot show.
 
     Under PYTHONIOENCODING=ascii or a latin-1 locale, printing σ or ‖ would
-    raise UnicodeEncodeError mid-output; such characters are transliterated.
+    raise UnicodeEncodeError mid-output; such characters are spelled out
+    (core.cli.ascii).
     """
     for stream in (sys.stdout, sys.stderr):
         encoding = getattr(stream, "encoding", None) or "utf-8"
@@ -68,7 +51,7 @@ def safe_streams() -> None:
             "‖σ".encode(encoding)
         except UnicodeEncodeError:
             if hasattr(stream, "reconfigure"):
-                stream.reconfigure(errors="aekl-ascii")
+                stream.reconfigure(errors=HANDLER)
         except LookupError:
             pass
 

@@ -7,8 +7,6 @@ start-up time). rich's Markdown and plotext are imported only when asked for.
 
 from __future__ import annotations
 
-import codecs
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -16,38 +14,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from core.cli.base import app, out, print_json
+from core.cli.base import app, out, print_json, safe_streams
 from core.config import RUNS_DIR, flag_for
 from core.errors import BadInput
 
 POSTERIOR = "Posterior of a trained VAE"  # help panel of --run and its companions
-
-# What a terminal that cannot show these characters gets instead.
-ASCII = {"‖": "||", "σ": "sigma", "μ": "mu", "Σ": "Sigma", "≈": "~", "±": "+/-", "½": "1/2", "−": "-",
-         "≥": ">=", "≤": "<=", "≠": "!=", "…": "...", "²": "^2", "⁻¹": "^-1", "ᵀ": "^T", "√": "sqrt",
-         "∞": "inf", "∫": "integral", "Π": "prod", "′": "'", "≪": "<<", "×": "x", "→": "->", "λ": "lambda",
-         "δ": "delta", "ε": "eps", "₀": "0", "₁": "1", "·": "*"}
-
-
-def _transliterate(exc: UnicodeEncodeError) -> tuple[str, int]:
-    bad = exc.object[exc.start:exc.end]
-    return "".join(ASCII.get(ch, "?") for ch in bad), exc.end
-
-
-codecs.register_error("aekl-ascii", _transliterate)
-
-
-def _safe_stdout() -> None:
-    """Let a stdout that cannot encode ‖ or σ (PYTHONIOENCODING=ascii,
-    latin-1) print them as || and sigma instead of failing."""
-    stream = sys.stdout
-    encoding = (getattr(stream, "encoding", None) or "utf-8").lower()
-    try:
-        "‖σμ½−".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="aekl-ascii")
-
 
 def _reword(exc: BadInput) -> BadInput:
     """An error about two fields, with both called by their flags."""
@@ -114,7 +85,7 @@ def kl_command(
     """
     import numpy as np
 
-    _safe_stdout()
+    safe_streams()
     # Overflow is reported as "overflow" in the output; numpy's warnings
     # would add stray lines to stderr, which must hold one line per error.
     given = {"--mu": mu, "--sigma": sigma, "--logvar": logvar, "--mu1": mu1, "--sigma1": sigma1,
@@ -218,7 +189,7 @@ def kl_demo_command(
     from core.gauss.demo import LABELS, Mixture, optima_sentence, run_demo, save_png, terminal
     from core.gauss.parse import parse_floats
 
-    _safe_stdout()
+    safe_streams()
     mixture = Mixture.of(parse_floats(weights, "weights"), parse_floats(means, "means"),
                          parse_floats(spreads, "spreads"))
     demo = run_demo(mixture)

@@ -95,3 +95,30 @@ def pick_frames(count: int, width: int, rows: int, native: int = 28) -> tuple[li
     if side(len(few)) <= side(count):
         return every, side(count)  # height is the limit: dropping frames gains nothing
     return few, side(len(few))
+
+
+LEGIBLE = 14  # pixels a side below which a digit's strokes blur: half the native 28
+PER_PAGE = 4  # frames a page aims for when they cannot all be shown legibly
+
+
+def page_layout(count: int, width: int, rows: int, native: int = 28) -> tuple[int, int]:
+    """(frames a page, pixels a side) for `count` frames in width x rows cells.
+
+    All frames at once when they fit at a legible size (or at the largest the
+    rows allow, if that is smaller); otherwise fewer, larger frames a page,
+    paged through by the viewer, each as large as the rows allow while about
+    PER_PAGE still fit across.
+    """
+    if count <= 0 or width <= 0 or rows <= 0:
+        return 0, 0
+    tallest = min(native, 2 * rows)  # two pixels a cell, never above native size
+
+    def across(n: int) -> int:
+        return (width - GAP * (n - 1)) // n
+
+    if min(tallest, across(count)) >= min(LEGIBLE, tallest):
+        return count, min(tallest, across(count))
+    side = max(1, min(tallest, max(LEGIBLE, across(min(count, PER_PAGE)))))
+    per_page = max(1, min(count, (width + GAP) // (side + GAP)))
+    side = min(side, width)
+    return per_page, side

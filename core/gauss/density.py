@@ -104,26 +104,38 @@ def caption(pic: Picture) -> str:
 
 def draw(plt, pic: Picture, width: int | None = None, height: int | None = None) -> None:
     """Draw on a plotext-like API: densities and integrand, and for d = 2
-    the ellipses beside them."""
+    the ellipses beside them (the app draws each in a panel of its own)."""
     plt.clear_figure() if hasattr(plt, "clear_figure") else plt.clf()
     if width and height:
         plt.plotsize(width, height)
     if pic.ellipses is not None:
         plt.subplots(1, 2)
         plt.subplot(1, 1)
+    draw_densities(plt, pic)
+    if pic.ellipses is not None:
+        plt.subplot(1, 2)
+        draw_ellipses(plt, pic)
+
+
+def draw_densities(plt, pic: Picture) -> None:
+    """q_j, p_j and the integrand q ln(q/p) of the dimension shown."""
     step = max(1, len(pic.x) // 200)  # terminal cells are coarse; fewer points draw faster
     x = pic.x[::step].tolist()
     plt.plot(x, pic.q[::step].tolist(), label="q", color="cyan")
     plt.plot(x, pic.p[::step].tolist(), label="p", color="orange")
     plt.plot(x, pic.integrand[::step].tolist(), label="q ln(q/p)", color="red")
     plt.title(f"dim {pic.j + 1}: area {pic.area:.4g}")
-    if pic.ellipses is not None:
-        plt.subplot(1, 2)
-        for who, colour in (("q", "cyan"), ("p", "orange")):
-            for k, curve in enumerate(pic.ellipses[who], start=1):
-                plt.plot(curve[0].tolist(), curve[1].tolist(), color=colour,
-                         label=f"{who} {k}σ" if k == 1 else None)
-        plt.title("1σ and 2σ ellipses")
+
+
+def draw_ellipses(plt, pic: Picture) -> None:
+    """The 1σ and 2σ contours of q and p (d = 2 only; nothing otherwise)."""
+    if pic.ellipses is None:
+        return
+    for who, colour in (("q", "cyan"), ("p", "orange")):
+        for k, curve in enumerate(pic.ellipses[who], start=1):
+            plt.plot(curve[0].tolist(), curve[1].tolist(), color=colour,
+                     label=f"{who} {k}σ" if k == 1 else None)
+    plt.title("1σ and 2σ ellipses")
 
 
 def terminal(pic: Picture, width: int = 80, height: int = 20) -> str:

@@ -18,9 +18,8 @@ from core.config import IMAGE_DIM
 from core.nn.models import VAE, AutoEncoder
 
 ACTIVE_VARIANCE = 0.01  # Burda et al. 2016: active if Var over x of E[z_d | x] > 0.01
-# nats: a dimension with less KL than this carries almost nothing (a used
-# dimension of a trained MNIST VAE carries one nat or more)
-QUIET_KL = 0.1
+# the words about collapse live where a face can import them without torch
+from core.present.elbo import QUIET_KL, collapse_warning  # noqa: F401  (re-exported)
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -90,17 +89,3 @@ def epoch_fields(model: AutoEncoder, train: list[float], test: dict[str, float],
     if final:
         fields.update(iwae_bound(model, test_x, default_k(test_x.device)))
     return fields
-
-
-def collapse_warning(kl_per_dim: list[float] | tuple[float, ...], quiet: float = QUIET_KL) -> str | None:
-    """A sentence when most latent dimensions carry almost no KL, else None."""
-    if not kl_per_dim:
-        return None
-    idle = sum(1 for v in kl_per_dim if v < quiet)
-    if idle * 2 <= len(kl_per_dim):
-        return None
-    return (
-        f"posterior collapse: {idle} of {len(kl_per_dim)} latent dimensions carry almost no information "
-        f"(KL below {quiet} nats each). There the encoder answers N(0, 1) whatever the image, so the "
-        f"decoder learns to ignore them. A smaller beta, a KL warm-up or free bits leave room to use them."
-    )

@@ -153,6 +153,7 @@ def _limit_memory():
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
+@pytest.mark.slow  # a fresh `aekl` process (torch) a case, under a memory limit
 @pytest.mark.parametrize("argv, needle", [pytest.param(c[1], c[2], id=c[0]) for c in HUGE])
 def test_oversized_values_are_refused_before_allocating(world, argv, needle):
     argv = [a.format(root=world, runs=world / "runs") for a in argv]
@@ -188,6 +189,7 @@ OUTPUT = [
 ]
 
 
+@pytest.mark.slow  # a fresh `aekl` process a case
 @pytest.mark.parametrize("argv, env, where, code, needle", [pytest.param(*c[1:], id=c[0]) for c in OUTPUT])
 def test_output_never_fails_silently(world, argv, env, where, code, needle):
     argv = [sys.executable, "-m", "core.cli", *(a.format(runs=world / "runs") for a in argv)]

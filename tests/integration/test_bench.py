@@ -7,6 +7,8 @@ machine), not a test's: here only the shape and sign of the numbers count.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -18,11 +20,37 @@ runner = CliRunner()
 TINY = ["--device", "cpu", "--subset", "512", "--samples", "512", "--repeats", "2", "--warmup", "1", "--processes", "1"]
 
 
+def torch_peak_mb() -> float:
+    """Peak resident MB of a fresh interpreter that imports torch, read from its
+    own VmHWM (a new address space at exec: the parent's peak is not inherited,
+    as it is in ru_maxrss)."""
+    code = ("import torch\n"
+            "print([ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1])")
+    return int(subprocess.check_output([sys.executable, "-c", code], text=True)) / 1024
+
+
+def targets_agree_with_the_numbers(body):
+    """Each verdict in `met` follows from the bench's own numbers and the limit it states."""
+    limits, met, ratios = body["targets"], body["targets"]["met"], body["ratios"]
+    assert set(met) == {"engine_vs_floor", "engine_vs_tutorial", "time_to_quality", "added_memory", "first_step",
+                        "epoch_overhead", "one_epoch_fixed"}
+    assert met["one_epoch_fixed"] == (body["process"]["one_epoch_fixed_s"]["min"] <= limits["one_epoch_fixed_s_max"])
+    first = str(body["setup"]["batch_sizes"][0])  # the default batch; the others are extras
+    assert met["engine_vs_floor"] == (ratios["engine_vs_floor"][first]["from_min"] <= limits["engine_vs_floor_max"])
+    assert met["engine_vs_tutorial"] == (ratios["engine_vs_tutorial"]["from_min"] >= limits["engine_vs_tutorial_min"])
+    assert met["added_memory"] == (body["process"]["added_mb"]["min"] <= limits["added_memory_mb_max"])
+    assert met["first_step"] == (body["process"]["to_first_step_s"]["min"] < limits["first_step_s_max"])
+    assert met["epoch_overhead"] == (body["epoch_overhead"]["fraction"]["min"] <= limits["epoch_overhead_max"])
+    quick = ratios["time_to_quality"]
+    assert met["time_to_quality"] == (quick["engine_reached"] and quick["from_min"] >= limits["time_to_quality_min"])
+
+
 def positive_stats(stats):
     assert len(stats["runs"]) == 2 and all(v > 0 for v in stats["runs"])
     assert 0 < stats["min"] <= stats["median"]
 
 
+@pytest.mark.slow
 def test_bench_writes_bench_json_in_the_current_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["bench", *TINY, "--batch-size", "128", "--quality", "--target", "0.5",
@@ -66,19 +94,18 @@ def test_bench_writes_bench_json_in_the_current_folder(tmp_path, monkeypatch):
         assert quality[side]["start_s"] > 0
         assert quality[side]["from_start_s"]["min"] > min(r["train_s"] for r in quality[side]["runs"])
     assert body["ratios"]["time_to_quality"]["from_min"] > 0
-    assert set(body["targets"]["met"]) == {"engine_vs_floor", "engine_vs_tutorial", "time_to_quality",
-                                           "added_memory", "first_step", "epoch_overhead", "one_epoch_fixed"}
-    assert body["targets"]["added_memory_mb_max"] == 128 and body["targets"]["first_step_s_max"] == 3
-    assert body["targets"]["one_epoch_fixed_s_max"] == 1
-    assert body["targets"]["epoch_overhead_max"] == 0.05 and body["targets"]["engine_vs_floor_max"] == 1.2
+    targets_agree_with_the_numbers(body)
 
     # one fresh `import torch` and one fresh `aekl train --epochs 1` (--processes 1)
     proc = body["process"]
     assert setup["processes"] == 1
     train, torch_only, added = proc["train_peak_mb"], proc["import_torch_peak_mb"], proc["added_mb"]
     assert len(train["runs"]) == len(torch_only["runs"]) == len(added["runs"]) == 1
-    # torch alone is hundreds of MB; a training process holds torch and more, but not gigabytes more
-    assert 100 < torch_only["min"] < train["min"] < torch_only["min"] + 1000
+    # torch alone, read here another way (VmHWM just after the import; the bench
+    # takes ru_maxrss over the child's whole life, exit included): the same
+    # size, not a unit off; a training process holds torch and more
+    assert torch_only["min"] == pytest.approx(torch_peak_mb(), rel=0.5)
+    assert torch_only["min"] < train["min"]
     assert added["min"] == pytest.approx(train["min"] - torch_only["min"], abs=1e-5)
     assert 0 < proc["to_started_s"]["min"] <= proc["to_first_step_s"]["min"]
     assert proc["import_torch_s"]["min"] > 0
@@ -103,6 +130,7 @@ def test_bench_writes_bench_json_in_the_current_folder(tmp_path, monkeypatch):
     assert body["tui_overhead"]["measured"] is False and "TUI" in body["tui_overhead"]["how"]
 
 
+@pytest.mark.slow
 def test_bench_tables_and_out_folder(tmp_path):
     result = runner.invoke(app, ["bench", *TINY, "--repeats", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.stderr

@@ -213,6 +213,7 @@ def test_output_survives_a_narrow_encoding(encoding):
     assert "sigma" in text
 
 
+@pytest.mark.slow  # seconds of linear algebra at d = 500
 def test_memory_stays_bounded_at_d_500_with_a_full_covariance(tmp_path):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((500, 500))
@@ -233,12 +234,24 @@ def test_memory_stays_bounded_at_d_500_with_a_full_covariance(tmp_path):
     assert float(lines[-1].split()[1]) < 250  # --help promises this bound for d = 1000 (measured: 195 MB)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.slow  # two seconds of sampling before the signal
 def test_ctrl_c_stops_a_long_monte_carlo_with_130(tmp_path):
-    # 100 dimensions x 10M draws: far longer than the two seconds below, even on a fast box
+    # 100 dimensions x 10M draws: a minute or more of sampling. The signal is
+    # sent once the process has done more work than starting up costs (about
+    # 0.5 s of CPU), counted in CPU seconds so a loaded machine does not matter.
     mu = ",".join(str(k % 7) for k in range(100))
     proc = subprocess.Popen([sys.executable, "-m", "core.cli", "kl", "--mu", mu, "--samples", "10000000"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    time.sleep(2.0)
+    deadline = time.monotonic() + 120
+    while cpu_seconds(proc.pid) < 2.0:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

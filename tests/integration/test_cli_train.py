@@ -22,6 +22,7 @@ def trained(tmp_path_factory):
     return root, result
 
 
+@pytest.mark.slow  # shares a run trained by `aekl train`
 def test_train_json_is_a_stream_of_events(trained):
     root, result = trained
     events = [json.loads(line) for line in result.stdout.splitlines()]
@@ -34,6 +35,7 @@ def test_train_json_is_a_stream_of_events(trained):
     assert (root / "tiny" / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow  # shares a run trained by `aekl train`
 def test_runs_lists_the_run(trained):
     root, _ = trained
     result = runner.invoke(app, ["runs", "--out", str(root), "--json"])
@@ -45,6 +47,7 @@ def test_runs_lists_the_run(trained):
     assert "tiny" in table.stdout and "finished" in table.stdout
 
 
+@pytest.mark.slow  # shares a run trained by `aekl train`
 def test_show_reports_config_and_metrics(trained):
     root, _ = trained
     body = json.loads(runner.invoke(app, ["show", "tiny", "--out", str(root), "--json"]).stdout)
@@ -52,6 +55,7 @@ def test_show_reports_config_and_metrics(trained):
     assert "latent.png" in body["files"]
 
 
+@pytest.mark.slow  # shares a run trained by `aekl train`
 def test_interpolate_writes_png_and_draws_frames(trained):
     root, _ = trained
     result = runner.invoke(app, ["interpolate", "tiny", "--out", str(root), "--from-index", "3",
@@ -66,6 +70,7 @@ def test_interpolate_writes_png_and_draws_frames(trained):
     assert strip and max(len(line) for line in strip) <= 80  # fits the 80 columns, no wrapping
 
 
+@pytest.mark.slow  # shares a run trained by `aekl train`
 def test_latent_redraws_figures(trained):
     root, _ = trained
     (root / "tiny" / "latent.png").unlink()
@@ -81,6 +86,7 @@ def test_dry_run_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # shares a run trained by `aekl train`
 def test_existing_name_needs_force(trained):
     root, _ = trained
     again = runner.invoke(app, ["train", *TINY, "--out", str(root), "--name", "tiny"])

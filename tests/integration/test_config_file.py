@@ -3,6 +3,8 @@ and flags given with it override the file."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from typer.testing import CliRunner
@@ -23,6 +25,7 @@ def losses(run) -> list[dict]:
     return [{k: v for k, v in r.items() if "loss" in k or "mse" in k or "kl" in k} for r in rows(run)]
 
 
+@pytest.mark.slow  # trains runs with `aekl train`
 def test_a_runs_config_file_reruns_it_and_flags_override_it(tmp_path):
     first = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path), "--name", "x"])
     assert first.exit_code == 0, first.stderr

@@ -23,10 +23,18 @@ runner = CliRunner()
 TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--batch-size", "64"]
 
 
-@pytest.fixture
-def run_dir(tmp_path):
-    result = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path), "--name", "r"])
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One tiny finished run, trained once; tests damage copies of it."""
+    root = tmp_path_factory.mktemp("finished")
+    result = runner.invoke(app, ["train", *TINY, "--out", str(root), "--name", "r"])
     assert result.exit_code == 0, result.stderr
+    return root / "r"
+
+
+@pytest.fixture
+def run_dir(finished_run, tmp_path):
+    shutil.copytree(finished_run, tmp_path / "r")
     return tmp_path, tmp_path / "r"
 
 
@@ -124,6 +132,7 @@ LAUNCH = [sys.executable, "-c", "from core.cli import app; app()"]
 KILL_ARGS = ["train", "--subset", "1024", "--batch-size", "64", "--epochs", "3", "--hidden", "128,64", "--json"]
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_loses_nothing(tmp_path):
     whole = subprocess.run([*LAUNCH, *KILL_ARGS, "--out", str(tmp_path), "--name", "whole"], capture_output=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
@@ -156,6 +165,7 @@ def test_sigkill_at_any_moment_loses_nothing(tmp_path):
         assert not list(run.path.glob(".*.tmp"))
 
 
+@pytest.mark.slow  # trains for epochs
 def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from core.nn.models import AutoEncoder
 
@@ -257,19 +267,12 @@ DAMAGE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("finished")
-    result = runner.invoke(app, ["train", *TINY, "--out", str(root), "--name", "r"])
-    assert result.exit_code == 0, result.stderr
-    return root / "r"
-
-
 def aekl(*argv, timeout=60):
     return subprocess.run([sys.executable, "-m", "core.cli", *map(str, argv)], capture_output=True, text=True,
                           timeout=timeout)
 
 
+@pytest.mark.slow  # three fresh `aekl` processes a case: a reader that blocks fails instead of hanging
 @pytest.mark.parametrize("damage, reason", [pytest.param(c[1], c[2], id=c[0]) for c in DAMAGE])
 def test_damaged_run_is_listed_as_damaged_and_the_others_normally(finished_run, tmp_path, damage, reason):
     for name in ("a-good", "b-bad", "c-good"):
@@ -311,6 +314,7 @@ CHECKPOINT_DAMAGE = [
 ]
 
 
+@pytest.mark.slow  # a fresh `aekl` process (torch) a case
 @pytest.mark.parametrize("damage, reason", [pytest.param(c[1], c[2], id=c[0]) for c in CHECKPOINT_DAMAGE])
 @pytest.mark.parametrize("command", ["interpolate", "latent"])
 def test_damaged_checkpoint_is_one_line(finished_run, tmp_path, damage, reason, command):

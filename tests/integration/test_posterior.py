@@ -21,6 +21,8 @@ from core.engine.fit import fit
 runner = CliRunner()
 
 
+pytestmark = pytest.mark.slow  # the module's runs train two VAEs
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, mnist_small):
     """A tiny VAE (latent 3) and a tiny plain autoencoder in one runs folder."""

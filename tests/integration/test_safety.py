@@ -49,6 +49,7 @@ def test_force_never_replaces_what_is_not_a_run(home, name):
     assert snapshot(home) == before
 
 
+@pytest.mark.slow  # trains
 def test_force_replaces_a_run_but_keeps_files_it_did_not_make(tmp_path):
     first = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path), "--name", "r", "--seed", "1"])
     assert first.exit_code == 0, first.stderr
@@ -59,6 +60,7 @@ def test_force_replaces_a_run_but_keeps_files_it_did_not_make(tmp_path):
     assert '"seed": 2' in (tmp_path / "r" / "config.json").read_text()
 
 
+@pytest.mark.slow  # trains
 def test_resume_dry_run_leaves_the_run_byte_identical(tmp_path, mnist_small):
     from core.config import AEConfig
     from core.runfolder.runs import new_run
@@ -76,6 +78,7 @@ def test_resume_dry_run_leaves_the_run_byte_identical(tmp_path, mnist_small):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow  # trains
 def test_resume_refuses_options_that_would_change_the_run(tmp_path):
     made = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path), "--name", "r"])
     assert made.exit_code == 0
@@ -89,6 +92,7 @@ def test_dry_run_writes_nothing(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # two trainer processes
 def test_two_writers_of_one_name_give_one_run_and_one_refusal(tmp_path):
     argv = [sys.executable, "-m", "core.cli", "train", "--subset", "1024", "--epochs", "2", "--hidden", "64,32",
             "--batch-size", "64", "--out", str(tmp_path), "--name", "twin", "--force"]

@@ -15,6 +15,8 @@ ARGS = ["train", "--subset", "1024", "--batch-size", "64", "--epochs", "4", "--h
         "--kind", "vae", "--json"]
 LAUNCH = [sys.executable, "-c", "from core.cli import app; app()"]
 
+pytestmark = pytest.mark.slow  # real trainer processes
+
 
 def start(*extra):
     return subprocess.Popen([*LAUNCH, *ARGS, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

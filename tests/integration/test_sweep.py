@@ -38,6 +38,7 @@ def first(tmp_path_factory):
     return root, result
 
 
+@pytest.mark.slow  # trains a grid
 def test_grid_trains_one_run_per_point(first):
     root, result = first
     summary = json.loads(result.stdout)  # the whole of stdout is one JSON object
@@ -59,6 +60,7 @@ def test_grid_trains_one_run_per_point(first):
     assert by_seed[(2, 0)] != by_seed[(2, 1)]  # the seed does change the run
 
 
+@pytest.mark.slow  # trains a grid
 def test_configs_hold_mean_and_std_over_seeds(first):
     _, result = first
     summary = json.loads(result.stdout)
@@ -72,6 +74,7 @@ def test_configs_hold_mean_and_std_over_seeds(first):
         assert c["actions"] == ["trained", "trained"] and c["epochs"] == 1
 
 
+@pytest.mark.slow  # trains a grid
 def test_sweep_folder_holds_json_and_figures(first):
     root, result = first
     summary = json.loads(result.stdout)
@@ -85,6 +88,7 @@ def test_sweep_folder_holds_json_and_figures(first):
     assert png_size(folder / "reconstructions.png") == (900, 40 + 80 * 3)
 
 
+@pytest.mark.slow  # trains a grid
 def test_second_sweep_reuses_finished_runs_and_prints_the_spread(first):
     root, result = first
     before = {d: (d / "checkpoint.pt").stat().st_mtime_ns for d in run_dirs(root)}
@@ -98,6 +102,7 @@ def test_second_sweep_reuses_finished_runs_and_prints_the_spread(first):
     assert "ae z=2 seed 0: reused: finished run" in again.stderr
 
 
+@pytest.mark.slow  # trains a grid
 def test_force_retrains(tmp_path):
     assert sweep(tmp_path, "--latent", "2", "--json").exit_code == 0
     forced = sweep(tmp_path, "--latent", "2", "--force")
@@ -107,6 +112,7 @@ def test_force_retrains(tmp_path):
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("sweep-")]) == 2
 
 
+@pytest.mark.slow  # trains a grid
 def test_stopped_run_is_resumed(tmp_path, mnist_small):
     from core.config import AEConfig
     from core.runfolder.runs import new_run
@@ -158,17 +164,20 @@ def test_ray_executor_without_ray_names_the_extra(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unreachable_ray_address_is_one_line_within_seconds(tmp_path):
+def test_unreachable_ray_address_is_one_line_without_starting_ray(tmp_path):
+    """The address is probed before ray.init, which would retry an unreachable
+    head for minutes: the answer comes from the probe, and Ray never starts."""
     import socket
     import time
 
-    pytest.importorskip("ray")
+    ray = pytest.importorskip("ray")
     with socket.socket() as s:  # a port nobody listens on once this socket closes
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     began = time.monotonic()
     result = sweep(tmp_path, "--latent", "2", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}")
-    assert time.monotonic() - began < 10
+    assert not ray.is_initialized()
+    assert time.monotonic() - began < 60  # generous: a loaded machine, not Ray's retries
     assert result.exit_code == 2 and result.stdout == "" and result.stderr.count("\n") == 1
     assert f"--ray-address cannot be reached (Connection refused), got '127.0.0.1:{port}'" in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +17,7 @@ from core.cli import app
 from core.config import AEConfig
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # starts Ray and trains on its workers
 runner = CliRunner()
 TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--latent", "2", "--seeds", "0,1"]
 RUN_FILES = {"config.json", "status.json", "metrics.jsonl", "checkpoint.pt", "latents.npz", "loss.png",
@@ -75,8 +75,9 @@ def test_a_worker_without_the_drivers_files_returns_the_run_folder(local_ray, tm
     run_dir = tmp_path / "runs" / "far-ae-z2"
     board = ray.remote(num_cpus=0)(Board).remote()
     # A marker the worker cannot read: it must train elsewhere and send the files back.
-    result = ray.get(ray.remote(run_task).remote(0, config.to_dict(), str(run_dir), False,
-                                                 str(tmp_path / "no-marker"), "token", None, None, board))
+    task = dict(index=0, config=config.to_dict(), run_dir=str(run_dir), resume=False,
+                marker=str(tmp_path / "no-marker"), token="token", files=None, data_dir=None, board=board)
+    result = ray.get(ray.remote(run_task).remote(**task))
     assert result["state"] == "finished" and result["detail"].startswith("test MSE")
     assert RUN_FILES <= set(result["files"]) and "history/epoch-0001.npz" in result["files"]
     assert "lock" not in result["files"]  # the worker's lock stays with the worker
@@ -105,24 +106,25 @@ def test_a_cancelled_ray_sweep_leaves_resumable_runs(local_ray, tmp_path):
     def report(i, state, **details):
         seen.append((i, state))
 
-    started = time.monotonic()
-    # Stop as soon as any run reports training: two tasks hold the 2 CPUs, the third waits.
+    # Stop as soon as any run reports training. Which tasks Ray had begun by
+    # then is its business; what it promises is that each one ends, stopped
+    # with a checkpoint, finished, or cancelled before it began.
     outcomes = run_ray(jobs, tmp_path, None, 1.0, 0.0, lambda: any(s == "training" for _, s in seen), report)
-    assert time.monotonic() - started < 60
-    states = sorted(o.state for o in outcomes)
-    assert states == ["cancelled", "stopped", "stopped"], seen
+    assert len(outcomes) == 3 and {o.state for o in outcomes} <= {"cancelled", "stopped", "finished"}, seen
+    assert any(o.state != "cancelled" for o in outcomes), seen  # the one that reported training
+    expected = {"cancelled": "train", "stopped": "resume", "finished": "reuse"}
     for o in outcomes:
         if o.state == "stopped":
             status = json.loads(o.run.file("status.json").read_text())
             assert status["status"] == "stopped" and status["epoch"] < 30
             assert o.run.file("checkpoint.pt").is_file()
-        else:
+        elif o.state == "cancelled":
             assert o.run is None  # its fresh folder was removed: nothing had started in it
-    assert len(run_dirs(tmp_path)) == 2
-    # The same sweep again resumes the two stopped runs and trains the cancelled one.
+    assert len(run_dirs(tmp_path)) == sum(o.state != "cancelled" for o in outcomes)
+    # The same sweep again picks each run up where it ended.
     again = plan(configs, tmp_path)
-    assert sorted(j.action for j in again) == ["resume", "resume", "train"]
-    assert {j.run.path for j in again if j.run} == {o.run.path for o in outcomes if o.run}
+    assert sorted(j.action for j in again) == sorted(expected[o.state] for o in outcomes)
+    assert {j.run.path for j in again if j.action != "train"} == {o.run.path for o in outcomes if o.run}
 
 
 def test_gpus_per_run_on_a_cluster_without_gpus_is_one_line(local_ray, tmp_path):

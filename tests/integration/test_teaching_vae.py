@@ -40,6 +40,7 @@ def test_the_likelihood_constant_is_the_one_stated():
     assert (-log_lik(x, x_hat)).tolist() == pytest.approx(expected.tolist(), rel=1e-12)
 
 
+@pytest.mark.slow  # seconds of Monte Carlo
 @torch.no_grad()
 def test_a_decoder_that_ignores_z_has_a_known_likelihood_and_the_bounds_bracket_it():
     model = small_vae()
@@ -62,6 +63,7 @@ def test_a_decoder_that_ignores_z_has_a_known_likelihood_and_the_bounds_bracket_
     assert bound["test_iwae_nll"] - exact < 0.5 * kl  # and much closer to ln p(x) with k = 256
 
 
+@pytest.mark.slow  # seconds of Monte Carlo
 @torch.no_grad()
 def test_the_sampled_elbo_matches_an_independent_monte_carlo():
     model = small_vae(seed=1)
@@ -82,6 +84,7 @@ def test_the_sampled_elbo_matches_an_independent_monte_carlo():
     assert iwae_bound(model, x, k=40)["test_iwae_nll"] == pytest.approx(iwae, abs=0.05 * abs(iwae - got["test_nelbo"]) + 0.5)
 
 
+@pytest.mark.slow  # trains for epochs
 def test_a_vae_run_records_the_elbo_the_bound_and_the_whole_set_charge(tmp_path, mnist_small, tiny_config):
     config = replace(tiny_config, kind="vae", latent=4, epochs=2, free_bits=0.8)
     run = new_run(config, tmp_path)
@@ -113,6 +116,7 @@ def _cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
+@pytest.mark.slow  # real `aekl train` processes
 def test_summary_show_and_show_nll_state_the_units(tmp_path):
     trained = _cli("train", "--kind", "vae", "--latent", "3", "--epochs", "1", "--subset", "512", "--batch-size", "64",
                    "--hidden", "32", "--name", "v", cwd=tmp_path)

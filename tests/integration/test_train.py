@@ -20,6 +20,7 @@ def run_all(config, data, **kw):
     return list(fit(config, data, **kw))
 
 
+@pytest.mark.slow  # trains for epochs
 def test_run_writes_every_artifact(tmp_path, mnist_small, tiny_config):
     run = new_run(tiny_config, tmp_path)
     events = run_all(tiny_config, mnist_small, run=run)
@@ -65,6 +66,7 @@ def test_event_payloads_have_the_promised_shapes(mnist_small, tiny_config):
     assert all(p.samples_per_s > 0 and np.isfinite(p.loss) for p in steps)
 
 
+@pytest.mark.slow  # trains for epochs
 def test_loss_decreases_on_a_fixed_subset(mnist_small, tiny_config):
     config = replace(tiny_config, epochs=4)
     ends = [e for e in run_all(config, mnist_small) if isinstance(e, EpochEnd)]
@@ -72,6 +74,7 @@ def test_loss_decreases_on_a_fixed_subset(mnist_small, tiny_config):
     assert ends[-1].test_mse < ends[0].test_mse
 
 
+@pytest.mark.slow  # trains for epochs
 def test_vae_reports_both_parts(mnist_small, tiny_config):
     config = replace(tiny_config, kind="vae", epochs=1)
     end = next(e for e in run_all(config, mnist_small) if isinstance(e, EpochEnd))
@@ -80,6 +83,7 @@ def test_vae_reports_both_parts(mnist_small, tiny_config):
     assert end.test_loss == pytest.approx(end.test_mse + end.test_kl / 784, rel=1e-4)
 
 
+@pytest.mark.slow  # trains for epochs
 def test_same_seed_same_run_and_another_seed_differs(mnist_small, tiny_config):
     a = [e.train_loss for e in run_all(tiny_config, mnist_small) if isinstance(e, EpochEnd)]
     b = [e.train_loss for e in run_all(tiny_config, mnist_small) if isinstance(e, EpochEnd)]
@@ -90,6 +94,7 @@ def test_same_seed_same_run_and_another_seed_differs(mnist_small, tiny_config):
 
 # 8 steps an epoch: 11 polls stop at step 3 of epoch 2; 8 polls stop just after
 # epoch 2's batch order was drawn, before its first step.
+@pytest.mark.slow  # trains for epochs
 @pytest.mark.parametrize("polls_before_stop, where", [(11, (1, 3)), (8, (1, 0))])
 def test_stop_then_resume_equals_uninterrupted(tmp_path, mnist_small, tiny_config, polls_before_stop, where):
     config = replace(tiny_config, kind="vae", epochs=2)  # VAE: the noise RNG must resume too
@@ -116,6 +121,7 @@ def test_stop_then_resume_equals_uninterrupted(tmp_path, mnist_small, tiny_confi
     assert [m["train_loss"] for m in whole.metrics()] == [m["train_loss"] for m in parted.metrics()]
 
 
+@pytest.mark.slow  # trains for epochs
 def test_a_run_stopped_on_another_kind_of_device_resumes(tmp_path, mnist_small, tiny_config):
     config = replace(tiny_config, kind="vae", epochs=1)
     run = new_run(config, tmp_path)
@@ -159,6 +165,7 @@ def test_slerp_keeps_endpoints_and_norm_path(mnist_small):
     assert mid[0] > 0 and mid[1] > 0
 
 
+@pytest.mark.slow  # trains for epochs
 def test_cuda_graphs_switch_is_ignored_off_cuda(mnist_small, tiny_config):
     """On the CPU (and for VAEs) --cuda-graphs changes nothing: the eager step runs."""
     from core.engine.fit import uses_graphs
@@ -171,6 +178,7 @@ def test_cuda_graphs_switch_is_ignored_off_cuda(mnist_small, tiny_config):
     assert [getattr(e, "loss", None) for e in plain] == [getattr(e, "loss", None) for e in flagged]
 
 
+@pytest.mark.slow  # trains for epochs
 @pytest.mark.parametrize("raw", [True, False])  # the OS error itself, or as the run folder's writer words it
 def test_a_full_disk_mid_run_fails_with_exit_1_and_says_so(tmp_path, mnist_small, tiny_config, monkeypatch, raw):
     """ENOSPC on the second checkpoint: a failed run (exit code 1), not a usage error,

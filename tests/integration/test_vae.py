@@ -76,6 +76,7 @@ def test_an_encoder_with_exactly_k_informative_dimensions(k, mnist_small):
     assert len(stats["kl_per_dim"]) == 5
 
 
+@pytest.mark.slow  # trains for epochs
 def test_every_epoch_carries_the_elbo_in_parts(tmp_path, mnist_small, tiny_config):
     config = replace(tiny_config, kind="vae", latent=4, epochs=2, kl_warmup=1.5, free_bits=0.05)
     run = new_run(config, tmp_path)
@@ -95,6 +96,7 @@ def test_every_epoch_carries_the_elbo_in_parts(tmp_path, mnist_small, tiny_confi
     assert {"train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta"} <= set(rows[0])
 
 
+@pytest.mark.slow  # trains for epochs
 def test_an_autoencoder_row_has_no_vae_fields(mnist_small, tiny_config):
     end = ends_of(replace(tiny_config, epochs=1), mnist_small)[0]
     assert end.kl_per_dim == () and end.beta is None
@@ -102,6 +104,7 @@ def test_an_autoencoder_row_has_no_vae_fields(mnist_small, tiny_config):
                                       "samples_per_s", "lr"}
 
 
+@pytest.mark.slow  # trains for epochs
 @pytest.mark.parametrize("schedule", [{"kl_warmup": 1.5}, {"kl_schedule": "cyclical", "kl_cycles": 3}])
 def test_resume_with_a_schedule_reaches_the_same_weights(tmp_path, mnist_small, tiny_config, schedule):
     config = replace(tiny_config, kind="vae", epochs=2, free_bits=0.1, **schedule)
@@ -122,6 +125,7 @@ def test_resume_with_a_schedule_reaches_the_same_weights(tmp_path, mnist_small, 
     assert [m["train_loss"] for m in whole.metrics()] == [m["train_loss"] for m in parted.metrics()]
 
 
+@pytest.mark.slow  # trains for epochs
 def test_vae_figures_have_the_documented_sizes(tmp_path, mnist_small, tiny_config):
     config = replace(tiny_config, kind="vae", latent=5, epochs=1)
     run = new_run(config, tmp_path)
@@ -147,6 +151,7 @@ def test_collapse_warning_words():
     assert collapse_warning([]) is None
 
 
+@pytest.mark.slow  # trains for epochs
 def test_a_collapsed_model_warns_and_a_healthy_one_does_not(mnist_small, tiny_config):
     base = replace(tiny_config, kind="vae", latent=4, epochs=3)
     collapsed = ends_of(replace(base, beta=500.0), mnist_small)[-1]
@@ -167,6 +172,7 @@ def cli(*args, cwd):
     (["--beta", "-0.5"], "--beta"),
     (["--kl-schedule", "sawtooth"], "--kl-schedule"),
 ])
+@pytest.mark.slow  # a fresh `aekl train` process
 def test_bad_kl_options_one_line_exit_2_nothing_written(tmp_path, args, flag):
     import os
 
@@ -181,6 +187,7 @@ def test_bad_kl_options_one_line_exit_2_nothing_written(tmp_path, args, flag):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # a fresh `aekl train` process
 def test_cli_summary_and_show_print_the_elbo(tmp_path):
     import os
 

@@ -11,7 +11,7 @@ from tui.app import make_app
 from tui.screens.run_detail import RunDetailScreen
 from tui.widgets.kl_bars import KLBars
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]  # the module's run trains a VAE
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,25 @@ async def open_kl(pilot):
     return pilot.app.screen.query_one(KLPanel)
 
 
+async def settle(pilot, limit: float = 20.0):
+    """Wait until the results follow the typing (they wait for a pause in it)."""
+    import time
+
+    panel = pilot.app.screen.query_one(KLPanel)
+    end = time.monotonic() + limit
+    await pilot.pause()
+    while panel.pending:
+        assert time.monotonic() < end, "the KL panel never caught up with the typing"
+        await pilot.pause(0.05)
+
+
 async def test_typed_input_gives_the_closed_form_total(runs_dir, text):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         panel = await open_kl(pilot)
         assert app.focused.id == "kl-mu"  # typing goes straight into μ
         await pilot.press(*"0.5,1", "tab", *"1,2")
-        await pilot.pause()
+        await settle(pilot)
         assert TOTAL == pytest.approx(1.4318528, abs=1e-7)
         assert panel.report.total == pytest.approx(TOTAL, rel=1e-12)
         assert panel.report.reverse == pytest.approx(REVERSE, rel=1e-12)
@@ -46,65 +58,69 @@ async def test_second_gaussian_and_both_directions(runs_dir):
     async with app.run_test(size=(80, 24)) as pilot:
         panel = await open_kl(pilot)
         await pilot.press(*"1", "tab", *"2", "tab", *"0", "tab", *"1")
-        await pilot.pause()
+        await settle(pilot)
         # KL(N(1, 4) ‖ N(0, 1)) = ½(4 + 1 − 1 − ln 4);  KL(N(0, 1) ‖ N(1, 4)) = ½(1/4 + 1/4 − 1 + ln 4)
         assert panel.report.total == pytest.approx(0.5 * (4 - math.log(4)), rel=1e-12)
         assert panel.report.reverse == pytest.approx(0.5 * (0.5 - 1 + math.log(4)), rel=1e-12)
         await pilot.press(*["shift+tab"] * 1, "backspace", *"3")  # μ of p: 0 -> 3
-        await pilot.pause()
+        await settle(pilot)
         expected = 0.5 * (4 + 4 - 1 - math.log(4))  # (μ − μ₁)² = 4, σ₁ = 1
         assert panel.report.total == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.slow  # many redraws of the derivations (the snapshot tests keep a quick look)
 async def test_bad_input_is_marked_on_the_field_and_never_crashes(runs_dir, text):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         panel = await open_kl(pilot)
         await pilot.press(*"0.5,1", "tab", *"1,2")
-        await pilot.pause()
+        await settle(pilot)
         good = panel.report.total
         mu, sigma = (app.screen.query_one(f"#kl-{n}") for n in ("mu", "sigma"))
 
         await pilot.press("backspace", *"-2")  # σ = 1,-2
-        await pilot.pause()
+        await settle(pilot)
         assert sigma.has_class("-invalid") and not mu.has_class("-invalid")
         assert panel.errors == {"sigma": "σ of q must be > 0, got -2"}
         assert "σ of q must be > 0, got -2" in text(app)
         assert panel.report.total == good  # the last good result stays (dimmed)
         assert panel.has_class("-stale")
+        assert "not updated: the results below are for the last valid input" in text(app)  # words, not only dim
 
         for junk in ("x", ",", "nan"):
             await pilot.press(*junk)
-            await pilot.pause()
+            await settle(pilot)
             assert sigma.has_class("-invalid")
 
         # sizes that do not match mark both fields the error is about (its field and other)
         await pilot.press("ctrl+u", *"1,2,3")
-        await pilot.pause()
+        await settle(pilot)
         assert set(panel.errors) == {"mu", "sigma"}
         assert panel.errors["sigma"] == "σ of q has 3 values but μ of q has 2 values"
         assert mu.has_class("-invalid")
 
         await pilot.press("ctrl+u", *"1,2")
-        await pilot.pause()
+        await settle(pilot)
         assert not panel.errors and not sigma.has_class("-invalid") and not panel.has_class("-stale")
+        assert "not updated" not in text(app)
         assert panel.report.total == pytest.approx(TOTAL, rel=1e-12)
 
 
+@pytest.mark.slow  # many redraws of the derivations (the snapshot tests keep a quick look)
 async def test_derivations_follow_the_input(runs_dir):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(100, 40)) as pilot:
         await open_kl(pilot)
         await pilot.press(*"0.5,1", "tab", *"1,2", "ctrl+t")
-        await pilot.pause()
+        await settle(pilot)
         explain = app.screen.query_one("#kl-explain")
         assert explain.display
         assert "KL(N0 ‖ N1) = 1.43185" in explain.source  # the numbers typed, worked through
         await pilot.press("5")  # σ = 1,25 now: ½(0.25) + ½(625 − 1 − ln 625) = 309.406
-        await pilot.pause()
+        await settle(pilot)
         assert "KL(N0 ‖ N1) = 309.406" in explain.source and "1.43185" not in explain.source
         await pilot.press("ctrl+t")
-        await pilot.pause()
+        await settle(pilot)
         assert not explain.display
 
 
@@ -117,12 +133,12 @@ async def test_derivations_step_by_step(runs_dir):
     async with app.run_test(size=(100, 40)) as pilot:
         await open_kl(pilot)
         await pilot.press(*"0.5,1", "tab", *"1,2", "ctrl+n")
-        await pilot.pause()
+        await settle(pilot)
         explain = app.screen.query_one("#kl-explain")
         assert explain.display and explain.source.startswith(steps[0])
         assert steps[1] not in explain.source and f"step 1 of {len(steps)}" in explain.source
         await pilot.press("ctrl+n", "ctrl+n")
-        await pilot.pause()
+        await settle(pilot)
         assert steps[2] in explain.source and steps[3] not in explain.source
         assert f"step 3 of {len(steps)}" in explain.source
 
@@ -149,3 +165,61 @@ async def test_forward_vs_reverse_demo_screen(runs_dir):
         await pilot.press("backspace", "5")
         await pilot.pause()
         assert not screen.errors and not weights.has_class("-invalid")
+
+
+async def test_blank_fields_show_their_defaults(runs_dir, text):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_kl(pilot)
+        await pilot.press(*"0.5,1")
+        await settle(pilot)
+        # σ blank: 1 in each dimension, so KL = ½ Σ μ² = ½ (0.25 + 1)
+        assert panel.report.total == pytest.approx(0.5 * (0.25 + 1.0), rel=1e-12)
+        assert "blank, so the default: σ of q 1 each, μ of p 0 each, σ of p 1 each" in text(app)
+        assert app.screen.query_one("#kl-sigma").placeholder == "blank: 1 each"
+
+
+async def test_results_wait_for_a_pause_in_the_typing(runs_dir, monkeypatch, text):
+    import tui.widgets.kl_panel as kl_panel
+
+    monkeypatch.setattr(kl_panel, "DEBOUNCE", 3.0)  # long enough that no wait ends between two keys
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_kl(pilot)
+        await pilot.press(*"0.5,")  # on the way to 0.5,1: not an error yet, not a result
+        mu = app.screen.query_one("#kl-mu")
+        assert panel.pending and not panel.errors and not mu.has_class("-invalid")
+        await settle(pilot)
+        assert set(panel.errors) == {"mu"} and mu.has_class("-invalid")  # the pause came: now it is one
+        await pilot.press("1")
+        await settle(pilot)
+        assert not panel.errors and panel.report.total == pytest.approx(0.625, rel=1e-12)
+
+
+async def test_two_dimensions_get_two_pictures(runs_dir, text):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 60)) as pilot:
+        await open_kl(pilot)
+        await pilot.press(*"0.5,1", "tab", *"1,2")
+        await settle(pilot)
+        shown = text(app)
+        # the densities of the largest term (dimension 2) and, beside them, the ellipses: each once
+        assert shown.count("dim 2: area 1.307") == 1 and shown.count("1σ and 2σ ellipses") == 1
+        assert app.screen.query_one("#kl-ellipses").display
+        await pilot.press("ctrl+u", "1", "shift+tab", "ctrl+u", *"0.5")  # one dimension: no ellipses
+        await settle(pilot)
+        assert not app.screen.query_one("#kl-ellipses").display
+        assert "1σ and 2σ ellipses" not in text(app)
+
+
+async def test_next_step_scrolls_to_the_new_step_at_80x24(runs_dir, text):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_kl(pilot)
+        await pilot.press(*"0.5,1", "tab", *"1,2")
+        await settle(pilot)
+        for n in (1, 2, 3):
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            await pilot.pause()
+            assert f"step {n} of" in text(app)  # the newest step is in view, not below the fold

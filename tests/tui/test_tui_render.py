@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from rich.style import Style
 
-from core.figures.render import GAP, MIN_FRAMES, UPPER_HALF, cell_pairs, grey, pick_frames, resize, to_unit
+from core.figures.render import (GAP, MIN_FRAMES, UPPER_HALF, cell_pairs, grey, page_layout, pick_frames,
+                                 resize, to_unit)
 from tui.pixels import image_text, strip_text
 
 
@@ -75,3 +76,15 @@ def test_pick_frames_fits_the_space(width, rows, frames, side):
     assert (len(shown), got) == (frames, side)
     assert shown[0] == 0 and shown[-1] == 9  # start and end are always there
     assert len(shown) * got + GAP * (len(shown) - 1) <= width
+
+
+@pytest.mark.parametrize("width, rows, per_page, side", [
+    (80, 7, 5, 14),  # 80x24: five digits of 14x14 pixels (7 rows) a page, not ten of 7x7
+    (118, 14, 4, 28),  # 120x40: four full-size digits a page fill the rows
+    (200, 20, 10, 19),  # ten fit at a legible 19x19: no paging
+    (400, 3, 10, 6),  # three rows hold six pixels: all ten, as large as the rows allow
+    (10, 14, 1, 10),  # narrower than one digit: one a page, cut to the width
+])
+def test_page_layout_prefers_fewer_larger_frames(width, rows, per_page, side):
+    assert page_layout(10, width, rows) == (per_page, side)
+    assert side <= min(28, 2 * rows) and per_page * side + GAP * (per_page - 1) <= width

@@ -53,6 +53,7 @@ async def test_a_run_without_checkpoint_opens_without_interpolation(prepared_run
         assert screen.query_one(LatentScatter).points is None  # no latents.npz either
 
 
+@pytest.mark.slow  # the session's trained run trains MNIST
 async def test_open_a_trained_run_and_decode_a_new_pair(trained_run, monkeypatch, until, text):
     monkeypatch.chdir(trained_run.path.parent.parent)
     app = make_app(runs_dir="runs")
@@ -62,26 +63,48 @@ async def test_open_a_trained_run_and_decode_a_new_pair(trained_run, monkeypatch
         assert isinstance(screen, RunDetailScreen)
         strip = screen.query_one(DigitStrip)
         await until(pilot, lambda: screen.state == "finished", 60, "the replay")
-        await pilot.pause(1.2)
+        await until(pilot, lambda: strip.frames is not None, 60, "the last epoch's frames")
         # the last epoch's snapshot: the run's own pair (first test image, first other digit)
         assert strip.frames.shape == (10, 28, 28) and strip.caption.startswith("epoch 1: decoded line from test #0")
         scatter = screen.query_one(LatentScatter)
         assert scatter.points.shape == (800, 2)  # the epoch's 2,000 test codes, subsampled
         assert [e[0] for e in screen.query_one(LossChart).epochs] == [1]
+        # 80x24: fewer, legible frames (14 pixels a side at least), paged with ] and [
+        first = list(strip.shown)
+        assert strip.side >= 14 and first[0] == 0 and 1 < len(first) < 10
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert strip.shown[0] == len(first) and f"{len(first) + 1}-" in text(app)
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert strip.shown == first
 
-        await pilot.press("tab")  # the arrows move through epochs; Tab reaches the index fields
+        # Tab cycles everything focusable: the board (arrows scrub there), the three fields, the board again
+        order = []
+        for _ in range(5):
+            await pilot.press("tab")
+            order.append(app.focused.id)
+        assert order == ["board", "pair-from", "pair-to", "inspect-index", "board"]
+        # Esc leaves a field before it leaves the screen
+        await pilot.press("tab")
+        assert app.focused.id == "pair-from"
+        await pilot.press("escape")
+        assert app.focused is None and app.screen is screen
+        await pilot.press("tab", "tab")
         assert app.focused.id == "pair-from"
         await pilot.press("ctrl+u", *"3", "tab", "ctrl+u", *"42", "enter")
         await until(pilot, lambda: screen.decoded == (3, 42), 30, "the new pair")
         assert "#3" in text(app) and "#42" in text(app)
+        assert app.focused is None  # Enter hands the keys back: ←/→ move through epochs again
 
-        await pilot.press("shift+tab", "ctrl+u", *"99999", "enter")  # outside the test set
+        await pilot.press("tab", "tab", "ctrl+u", *"99999", "enter")  # outside the test set
         await until(pilot, lambda: strip.has_class("-error"), 30, "the index error")
         assert strip.caption == "test index 99999 is outside the test set (0 to 9999)"
         assert strip.caption in text(app)
         assert screen.decoded == (3, 42) and strip.frames.shape == (10, 28, 28)  # the last good frames stay
 
 
+@pytest.mark.slow  # a real `aekl train` process
 async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, text):
     """`aekl train` in its own process; the app attached to it draws every epoch live."""
     import subprocess
@@ -102,11 +125,13 @@ async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, 
     app = make_app(runs_dir=runs_dir, attach="elsewhere")
     async with app.run_test(size=(80, 24), message_hook=lambda m: seen.setdefault(id(m), m)) as pilot:
         await until(pilot, lambda: any(isinstance(m, RunEnded) for m in seen.values()), 300, "the run to end")
-        await pilot.pause(2.2)
         screen = app.screen
-        assert isinstance(screen, RunDetailScreen) and screen.state == "finished"
-        assert [m.event.epoch for m in seen.values() if isinstance(m, RunEpoch)] == [1, 2, 3]
+        assert isinstance(screen, RunDetailScreen)
         board = screen.query_one(RunBoard)
+        # the charts redraw at most every few seconds: wait for the last epoch to land
+        await until(pilot, lambda: len(board.query_one(LossChart).epochs) == 3, 60, "the chart to show epoch 3")
+        assert screen.state == "finished"
+        assert [m.event.epoch for m in seen.values() if isinstance(m, RunEpoch)] == [1, 2, 3]
         assert [e[0] for e in board.query_one(LossChart).epochs] == [1, 2, 3]
         assert board.query_one(LatentScatter).points.shape == (800, 2)
         assert board.query_one(DigitStrip).caption.startswith("epoch 3:")
@@ -119,3 +144,91 @@ async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, 
         await pilot.press("end")
         assert board.shown_epoch == 3
     assert proc.wait(timeout=60) == 0
+
+
+async def test_a_worker_that_fails_is_shown_and_the_app_keeps_running(prepared_run, runs_dir, text, until):
+    """The decode worker meets a checkpoint that is not one: its error is shown
+    where the frames would be, and every key still works."""
+    prepared_run.file("checkpoint.pt").write_bytes(b"not a checkpoint at all")
+    app = make_app(runs_dir=runs_dir, attach=prepared_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen), 30, "the run's screen")
+        screen = app.screen
+        strip = screen.query_one(DigitStrip)
+        await until(pilot, lambda: strip.has_class("-error"), 60, "the decode worker's error")
+        assert "checkpoint.pt" in strip.caption and "damaged" in strip.caption and strip.frames is None
+        assert "Traceback" not in text(app)
+        await pilot.press("escape")  # the keys still work: back to the start screen
+        await until(pilot, lambda: app.screen is app.get_default_screen(), 30, "the start screen")
+
+
+async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text):
+    import os
+
+    from core.config import AEConfig
+    from core.runfolder.runs import new_run
+
+    for name, started in (("zzz-first", 1_700_000_000), ("aaa-second", 1_700_000_100)):
+        run = new_run(AEConfig(hidden=(64, 32), epochs=5, subset=512), runs_dir, name=name)
+        os.utime(run.file("config.json"), (started, started))  # written once, as the run began
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        await pilot.pause()
+        assert [r["id"] for r in app.screen.query_one(RunList).runs] == ["aaa-second", "zzz-first"]
+        shown = text(app)
+        assert shown.index("aaa-second") < shown.index("zzz-first")
+
+
+async def test_a_failed_run_says_why_for_as_long_as_it_is_open(prepared_run, runs_dir, text, until):
+    prepared_run.write_status("failed", 2, 0, error="loss became NaN at epoch 2 step 7 (lower --lr)")
+    app = make_app(runs_dir=runs_dir, attach=prepared_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "failed",
+                    30, "the failed state")
+        app.clear_notifications()  # toasts go; the reason must stay on the screen
+        await pilot.pause()
+        assert "failed: loss became NaN at epoch 2 step 7 (lower --lr)" in text(app)
+        # no checkpoint: continuing cannot work, so it is not offered
+        assert not (prepared_run.path / "checkpoint.pt").exists()
+        assert app.screen.check_action("resume", ()) is False and "Continue" not in text(app)
+
+
+async def test_explore_the_latent_plane_with_a_cursor(trained_run, monkeypatch, until, text):
+    import numpy as np
+    import torch
+
+    from core.nn.latent import decode
+    from core.nn.models import load_trained
+    from core.runfolder.runs import open_run
+    from tui.widgets.run_board import RunBoard
+
+    monkeypatch.chdir(trained_run.path.parent.parent)
+    app = make_app(runs_dir="runs", attach=trained_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "finished",
+                    60, "the replay")
+        screen = app.screen
+        scatter, strip = screen.query_one(LatentScatter), screen.query_one(DigitStrip)
+        await until(pilot, lambda: scatter.points is not None, 30, "the codes")
+        await pilot.press("e")
+        lo, hi = scatter.points.min(axis=0), scatter.points.max(axis=0)
+        assert scatter.cursor == pytest.approx(((lo + hi) / 2).tolist())  # starts in the middle
+        await pilot.press("right", "right", "up")  # arrows move the cursor, not the epochs
+        step = (hi - lo) / 20
+        where = ((lo + hi) / 2 + step * np.array([2, 1])).tolist()
+        assert scatter.cursor == pytest.approx(where)
+        await until(pilot, lambda: "decoder at z" in strip.caption and strip.frames is not None
+                    and len(strip.frames) == 1 and f"{where[0]:.3g}" in strip.caption, 60, "the decoded point")
+        model, _ = load_trained(open_run(trained_run.id, trained_run.path.parent), "cpu")
+        expected = decode(model, torch.tensor([where], dtype=torch.float32)).reshape(28, 28).numpy()
+        assert np.allclose(strip.frames[0], expected, atol=1e-5)
+        assert "✚ cursor" in text(app)
+        await pilot.press("escape")  # leaves exploring, not the screen
+        assert app.screen is screen and scatter.cursor is None and not screen.exploring
+        # pick test images from the plane: the nearest code to the cursor is an end of the decoded line
+        codes = screen.query_one(RunBoard).epochs[-1].codes
+        nearest = int(np.argmin(np.linalg.norm(codes - np.array(where), axis=1)))
+        await pilot.press("e", "right", "right", "up", "enter")
+        await until(pilot, lambda: screen.decoded is not None and screen.decoded[1] == nearest, 60, "the pick")
+        assert f"#{nearest}" in strip.caption

@@ -98,6 +98,7 @@ def test_installed_script_help_lists_kl():
     assert done.returncode == 0 and "kl" in done.stdout
 
 
+@pytest.mark.slow  # trains in a fresh process
 def test_training_imports_neither_torchvision_nor_dynamo_nor_matplotlib():
     # Each costs seconds before the first step (torch._dynamo comes with
     # torch.optim's optimizers) and tens of MB; figures may load matplotlib later.

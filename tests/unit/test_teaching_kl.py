@@ -73,6 +73,7 @@ def test_both_kls_of_both_fits_match_scipy_quad_to_1e8(w, means, spreads):
         assert demo.table[key]["KL(p‖q)"] == pytest.approx(ref_kl_p_q(w, means, spreads, m, s), rel=1e-8)
 
 
+@pytest.mark.slow  # seconds of numerical search per mixture
 @pytest.mark.parametrize("w, means, spreads", MIXTURES[:2])
 def test_every_mode_seeking_fit_is_a_local_minimum_of_the_true_objective(w, means, spreads):
     demo = run_demo(Mixture.of(list(w), list(means), list(spreads)))

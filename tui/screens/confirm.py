@@ -24,7 +24,7 @@ class Confirm(ModalScreen[str | None]):
             yield Static(self.question, id="confirm-question")
             with Horizontal(id="confirm-buttons"):
                 for n, (key, label, value) in enumerate(self.answers):
-                    yield Button(f"{label} ({key})", id=f"answer-{value}", compact=True,
+                    yield Button(f"{label} ({'esc' if key == 'escape' else key})", id=f"answer-{value}", compact=True,
                                  variant="error" if n == 0 else "default")
 
     def on_key(self, event) -> None:

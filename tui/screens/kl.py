@@ -1,26 +1,28 @@
-"""The KL screen: the KL panel, a picture of one dimension that follows the
-typing, and on request the derivations with the typed numbers, all at once
+"""The KL screen: the KL panel, the pictures `aekl kl --plot` draws (one
+dimension's densities with the integrand; for two dimensions the 1σ and 2σ
+ellipses, in a panel of their own) following the typing, and on request the derivations with the typed numbers, all at once
 (ctrl+t) or one step per key (ctrl+n); ctrl+r opens forward vs reverse KL."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Markdown, Static
+from textual.widgets import Footer, Markdown, Static
 from textual_plotext import PlotextPlot
 
+from tui.screens.back import LeaveFieldFirst
 from tui.widgets.kl_panel import KLPanel
 
 
-class KLScreen(Screen):
+class KLScreen(LeaveFieldFirst, Screen):
     AUTO_FOCUS = "#kl-mu"  # type at once; the scroll container would otherwise take focus
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("ctrl+t", "derivations", "Derivations"),
-        Binding("ctrl+n", "next_step", "Next step"),
-        Binding("ctrl+r", "demo", "Forward vs reverse"),
+        Binding("escape", "back", "Back", tooltip="leave the field, or go back to the previous screen"),
+        Binding("ctrl+t", "derivations", "Derivations", tooltip="show or hide the derivations with your numbers"),
+        Binding("ctrl+n", "next_step", "Next step", tooltip="the derivations one step a press"),
+        Binding("ctrl+r", "demo", "Forward vs reverse", tooltip="forward vs reverse KL on a two-mode mixture"),
     ]
 
     def __init__(self, mu: str = "", sigma: str = "", mu1: str = "", sigma1: str = "") -> None:
@@ -34,13 +36,14 @@ class KLScreen(Screen):
         with VerticalScroll(id="kl-scroll"):
             yield KLPanel(**self._initial, id="kl-panel")
             yield Static("", id="kl-caption")
-            yield PlotextPlot(id="kl-plot")
+            with Horizontal(id="kl-plots"):
+                yield PlotextPlot(id="kl-plot")
+                yield PlotextPlot(id="kl-ellipses")
             yield Markdown("", id="kl-explain")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#kl-explain").display = False
-        self.query_one("#kl-plot").styles.height = 16
         self._plot()
 
     def action_derivations(self) -> None:
@@ -54,40 +57,48 @@ class KLScreen(Screen):
 
         self.app.push_screen(KLDemoScreen())
 
-    def action_next_step(self) -> None:
+    async def action_next_step(self) -> None:
         """Step-by-step: the first press shows step 1, each further press one more."""
         if not self.derivations or self.steps_shown is None:
             self.derivations, self.steps_shown = True, 1
         else:
             self.steps_shown += 1
         self.query_one("#kl-explain").display = True
-        self._explain()
+        shown = self._explain()
+        if shown is not None:
+            await shown  # the Markdown laid out, so the end of the scroll is where the new step is
+        # the new step is at the bottom, likely below the fold: bring it into view
+        self.call_after_refresh(lambda: self.query_one("#kl-scroll").scroll_end(animate=False))
 
-    def on_input_changed(self, event: Input.Changed) -> None:
+    def on_klpanel_updated(self, event: KLPanel.Updated) -> None:
         self._plot()
         if self.derivations:
             self._explain()
 
     def _plot(self) -> None:
-        from core.gauss.density import caption, draw, picture
+        from core.gauss.density import caption, draw_densities, draw_ellipses, picture
 
         report = self.query_one(KLPanel).report
         if report is None:
             return
         pic = picture(report.problem.q, report.problem.p)
-        widget = self.query_one("#kl-plot", PlotextPlot)
-        draw(widget.plt, pic)
-        widget.refresh()
+        for wid, draw_on in (("#kl-plot", draw_densities), ("#kl-ellipses", draw_ellipses)):
+            widget = self.query_one(wid, PlotextPlot)
+            widget.plt.clear_figure()
+            draw_on(widget.plt, pic)
+            widget.refresh()
+        self.query_one("#kl-ellipses").display = pic.ellipses is not None
         self.query_one("#kl-caption", Static).update(caption(pic))
 
-    def _explain(self) -> None:
+    def _explain(self):
+        """Rewrite the derivations; the Markdown's update (awaitable) or None."""
         if not self.derivations:
-            return
+            return None
         from core.gauss.explain import explain_steps
 
         report = self.query_one(KLPanel).report
         if report is None:
-            return
+            return None
         steps = explain_steps(report.problem.q, report.problem.p)
         if self.steps_shown is not None:
             self.steps_shown = min(self.steps_shown, len(steps))
@@ -95,4 +106,4 @@ class KLScreen(Screen):
             shown.append(f"*step {self.steps_shown} of {len(steps)}: ctrl+n for the next*")
         else:
             shown = steps
-        self.query_one("#kl-explain", Markdown).update("\n\n".join(shown))
+        return self.query_one("#kl-explain", Markdown).update("\n\n".join(shown))

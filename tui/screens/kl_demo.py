@@ -13,15 +13,16 @@ from textual.widgets import Footer, Input, Label, Static
 from textual_plotext import PlotextPlot
 
 from core.errors import BadInput
+from tui.screens.back import LeaveFieldFirst
 from tui.validate import Check
 
 # field id -> (label, the CLI's default)
 FIELDS = {"weights": ("weights", "0.5,0.5"), "means": ("means", "-2,2"), "spreads": ("σ", "0.6,0.6")}
 
 
-class KLDemoScreen(Screen):
+class KLDemoScreen(LeaveFieldFirst, Screen):
     AUTO_FOCUS = "#demo-weights"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "back", "Back", tooltip="leave the field, or go back to the KL screen")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,7 +40,7 @@ class KLDemoScreen(Screen):
             yield Static("", id="demo-note")
             yield PlotextPlot(id="demo-plot")
             yield Static("", id="demo-table")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#demo-plot").styles.height = 16

@@ -35,6 +35,7 @@ from core.events import Failed, Finished, Stopped
 from core.nn.posterior import Posterior
 from core.runfolder.runs import Run
 from tui.control import stop_run
+from tui.screens.back import LeaveFieldFirst
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.latent_scatter import LatentScatter
@@ -72,18 +73,36 @@ class Traversed(Message):
         self.order, self.images, self.kl_per_dim, self.index, self.digit = order, images, kl_per_dim, index, digit
 
 
-class RunDetailScreen(Screen):
+class PointDecoded(Message):
+    def __init__(self, z: tuple[float, float], image: np.ndarray) -> None:
+        super().__init__()
+        self.z, self.image = z, image
+
+
+STEPS_ACROSS = 20  # a cursor step is this fraction of the scatter's extent
+
+
+class RunDetailScreen(LeaveFieldFirst, Screen):
     AUTO_FOCUS = ""  # arrows move through epochs; Tab reaches the index fields
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("left", "history(-1)", "Epoch -"),
-        Binding("right", "history(1)", "Epoch +"),
-        Binding("home", "history_at(0)", "First", show=False),
-        Binding("end", "history_at(-1)", "Newest", show=False),
-        Binding("x", "stop", "Stop"),
-        Binding("c", "resume", "Continue"),
-        Binding("k", "kl_screen", "KL of q(z|x)"),
-        Binding("v", "traversals", "Traversals"),
+        Binding("escape", "back", "Back", tooltip="leave the field, or go back to the previous screen"),
+        Binding("left", "history(-1)", "Epoch -", tooltip="the epoch before (when no field has focus)"),
+        Binding("right", "history(1)", "Epoch +", tooltip="the epoch after"),
+        Binding("home", "history_at(0)", "First", show=False, tooltip="the first epoch"),
+        Binding("end", "history_at(-1)", "Newest", show=False, tooltip="the newest epoch, following it live"),
+        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False,
+                tooltip="the previous page of decoded frames"),
+        Binding("right_square_bracket", "frames(1)", "Frames on", show=False, tooltip="the next page of frames"),
+        Binding("x", "stop", "Stop", tooltip="stop the run: finish the step, write checkpoint and figures"),
+        Binding("c", "resume", "Continue", tooltip="continue a stopped run from its checkpoint"),
+        Binding("k", "kl_screen", "KL of q(z|x)", tooltip="the KL screen filled with the inspected posterior"),
+        Binding("v", "traversals", "Traversals", tooltip="traversals around the inspected image (VAE above 2-D)"),
+        Binding("e", "explore", "Explore", tooltip="2-D codes: a cursor on the scatter (arrows move it, e or Esc "
+                "leaves) and the decoder's image of that point"),
+        Binding("enter", "pick", "Pick", show=False, tooltip="exploring: the test image nearest the cursor "
+                "becomes an end of the decoded line (from the last pick to this one)"),
+        Binding("up", "cursor(0, 1)", "Up", show=False, tooltip="exploring: the cursor up"),
+        Binding("down", "cursor(0, -1)", "Down", show=False, tooltip="exploring: the cursor down"),
     ]
 
     # the run's state as last seen: "loading", "running", "stopping" or its final status word
@@ -101,20 +120,23 @@ class RunDetailScreen(Screen):
         self._title = run_id
         self.kind, self.latent = "ae", 2  # from config.json once mounted
         self.posterior: Posterior | None = None  # the inspected test image's q(z|x)
+        self.exploring = False  # arrows move a cursor over the 2-D scatter instead of the epochs
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
+        yield Static("", id="run-reason")  # why a run failed, for as long as the screen is open
         yield RunBoard(id="board")
         yield PosteriorView(id="posterior")
         with Horizontal(id="pair-row"):
-            yield Label("test index from", classes="form-label")
-            yield Input(compact=True, id="pair-from", classes="form-input", type="integer")
-            yield Label("to", classes="form-label")
-            yield Input(compact=True, id="pair-to", classes="form-input", type="integer")
-            yield Label(" inspect", classes="form-label")
-            yield Input(compact=True, id="inspect-index", classes="form-input", type="integer")
+            # short labels: at 80 columns the note beside them needs the room (help says the rest)
+            yield Label("decode test #", classes="form-label")
+            yield Input(compact=True, id="pair-from", classes="form-input pair-input", type="integer")
+            yield Label("to #", classes="form-label")
+            yield Input(compact=True, id="pair-to", classes="form-input pair-input", type="integer")
+            yield Label("inspect #", classes="form-label")
+            yield Input(compact=True, id="inspect-index", classes="form-input pair-input", type="integer")
             yield Static("Enter: decode", id="pair-note")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         from core.runfolder.runs import open_run
@@ -128,6 +150,7 @@ class RunDetailScreen(Screen):
             return
         self.kind, self.latent = config.kind, config.latent
         self.query_one(PosteriorView).display = False
+        self.query_one("#run-reason").display = False
         self.refresh_bindings()
         self._title = f"{self.run_id}  {config.kind} z{config.latent}"
         self._set_title()
@@ -137,12 +160,17 @@ class RunDetailScreen(Screen):
         # hidden, not greyed: on a finished run neither key means anything
         if action == "stop":
             return self.state == "running"
-        if action == "resume":
-            return self.state in ("stopped", "interrupted", "failed")
+        if action == "resume":  # only where it can work: an ended run with a checkpoint to go on from
+            return (self.state in ("stopped", "interrupted", "failed")
+                    and (Path(self.run_dir) / "checkpoint.pt").is_file())
         if action == "kl_screen":
             return self.kind == "vae"
         if action == "traversals":
             return self.kind == "vae" and self.latent > 2
+        if action == "pick":
+            return self.exploring
+        if action == "explore":
+            return self.latent == 2 and (Path(self.run_dir) / "checkpoint.pt").is_file()
         return True
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False, description="following the run")
@@ -182,6 +210,9 @@ class RunDetailScreen(Screen):
             self.state = "stopped"
         elif isinstance(event, Failed):
             self.state = event.status
+            reason = self.query_one("#run-reason", Static)
+            reason.update(f"{event.status}: {event.reason}")
+            reason.display = True
             self.notify(event.reason, title=f"Run {event.status}", severity="error", timeout=10)
         board = self.query_one(RunBoard)
         if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state == "damaged":
@@ -195,12 +226,89 @@ class RunDetailScreen(Screen):
         self._decode(config.interp_from, config.interp_to)
 
     def action_history(self, delta: int) -> None:
+        if self.exploring:
+            self.action_cursor(delta, 0)
+            return
         self.query_one(RunBoard).move(delta)
         self._set_title()
 
     def action_history_at(self, index: int) -> None:
         self.query_one(RunBoard).show(None if index < 0 else index)
         self._set_title()
+
+    # exploring the latent plane
+    def action_explore(self) -> None:
+        scatter = self.query_one(LatentScatter)
+        self.exploring = not self.exploring and scatter.points is not None
+        if not self.exploring:
+            scatter.set_cursor(None)
+            self._note("Enter: decode")
+            return
+        lo, hi = scatter.points.min(axis=0), scatter.points.max(axis=0)
+        self._step = (hi - lo) / STEPS_ACROSS
+        self._move_to((lo + hi) / 2)
+
+    def action_back(self) -> None:
+        if self.exploring and not isinstance(self.focused, Input):
+            self.action_explore()  # Esc leaves exploring before it leaves the screen
+            return
+        super().action_back()
+
+    def action_cursor(self, dx: int, dy: int) -> None:
+        scatter = self.query_one(LatentScatter)
+        if self.exploring and scatter.cursor is not None:
+            self._move_to(np.asarray(scatter.cursor) + self._step * np.array([dx, dy]))
+
+    def action_pick(self) -> None:
+        """The test image whose code (at the epoch shown) is nearest the cursor: the new
+        end of the decoded line, its other end the last one picked (codes are of the
+        first test images, so a code's row is its test index)."""
+        board, scatter = self.query_one(RunBoard), self.query_one(LatentScatter)
+        shown = board.epochs[-1 if board.at is None else board.at] if board.epochs else None
+        if shown is None or not len(shown.codes) or scatter.cursor is None:
+            return
+        index = int(np.argmin(((shown.codes - np.asarray(scatter.cursor)) ** 2).sum(axis=1)))
+        last = self.query_one("#pair-to", Input).value.strip()
+        start = int(last) if last.isdigit() else index
+        self.query_one("#pair-from", Input).value = str(start)
+        self.query_one("#pair-to", Input).value = str(index)
+        self.exploring = False  # the strip shows the line now; e explores again
+        scatter.set_cursor(None)
+        self._note(f"picked test #{index} (a {int(shown.labels[index])}): decoding ...")
+        self._decode(start, index)
+
+    def _move_to(self, z) -> None:
+        z = (float(z[0]), float(z[1]))
+        self.query_one(LatentScatter).set_cursor(z)
+        self._note("exploring: arrows, Enter picks, e leaves")
+        self._decode_point(z)
+
+    @work(thread=True, exclusive=True, group="explore", exit_on_error=False)
+    def _decode_point(self, z: tuple[float, float]) -> None:
+        try:
+            import torch
+
+            from core.nn.latent import decode
+
+            model, _, _ = self._model()
+            image = decode(model, torch.tensor([z], dtype=torch.float32)).reshape(28, 28).cpu().numpy()
+            self.post_message(PointDecoded(z, image))
+        except AeklError as exc:
+            self.post_message(DecodeFailed(exc.message))
+        except Exception as exc:  # keep the screen alive; say what broke
+            self.post_message(DecodeFailed(f"{type(exc).__name__}: {exc}"))
+
+    def on_point_decoded(self, message: PointDecoded) -> None:
+        if not self.exploring:
+            return
+        x, y = message.z
+        self.query_one(PosteriorView).display = False
+        self.query_one(DigitStrip).display = True
+        self.query_one(DigitStrip).set_frames(message.image[None], f"the checkpoint's decoder at z = ({x:.3g}, {y:.3g})",
+                                              now=True)
+
+    def action_frames(self, delta: int) -> None:
+        self.query_one(DigitStrip).turn(delta)
 
     def action_stop(self) -> None:
         if stop_run(self, self.run_dir):
@@ -221,6 +329,7 @@ class RunDetailScreen(Screen):
             self._note("test indices are whole numbers", error=True)
             return
         self._note("decoding ...")
+        self.set_focus(None)  # hand the keys back to the screen: ←/→ move through epochs again
         self._decode(i, j)
 
     def _note(self, text: str, error: bool = False) -> None:
@@ -317,7 +426,7 @@ class RunDetailScreen(Screen):
         self.query_one(DigitStrip).display = False  # the posterior takes the strip's rows; Enter on a pair brings it back
         view.show(post, "" if drawn else "(the 1σ ellipse is drawn on 2-D scatters only)")
         self.query_one("#inspect-index", Input).value = str(post.index)
-        keys = "k: KL screen" + (" · v: traversals" if self.latent > 2 else "")
+        keys = "k KL screen" + (", v traversals" if self.latent > 2 else "")
         self._note(f"test #{post.index}: {keys}")
 
     def on_inspect_failed(self, message: InspectFailed) -> None:

@@ -18,10 +18,12 @@ from tui.widgets.run_list import RunList
 
 class RunsScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("enter", "open", "Open", show=True),
-        Binding("c", "resume", "Continue"),
-        Binding("g", "reload", "Reload"),
+        Binding("escape", "app.pop_screen", "Back", tooltip="back to the training screen"),
+        Binding("enter", "open", "Open", show=True, tooltip="open the selected run: loss, latents, interpolation"),
+        Binding("c", "resume", "Continue", tooltip="continue the selected run if it was stopped"),
+        Binding("g", "reload", "Reload", tooltip="read the runs folder again"),
+        Binding("space", "mark", "Mark", tooltip="mark the selected run to compare (again: unmark)"),
+        Binding("s", "compare", "Side by side", tooltip="the marked runs side by side: losses and latents"),
     ]
 
     def __init__(self, runs_dir: Path, data_dir: Path | None) -> None:
@@ -33,7 +35,7 @@ class RunsScreen(Screen):
         yield Static(f"runs in {self.runs_dir}", id="runs-title", classes="screen-title")
         yield RunList(self.runs_dir, id="run-list")
         yield Static("", id="runs-empty")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._show_empty()
@@ -73,3 +75,15 @@ class RunsScreen(Screen):
                         severity="warning")
             return
         self.post_message(ContinueRun(row["id"]))
+
+    def action_mark(self) -> None:
+        self.query_one(RunList).toggle_mark()
+
+    def action_compare(self) -> None:
+        marked = self.query_one(RunList).marked
+        if len(marked) < 2:
+            self.notify("Mark two or more runs with space first.", severity="warning")
+            return
+        from tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(marked, self.runs_dir))

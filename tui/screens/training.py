@@ -23,6 +23,7 @@ from core.errors import AeklError, BadInput
 from core.events import Failed, Finished, Stopped
 from tui.control import stop_run
 from tui.messages import LaunchFailed, LaunchPhase, RunEnded, RunEpoch, RunProgress, RunStarted
+from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.run_board import RunBoard
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.train_form import TrainForm
@@ -42,15 +43,18 @@ def short_path(run_dir: str | None) -> str:
 class TrainScreen(Screen):
     AUTO_FOCUS = ""  # no field focused: keys work at once; Tab enters the form
     BINDINGS = [
-        Binding("s", "start", "Start"),
-        Binding("x", "stop", "Stop"),
-        Binding("r", "runs", "Runs"),
-        Binding("k", "kl", "KL"),
-        Binding("left", "history(-1)", "Epoch -", show=False),
-        Binding("right", "history(1)", "Epoch +", show=False),
-        Binding("home", "history_at(0)", "First epoch", show=False),
-        Binding("end", "history_at(-1)", "Newest epoch", show=False),
-        Binding("escape", "leave_form", "Leave form", show=False),
+        Binding("s", "start", "Start", tooltip="start a run with the form's values (or Enter in a field)"),
+        Binding("x", "stop", "Stop", tooltip="stop: finish the step, write checkpoint and figures"),
+        Binding("r", "runs", "Runs", tooltip="the runs screen"),
+        Binding("k", "kl", "KL", tooltip="the KL screen"),
+        Binding("left", "history(-1)", "Epoch -", show=False, tooltip="the epoch before (when no field has focus)"),
+        Binding("right", "history(1)", "Epoch +", show=False, tooltip="the epoch after"),
+        Binding("home", "history_at(0)", "First epoch", show=False, tooltip="the first epoch"),
+        Binding("end", "history_at(-1)", "Newest epoch", show=False, tooltip="the newest epoch, following it live"),
+        Binding("left_square_bracket", "frames(-1)", "Frames back", show=False,
+                tooltip="the previous page of decoded frames"),
+        Binding("right_square_bracket", "frames(1)", "Frames on", show=False, tooltip="the next page of frames"),
+        Binding("escape", "leave_form", "Leave form", show=False, tooltip="leave the form's field"),
     ]
 
     # "idle", "launching" (process starting), "live" (its folder is followed), "stopping"
@@ -70,7 +74,7 @@ class TrainScreen(Screen):
         yield TrainForm(self.initial, id="form")
         yield RunBoard(id="board")
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.start_at_once:
@@ -163,6 +167,9 @@ class TrainScreen(Screen):
 
     def action_history_at(self, index: int) -> None:
         self.query_one(RunBoard).show(None if index < 0 else index)
+
+    def action_frames(self, delta: int) -> None:
+        self.query_one(DigitStrip).turn(delta)
 
     def action_leave_form(self) -> None:
         self.set_focus(None)

@@ -17,19 +17,30 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from core.nn.latent import TRAVERSAL_VALUES
-from core.figures.render import resize, to_unit
+from core.figures.render import LEGIBLE, resize, to_unit
 from tui.pixels import strip_text
 
-LABEL = 14  # columns for "z12 KL 10.37"
+MARGIN = 2  # columns the scroll bar may take; each row's label is on a line of its own
 
 
-def cell_side(width: int, count: int = len(TRAVERSAL_VALUES)) -> int:
-    """Pixels a side for `count` digits (one blank column apart) after the label, 4 to 14."""
-    return max(4, min(14, (width - LABEL - 2) // count - 1))
+def columns_shown(width: int, count: int = len(TRAVERSAL_VALUES)) -> list[int]:
+    """Which of the `count` values to draw: all when each digit gets LEGIBLE pixels,
+    else every second or fourth (evenly spaced, both ends and the middle kept)."""
+    fit = (width - MARGIN + 1) // (LEGIBLE + 1)
+    for every in (1, 2, 4):
+        shown = list(range(0, count, every))
+        if len(shown) <= fit or every == 4:
+            return shown
+    return shown
+
+
+def cell_side(width: int, count: int) -> int:
+    """Pixels a side for `count` digits one blank column apart, 4 to 28."""
+    return max(4, min(28, (width - MARGIN + 1) // count - 1))
 
 
 class TraversalScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", tooltip="back to the run")]
 
     def __init__(self, order: list[int], images: np.ndarray, kl_per_dim, index: int, digit: int) -> None:
         super().__init__()
@@ -39,14 +50,15 @@ class TraversalScreen(Screen):
         self.index, self.digit = index, digit
 
     def compose(self) -> ComposeResult:
-        yield Static(f"traversals around test #{self.index} (a {self.digit}): each dimension moved "
-                     f"{TRAVERSAL_VALUES[0]:+g} ... {TRAVERSAL_VALUES[-1]:+g} prior σ, largest KL first",
-                     classes="screen-title")
+        shown = columns_shown(self.app.size.width)
+        values = ", ".join(f"{TRAVERSAL_VALUES[i]:+g}" for i in shown)
+        yield Static(f"traversals around test #{self.index} (a {self.digit}), largest KL first: "
+                     f"each dimension at {values} prior σ", classes="screen-title")
         with VerticalScroll(id="traversal-rows"):
-            side = cell_side(self.app.size.width)
+            side = cell_side(self.app.size.width, len(shown))
             for row, d in enumerate(self.order):
-                digits = [resize(to_unit(img.reshape(28, 28)), side) for img in self.images[row]]
-                label = f"z{d + 1} KL {self.kl_per_dim[d]:.2f}".ljust(LABEL)
+                digits = [resize(to_unit(self.images[row][i].reshape(28, 28)), side) for i in shown]
+                label = f"z{d + 1} KL {self.kl_per_dim[d]:.2f}"
                 yield Static(label, classes="traversal-label")
                 yield Static(strip_text(digits), classes="traversal-row")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from core.nn.posterior import ellipse
 from core.figures.project import pca_2d
-from tui.widgets.palette import BETA_COLOUR, DIGIT_COLOURS, rich_colour
+from tui.widgets.palette import BETA_COLOUR, digit_colours, few_colours, rich_colour
 from tui.widgets.plot_panel import PlotPanel
 
 MAX_POINTS = 800
@@ -48,17 +48,34 @@ class LatentScatter(PlotPanel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.caption = "latent"
+        self.title = ""  # what the scatter is of, where several stand side by side
         self.points: np.ndarray | None = None  # (n, 2) drawn points
         self.labels: np.ndarray | None = None  # (n,) their digits
         self.axes = ("z1", "z2")
         self.marked: tuple[np.ndarray, np.ndarray] | None = None  # (mu, sigma) of an inspected image, 2-D
+        self.cursor: tuple[float, float] | None = None  # a point of the plane being explored, 2-D
+
+    @property
+    def glyphs(self) -> bool:
+        """Points drawn as their digit: colour alone cannot tell ten digits apart here."""
+        return few_colours(self.app)
 
     def _legend(self) -> Text:
-        text = Text(self.caption + " ", style="bold", no_wrap=True, overflow="ellipsis")
-        for digit, colour in enumerate(DIGIT_COLOURS):
+        text = Text(f"{self.title}: " if self.title else "", style="bold")
+        text.append(self.caption + " ", style="bold")
+        if self.glyphs:  # the marks first: the words may be cut at 80 columns
+            if self.marked is not None:
+                text.append("○ 1σ ", style=rich_colour(BETA_COLOUR))
+            if self.cursor is not None:
+                text.append("✚ cursor ", style=rich_colour(BETA_COLOUR))
+            text.append("points are digits", style="italic")
+            return text
+        for digit, colour in enumerate(digit_colours(self.app)):
             text.append(str(digit), style=f"bold {rich_colour(colour)}")
         if self.marked is not None:
             text.append(" ○ 1σ", style=rich_colour(BETA_COLOUR))
+        if self.cursor is not None:
+            text.append(" ✚ cursor", style=rich_colour(BETA_COLOUR))
         return text
 
     def mark(self, mu, sigma) -> bool:
@@ -66,6 +83,11 @@ class LatentScatter(PlotPanel):
         self.marked = (np.asarray(mu), np.asarray(sigma)) if len(mu) == 2 else None
         self.request(now=True)
         return self.marked is not None
+
+    def set_cursor(self, z: tuple[float, float] | None) -> None:
+        """Draw (or, with None, remove) the explorer's cursor at z."""
+        self.cursor = z
+        self.request(now=True)
 
     def set_codes(self, codes: np.ndarray, labels: np.ndarray, now: bool = False) -> None:
         """codes (N, latent) and labels (N,); draws a fixed subsample."""
@@ -82,10 +104,27 @@ class LatentScatter(PlotPanel):
     def _redraw(self, plt) -> None:
         plt.xlabel(self.axes[0])
         if self.points is not None and len(self.points):
-            colours = [DIGIT_COLOURS[int(d) % 10] for d in self.labels]
-            plt.scatter(self.points[:, 0].tolist(), self.points[:, 1].tolist(), color=colours, marker="braille")
+            palette = digit_colours(self.app)
+            digits = [int(d) % 10 for d in self.labels]
+            colours = [palette[d] for d in digits]
+            marker = [str(d) for d in digits] if self.glyphs else "braille"
+            plt.scatter(self.points[:, 0].tolist(), self.points[:, 1].tolist(), color=colours, marker=marker)
+            compact_ticks(plt, self.points)
         if self.marked is not None:
             mu, sigma = self.marked
             xs, ys = ellipse(mu, sigma)
             plt.plot(xs, ys, color=BETA_COLOUR, marker="•")
             plt.scatter([float(mu[0])], [float(mu[1])], color=BETA_COLOUR, marker="◆")
+        if self.cursor is not None:
+            plt.scatter([self.cursor[0]], [self.cursor[1]], color=BETA_COLOUR, marker="✚")
+
+
+def compact_ticks(plt, points: np.ndarray, count: int = 4) -> None:
+    """Axis ticks with at most four significant digits, so extreme codes (a run
+    with lr 1000 reaches 1e17) do not print 18-digit labels that squeeze the plot."""
+    for axis, values in ((plt.xticks, points[:, 0]), (plt.yticks, points[:, 1])):
+        lo, hi = float(np.min(values)), float(np.max(values))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        ticks = np.linspace(lo, hi, count) if hi > lo else np.array([lo])
+        axis(ticks.tolist(), [f"{t:.3g}" for t in ticks])

@@ -35,6 +35,11 @@ class PlotPanel(Vertical):
             return  # not mounted yet: on_mount draws whatever is there
         self._throttle.flush() if now else self._throttle.request()
 
+    @property
+    def pending(self) -> bool:
+        """New data waits to be drawn (the throttle's gap has not passed)."""
+        return self._throttle is None or self._throttle.waiting
+
     def _rebuild(self) -> None:
         self.query_one(".panel-title", Static).update(self._legend())
         plot = self.query_one(PlotextPlot)

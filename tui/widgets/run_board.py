@@ -19,12 +19,16 @@ from textual.reactive import reactive
 from core.events import EpochEnd, Progress
 from core.present.elbo_units import elbo_short
 from tui.widgets.digit_strip import DigitStrip
+from tui.widgets.elbo_line import ElboLine
 from tui.widgets.kl_bars import KLBars
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.loss_chart import LossChart
 
 
-class RunBoard(Vertical):
+class RunBoard(Vertical, can_focus=True):
+    """Focusable so that Tab cycles from the fields back to it: with the board
+    focused no field holds the keys, and ←/→ move through the epochs."""
+
     at: reactive[int | None] = reactive(None, init=False)  # index into `epochs`; None: the newest
 
     def __init__(self, **kwargs) -> None:
@@ -37,6 +41,7 @@ class RunBoard(Vertical):
             yield LossChart(id="loss", classes="panel")
             yield LatentScatter(id="scatter", classes="panel")
             yield KLBars(id="kl-bars", classes="panel")
+        yield ElboLine(id="elbo")
         yield DigitStrip(id="strip", classes="panel")
 
     # data in
@@ -47,9 +52,11 @@ class RunBoard(Vertical):
         self.query_one(LatentScatter).clear()
         self.query_one(DigitStrip).clear()
         self.query_one(KLBars).display = False
+        self.query_one(ElboLine).show(None)
 
     def on_mount(self) -> None:
         self.query_one(KLBars).display = False  # until an epoch with KL per dimension arrives
+        self.query_one(ElboLine).show(None)
 
     def add_progress(self, event: Progress) -> None:
         self.steps.append(event)
@@ -87,7 +94,8 @@ class RunBoard(Vertical):
             self._draw_epoch(self.epochs[last], now=True)
 
     def _draw_epoch(self, event: EpochEnd, now: bool = False) -> None:
-        where = "" if self.at is None else f" · history {self.at + 1}/{len(self.epochs)} (←/→, end: newest)"
+        where = "" if self.at is None else f" · history {self.at + 1}/{len(self.epochs)}"
+        self.query_one(ElboLine).show(event)  # live and when scrubbing: the epoch on screen
         bars = self.query_one(KLBars)
         bars.display = bool(event.kl_per_dim)
         if event.kl_per_dim:

@@ -1,0 +1,74 @@
+"""Meaning without colour: the scatter marks points by digit when colours are few."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rich.color import Color
+
+from tui.app import make_app
+from tui.screens.run_detail import RunDetailScreen
+from tui.widgets.latent_scatter import LatentScatter
+from tui.widgets.palette import DIGIT_COLOURS, DIGIT_COLOURS_16
+
+def test_ten_digit_colours_stay_distinct_in_16_and_256_colours():
+    assert len(set(DIGIT_COLOURS)) == 10 and len(set(DIGIT_COLOURS_16)) == 10
+    # never black, white or grey among the sixteen, so every digit shows on any background
+    assert not set(DIGIT_COLOURS_16) & {0, 7, 8, 15} and all(0 <= c < 16 for c in DIGIT_COLOURS_16)
+    # why a 16-colour palette of its own: the 256 one rounds to repeats among the sixteen
+    rounded = [Color.parse(f"color({c})").downgrade(1).number for c in DIGIT_COLOURS]  # 1: standard
+    assert len(set(rounded)) < 10
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("env, glyphs", [({"NO_COLOR": "1"}, True), ({"TERM": "xterm"}, True),
+                                         ({"TERM": "xterm-256color"}, False)])
+async def test_scatter_points_are_their_digits_when_colours_are_few(trained_run, monkeypatch, until, text,
+                                                                   env, glyphs):
+    monkeypatch.chdir(trained_run.path.parent.parent)
+    monkeypatch.delenv("COLORTERM", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    app = make_app(runs_dir="runs", attach=trained_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "finished",
+                    60, "the replay")
+        scatter = app.screen.query_one(LatentScatter)
+        await until(pilot, lambda: scatter.points is not None, 30, "the codes")
+        await pilot.pause(2.2)  # the plot is rebuilt at most every two seconds
+        shown = text(app).splitlines()
+        # inside the scatter's frame: the fourth piece of a chart row split at the frames' left and right edges
+        rows = [re.split("[│┤├]", line) for line in shown[2:14]]
+        region = "".join(pieces[3] for pieces in rows if len(pieces) >= 5)
+        digits_drawn = {ch for ch in region if ch.isdigit()}
+        assert scatter.glyphs is glyphs
+        if glyphs:
+            assert "points are digits" in text(app)
+            assert len(digits_drawn) >= 5  # points of at least five different digits, drawn as themselves
+        else:
+            assert "0123456789" in shown[1] and any("\u2800" <= ch <= "\u28ff" for ch in region)  # braille dots
+
+
+@pytest.mark.asyncio
+async def test_extreme_codes_get_compact_tick_labels(text, monkeypatch):
+    import numpy as np
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield LatentScatter()
+
+    monkeypatch.setenv("TERM", "xterm-256color")  # braille dots: only the ticks are numbers
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    rng = np.random.default_rng(1)
+    codes = rng.normal(size=(300, 2)) * 3e17 + 1.234567890123e18  # what lr 1000 made of a run
+    app = One()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(LatentScatter).set_codes(codes, rng.integers(0, 10, 300), now=True)
+        await pilot.pause()
+        numbers = re.findall(r"-?\d[\d.e+-]*", "\n".join(text(app).splitlines()[2:]))
+        assert numbers and max(len(n) for n in numbers) <= 8, numbers  # e.g. 1.23e+18, not 19 digits
+        frame = next(line for line in text(app).splitlines() if "┌" in line)
+        assert len(frame.strip()) >= 60  # the plot keeps its width
