@@ -170,12 +170,10 @@ def error_line(prog: str, message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    options = parse_options(argv)
-    if not isinstance(options, dict):  # --help printed its text and returned an exit code
-        return
-    note = make_app(**options).run()
-    if note:  # a run left training: say how to find it again
-        print(note)
+    """Run the app (see tui.entry: a crash is one line and exit 1)."""
+    from tui.entry import run_app
+
+    run_app(argv)
 
 
 if __name__ == "__main__":

@@ -13,19 +13,17 @@ from core.cli import kl as _kl  # noqa: E402,F401
 from core.cli import sweep as _sweep  # noqa: E402,F401
 from core.cli import bench as _bench  # noqa: E402,F401
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
+
+
+def run() -> None:
+    """The app itself, as the `aekl` script runs it once core.entry's guards stand."""
+    app(prog_name="aekl")
 
 
 def main() -> None:
-    """The `aekl` script: the app, with a Ctrl-C that lands before any command
-    runs (while the stack imports) ending as cleanly as one during a command."""
-    import sys
+    """`aekl` for callers that import this package first (an older installed
+    script): the same guards as core.entry, for everything after the import."""
+    from core.entry import start
 
-    from core.cli.base import error_line
-    from core.errors import ExitCode
-
-    try:
-        app(prog_name="aekl")
-    except KeyboardInterrupt:
-        error_line("interrupted")
-        sys.exit(int(ExitCode.INTERRUPTED))
+    start("aekl", lambda: run)

@@ -1,12 +1,8 @@
 """`python -m core.cli`: the same as the `aekl` script, for boxes where the
-package is on PYTHONPATH but not installed."""
+package is on PYTHONPATH but not installed. (Its guards for the first
+milliseconds start only once this package's __init__ has run; the script
+itself starts in core.entry, before any of it.)"""
 
-import sys
-
-try:
-    from core.cli import main
-except KeyboardInterrupt:  # Ctrl-C while the CLI's modules were still importing
-    print("aekl: error: interrupted", file=sys.stderr, flush=True)
-    sys.exit(130)
+from core.entry import main
 
 main()

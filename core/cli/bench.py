@@ -171,6 +171,10 @@ def bench(
     device, threads = where.device, where.threads
     if not out_dir.is_dir():
         raise BadInput(f"--out {out_dir} is not a folder")
+    from core.runfolder.safeio import check_writable
+
+    out_dir = out_dir.resolve()  # the user's own folder: a link to it is theirs to follow
+    check_writable(out_dir, "bench.json")  # now, not after minutes of measuring
     opts = BenchOptions(samples=samples, batch_size=batch_size, repeats=repeats, processes=processes,
                         warmup=warmup, subset=subset,
                         device=device, threads=threads, precision=where.precision, cuda_graphs=where.cuda_graphs,

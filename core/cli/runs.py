@@ -44,7 +44,7 @@ def elbo_table(rows: list[dict]) -> Table | None:
 def print_elbo(rows: list[dict]) -> None:
     """The ELBO table, the last epoch's KL per dimension, and the collapse
     warning if there is one. Prints nothing for an autoencoder."""
-    from core.nn.elbo import collapse_warning
+    from core.present.elbo import collapse_warning
 
     table = elbo_table(rows)
     if table is None:
@@ -52,8 +52,9 @@ def print_elbo(rows: list[dict]) -> None:
     out.print(table)
     last = [m for m in rows if "kl_per_dim" in m][-1]
     per_dim = last["kl_per_dim"]
-    out.print(f"KL per latent dimension, epoch {last['epoch']} (nats, test mean; sum {sum(per_dim):.2f}): "
-              + "  ".join(f"z{d + 1} {v:.2f}" for d, v in enumerate(per_dim)))
+    if isinstance(per_dim, list) and all(_finite({"v": v}, "v") is not None for v in per_dim):
+        out.print(f"KL per latent dimension, epoch {last['epoch']} (nats, test mean; sum {sum(per_dim):.2f}): "
+                  + "  ".join(f"z{d + 1} {v:.2f}" for d, v in enumerate(per_dim)))
     print_elbo_units(last)
     warning = collapse_warning(per_dim)
     if warning:

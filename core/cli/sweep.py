@@ -3,6 +3,8 @@ process or on Ray, then a comparison with mean ± std over seeds."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from core.cli import options as opt
-from core.cli.base import app, err, out, print_json
+from core.cli.base import app, cli_message, err, error_line, out, print_json
 from core.cli.train import StopFlag
 from core.options import completer
 from core.config import FOLDER, OPTIONS, AEConfig, cli_params, config_with, place_params
@@ -100,7 +102,7 @@ def sweep(
     executor: str = typer.Option("local", help="local: one run after another in this process; ray: one Ray task per run.",
                                  rich_help_panel="Executor", metavar="[local|ray]",
                                  autocompletion=completer(EXECUTORS)),
-    ray_address: Optional[str] = typer.Option(None, help="Ray cluster to join: auto or host:port (default: start a local Ray).", rich_help_panel="Executor"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster to join: auto or host:port (default: start a local Ray). Gives up after 30 s; a cluster with token authentication needs RAY_AUTH_MODE=token set here.", rich_help_panel="Executor"),
     gpus_per_run: Optional[float] = typer.Option(None, help="GPUs per Ray task, e.g. 0.25 packs four runs on a GPU (default 0).", rich_help_panel="Executor"),
     cpus_per_run: Optional[float] = typer.Option(None, help="CPUs per Ray task (default 1).", rich_help_panel="Executor"),
     force: bool = opt.option(False, "Train new runs even where a finished run with the same config exists.", FOLDER),
@@ -161,9 +163,17 @@ def _execute_on_ray(jobs, grid, base, out_dir, data_dir, json_out, address, cpus
 
     cpus, gpus = cpus_per_run if cpus_per_run is not None else 1.0, gpus_per_run or 0.0
     sweep_ray.check_task_size(cpus, gpus)
+    sweep_ray.check_address(address)
     sweep_ray.import_ray()  # a missing Ray is one line, before any work
     needs_ray = any(j.action != "reuse" for j in jobs)
-    owned = sweep_ray.connect(address) if needs_ray else False
+    try:
+        owned = sweep_ray.connect(address) if needs_ray else False
+    except sweep_ray.RayNoAnswer as exc:
+        # ray.init is still stuck in its thread; Ray's exit hook would wait for
+        # it, so leave now (nothing of the sweep exists yet).
+        error_line(cli_message(exc))
+        sys.stdout.flush()
+        os._exit(int(exc.exit_code))
     try:
         if needs_ray:
             sweep_ray.check_cluster(cpus, gpus)

@@ -160,6 +160,9 @@ def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = Fals
     """Make sure the four checked files exist; return their root (files under MNIST/raw)."""
     root, named = resolve_data_dir(data_dir)
     if named:
+        if os.path.lexists(root) and not root.is_dir():
+            raise DataError(f"data folder {root} is not a folder (it is a file or a broken link)", field="data_dir",
+                            hint="point {name} at the folder that holds MNIST/raw")
         if not root.is_dir() and not download:
             raise DataError(f"data folder {root} does not exist", field="download", hint="use {name} to fetch MNIST")
         missing = _missing(root)

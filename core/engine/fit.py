@@ -25,6 +25,7 @@ from core.data.mnist import MNIST
 from core.nn.elbo import epoch_fields
 from core.errors import AeklError, BadInput, RunError, TrainingDiverged, TrainingFailed
 from core.events import EpochEnd, Event, Finished, Progress, Started, Stopped
+from core.engine.resume import check_checkpoint, check_same_config
 from core.runfolder.journal import Journal, NullJournal
 from core.nn.latent import interpolation_pair, line_frames
 from core.nn.models import AutoEncoder, build_model, count_params
@@ -157,6 +158,21 @@ class TrainState:
             self.sums = state["sums"].to(self.sums.device)
 
 
+# Above these the KL term alone can overflow float32 (its largest value is
+# about 3e38), whatever the learning rate: the advice names them instead.
+HUGE_WEIGHT = 1e30
+
+
+def divergence_advice(config: AEConfig) -> str:
+    """What to change when the loss stopped being a number: the setting that
+    can overflow on its own if there is one, else the learning rate."""
+    if config.kind == "vae" and not config.beta < HUGE_WEIGHT:
+        return f"β = {config.beta:g} is too large for the loss to stay finite; use a smaller --beta"
+    if config.kind == "vae" and not config.free_bits < HUGE_WEIGHT:
+        return f"free bits = {config.free_bits:g} is too large for the loss to stay finite; use a smaller --free-bits"
+    return f"try a lower learning rate than {config.lr:g}"
+
+
 def _journal(run) -> NullJournal:
     if run is None:
         return NullJournal()
@@ -208,9 +224,13 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     if resume:
         # Loaded on the CPU: generator states must stay CPU byte tensors, and
         # load_state_dict copies the weights and Adam moments to the device.
-        state.load(journal.restore(), model, opt, steps, config.seed, "checkpoint.pt")
-        if state.epoch >= config.epochs:
+        saved, where = journal.restore(), f"{journal.run_dir or 'the run'}/checkpoint.pt"
+        check_same_config(saved.get("config"), config.to_dict(), where)  # first: it says why the rest may not fit
+        check_checkpoint(saved, config.epochs, steps, n, where)
+        if saved["epoch"] >= config.epochs:
             raise RunError(f"run already finished its {config.epochs} epochs")
+        state.load(saved, model, opt, steps, config.seed, where)
+        journal.rewind(state.epoch, state.step)  # only now: a refused checkpoint changes nothing
     began = time.perf_counter()
     started = Started(journal.run_dir, config, str(device), count_params(model), n, steps, state.epoch, state.step,
                       used, precision_why or why)
@@ -219,13 +239,19 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     loop = _Loop(config, data, model, opt, state, steps, steps * config.epochs, progress_every or max(1, steps // 20),
                  used)
     loop.precision_note, loop.test_all = f"{used} ({started.precision_why})", test_all
+    # Where a failure happened, for its message: the files of a finished epoch
+    # are written after the counter moved on, so "in epoch N+1" would be false.
+    where = lambda: f"in epoch {state.epoch + 1}"  # noqa: E731
     try:
         for event in loop.run(should_stop, max_steps, pair):
             if isinstance(event, Progress):
                 journal.progress(event)
             elif isinstance(event, EpochEnd):
+                where = lambda: f"while saving epoch {event.epoch}"  # noqa: E731
                 journal.epoch_end(event, state.checkpoint(model, opt, config))
+                where = lambda: f"in epoch {state.epoch + 1}"  # noqa: E731
             yield event
+        where = lambda: f"while writing the final files after epoch {state.epoch}"  # noqa: E731
         yield _last(loop, journal, pair, began, background)
     except KeyboardInterrupt:  # a second Ctrl-C: no time for a checkpoint, but say so
         journal.interrupted(state.epoch, state.step)
@@ -236,7 +262,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
         journal.failed(state.epoch, state.step, reason)
         if isinstance(exc, TrainingFailed):
             raise
-        raise TrainingFailed(f"training failed in epoch {state.epoch + 1}: {reason}") from None
+        raise TrainingFailed(f"training failed {where()}: {reason}") from None
 
 
 def _last(loop: "_Loop", journal: NullJournal, pair, began: float, background: dict | None) -> Stopped | Finished:
@@ -260,7 +286,8 @@ def _last(loop: "_Loop", journal: NullJournal, pair, began: float, background: d
         else:
             journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files, "figures": child.DRAWING})
         return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files, loop.precision_note)
-    files = journal.figures(_figures(model, loop.data, config, pair))
+    quick = loop.stopped and not journal.figures_on_stop
+    files = {} if quick else journal.figures(_figures(model, loop.data, config, pair))
     if loop.stopped:
         journal.stopped(s.epoch, s.step, files)
         return Stopped(journal.run_dir, s.epoch, s.step, files)
@@ -347,7 +374,7 @@ class _Loop:
         """The one divergence check, for the training and the test loss alike."""
         if not math.isfinite(value):
             raise TrainingDiverged(f"the {what} became {value} in epoch {self.state.epoch + 1}; "
-                                   f"try a lower learning rate than {self.config.lr:g}")
+                                   + divergence_advice(self.config))
         return value
 
     def _test_images(self) -> torch.Tensor | None:

@@ -67,7 +67,10 @@ def resumable(run: Run) -> AEConfig:
         raise RunError(f"run {run.id} already finished its epochs")
     if state is Status.RUNNING:
         raise RunError(f"run {run.id} is still training")
-    if state not in RESUMABLE or not run.file("checkpoint.pt").is_file():
+    if state not in RESUMABLE:
+        raise RunError(f"run {run.id} cannot be resumed: its status is {state} (only a stopped, interrupted or "
+                       "failed run continues)", field="force", hint="start it again under the same name with {name}")
+    if not os.path.lexists(run.file("checkpoint.pt")):
         raise RunError(f"run {run.id} has no checkpoint to resume from (it ended before its first epoch)",
                        field="force", hint="start it again under the same name with {name}")
     return run.config()

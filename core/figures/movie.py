@@ -8,19 +8,21 @@ the camera's.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.animation import PillowWriter
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from core.errors import RunError
 from core.events import EpochEnd
 from core.runfolder.follow import follow
 from core.figures.project import pca_2d
-from core.runfolder.runs import Run, atomic_write_bytes
+from core.runfolder.runs import Run
+from core.runfolder.safeio import atomic_write_bytes
 
 FPS = 2
 
@@ -35,6 +37,9 @@ def snapshots(run: Run) -> list[EpochEnd]:
 
 def _limits(points: list[np.ndarray]) -> tuple[tuple[float, float], tuple[float, float]]:
     allp = np.concatenate(points)
+    allp = allp[np.isfinite(allp).all(axis=1)]  # a damaged snapshot must not make the axes NaN
+    if not len(allp):
+        return (-1.0, 1.0), (-1.0, 1.0)
     lo, hi = np.percentile(allp, 0.5, axis=0), np.percentile(allp, 99.5, axis=0)
     pad = (hi - lo) * 0.05 + 1e-6
     return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
@@ -42,22 +47,30 @@ def _limits(points: list[np.ndarray]) -> tuple[tuple[float, float], tuple[float,
 
 def _write_gif(fig: Figure, path: Path, frames: int, draw: Callable[[int], None],
                tick: Callable[[], None]) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp.gif")  # Pillow picks the format by the suffix
-    writer = PillowWriter(fps=FPS)
-    try:
-        with writer.saving(fig, str(tmp), dpi=80):
-            for i in range(frames):
-                draw(i)
-                writer.grab_frame()
-                tick()
-        atomic_write_bytes(path, tmp.read_bytes())
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Draw each frame off-screen and write the GIF in one atomic write: the
+    frames are put together in memory, so no temp file of a fixed name exists
+    for anyone to plant a link at, and a kill leaves the old GIF whole."""
+    from PIL import Image
+
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(80)
+    images = []
+    for i in range(frames):
+        draw(i)
+        canvas.draw()
+        images.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
+        tick()
+    if not images:
+        raise RunError(f"no frames to write to {path}")
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / FPS), loop=0)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
 def latent_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path:
-    points = [pca_2d(e.codes)[0] for e in ends]
+    kept = [np.isfinite(e.codes).all(axis=1) for e in ends]  # a damaged snapshot's inf/NaN rows are left out
+    points = [pca_2d(e.codes[k])[0] if k.any() else np.zeros((0, 2)) for e, k in zip(ends, kept)]
     xlim, ylim = _limits(points)
     colours = colormaps["tab10"]
     fig = Figure(figsize=(6.0, 5.0))
@@ -66,7 +79,7 @@ def latent_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path
 
     def draw(i: int) -> None:
         ax.clear()
-        labels = ends[i].labels
+        labels = ends[i].labels[kept[i]]
         for digit in range(10):
             sel = labels == digit
             ax.scatter(points[i][sel, 0], points[i][sel, 1], s=3, alpha=0.6, color=colours(digit), label=str(digit))
@@ -80,7 +93,7 @@ def latent_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path
 
 
 def interpolation_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) -> Path:
-    count = max(len(e.frames) for e in ends)
+    count = max(1, max(len(e.frames) for e in ends))
     fig = Figure(figsize=(0.9 * count, 1.4))
     axes = [fig.add_subplot(1, count, k + 1) for k in range(count)]
 
@@ -91,8 +104,9 @@ def interpolation_gif(run: Run, ends: list[EpochEnd], tick: Callable[[], None]) 
             ax.axis("off")
             if k < len(frames):
                 ax.imshow(np.clip((frames[k] + 1) / 2, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        a, b = ends[i].pair
-        fig.suptitle(f"epoch {ends[i].epoch}: decoded line from test #{a} to #{b}", fontsize=9)
+        pair = list(np.ravel(ends[i].pair))
+        line = f"from test #{pair[0]} to #{pair[-1]}" if pair else "between two test images"
+        fig.suptitle(f"epoch {ends[i].epoch}: decoded line {line}", fontsize=9)
 
     return _write_gif(fig, run.file("interpolation.gif"), len(ends), draw, tick)
 

@@ -21,7 +21,8 @@ from core.nn.elbo import posterior_stats
 from core.nn.latent import (TRAVERSAL_VALUES, decode, encode, line_frames, manifold_axes, manifold_grid, pca_2d,
                          traversal_images)
 from core.figures.render import to_unit
-from core.runfolder.runs import Run, atomic_write, atomic_write_bytes
+from core.runfolder.runs import Run
+from core.runfolder.safeio import atomic_write, atomic_write_bytes
 
 DIGIT_COLOURS = "tab10"  # qualitative: ten well-separated hues, one per digit
 

@@ -253,6 +253,7 @@ def run_local(jobs: list[Job], root: Path, data_dir, data, should_stop: Callable
         try:
             with prepare(request) as ready:
                 run = ready.journal.run
+                ready.journal.figures_on_stop = False  # a stopped sweep ends within a second or two
                 state, detail = follow(ready.fit(should_stop), job.config.epochs,
                                        lambda state, **kw: report(i, state, **kw))
         except AeklError as exc:

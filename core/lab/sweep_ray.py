@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import secrets
+import signal
 import shutil
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +35,9 @@ from core.runfolder.runs import Run, atomic_write_bytes, new_run
 from core.lab.sweep import Job, Outcome, Report, follow
 
 INSTALL = "pip install -e '.[ray]'"
-CONNECT_TIMEOUT = 3.0  # seconds to reach a head node before calling it unreachable
+CONNECT_TIMEOUT = 3.0  # seconds for a TCP connect, and again for the head's first answer
+JOIN_LIMIT = 24.0  # seconds for ray.init to join a head that answered the probe (30 s in all)
+START_LIMIT = 120.0  # seconds for ray.init to start a local Ray on a loaded machine
 POLL = 0.25  # seconds between the driver's looks at the board
 STOP_POLL = 0.3  # seconds between a task's looks at the board's stop flag
 
@@ -55,48 +60,248 @@ def check_task_size(cpus: float, gpus: float) -> None:
         raise BadInput(field="gpus_per_run", value=gpus, rule="above 1 must be a whole number of GPUs")
 
 
+def check_address(address: str | None) -> None:
+    """Refuse a malformed --ray-address before anything is imported or started."""
+    if address not in (None, "auto"):
+        _host_port(address)
+
+
 def _host_port(address: str) -> tuple[str, int]:
-    # "host:port", "ray://host:port" (Ray Client, port 10001 by default) or "host" (GCS port 6379)
+    """(host, port) of "host:port", "ray://host:port" (Ray Client, port 10001
+    by default) or "host" (GCS port 6379); a malformed one is BadInput."""
     client = address.startswith("ray://")
     rest = address[len("ray://"):] if client else address
     host, _, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:6379
     try:
-        return host, int(port) if port else (10001 if client else 6379)
+        number = int(port) if port else (10001 if client else 6379)
     except ValueError:
-        raise BadInput(field="ray_address", value=address, rule="must be auto or host:port") from None
+        number = -1
+    if not 0 < number < 65536:
+        raise BadInput(field="ray_address", value=address, rule="must be auto or host:port (port 1-65535)")
+    if not _host_ok(host):
+        raise BadInput(field="ray_address", value=address,
+                       rule="must be auto or host:port with a valid host name (dot-separated labels of 1-63 characters)")
+    return host, number
+
+
+def _host_ok(host: str) -> bool:
+    """A name the resolver can be asked about: an IP address, or labels of
+    1-63 characters that encode (idna would raise on a longer one)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    if not host or len(host) > 253 or any(not 0 < len(label) <= 63 for label in host.rstrip(".").split(".")):
+        return False
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+# The first bytes of an HTTP/2 connection (RFC 9113, 3.4) and an empty
+# SETTINGS frame. Ray's GCS and Ray Client speak gRPC, that is HTTP/2, and
+# answer with a SETTINGS frame of their own; an HTTP/1 server, a silent
+# listener or any other program does not.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_H2_SETTINGS = 4
+
+
+def probe(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Check that `address` is a gRPC server (as Ray's head is) within `timeout`
+    seconds per step; BadInput saying what answered instead."""
+    host, port = _host_port(address)
+    try:
+        conn = socket.create_connection(_resolve(host, port, timeout), timeout=timeout)
+    except (OSError, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise BadInput(field="ray_address", value=address, rule=f"cannot be reached ({why})") from None
+    try:
+        conn.settimeout(timeout)
+        conn.sendall(_H2_PREFACE)
+        head = _read(conn, 9)
+    except socket.timeout:
+        raise BadInput(field="ray_address", value=address, rule=f"accepts connections but did not answer as Ray "
+                       f"does within {timeout:g} s (is it a Ray head's GCS port?)") from None
+    except OSError as exc:
+        raise BadInput(field="ray_address", value=address,
+                       rule=f"closed the connection ({exc.strerror or type(exc).__name__}); it is not Ray") from None
+    finally:
+        conn.close()
+    if len(head) < 9 or head[3] != _H2_SETTINGS:
+        seen = " (it answers HTTP/1: a web server?)" if head.startswith(b"HTTP/") else ""
+        raise BadInput(field="ray_address", value=address, rule=f"is not a Ray head{seen}")
+
+
+def _resolve(host: str, port: int, timeout: float) -> tuple[str, int]:
+    """The first address of `host`, or OSError after `timeout` seconds: the
+    resolver itself has no timeout we could pass (an offline box may wait
+    on its name servers for much longer)."""
+    box: list = []
+
+    def ask() -> None:
+        try:
+            box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][:2])
+        except (OSError, UnicodeError) as exc:
+            box.append(exc)
+
+    asker = threading.Thread(target=ask, name="aekl-resolve", daemon=True)
+    asker.start()
+    asker.join(timeout)
+    if not box:
+        raise OSError(f"the name {host} did not resolve within {timeout:g} s")
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def _read(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class RayNoAnswer(BadInput):
+    """ray.init did not return in time; its thread is stuck inside Ray, so the
+    process must leave without Ray's exit hooks (see cli.sweep)."""
 
 
 def connect(address: str | None) -> bool:
     """Start a local Ray (address None) or join a cluster; return whether this
-    process started it (and so shuts it down). An existing connection is kept."""
+    process started it (and so shuts it down). An existing connection is kept.
+
+    Joining takes at most CONNECT_TIMEOUT * 2 + JOIN_LIMIT seconds (30 s),
+    starting a local Ray at most START_LIMIT; left alone, ray.init retries a
+    silent head for minutes."""
     ray = import_ray()
     if address not in (None, "auto"):
-        # ray.init retries an unreachable head for a long while; a plain TCP
-        # connect answers within CONNECT_TIMEOUT.
-        host, port = _host_port(address)
-        try:
-            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
-        except OSError as exc:
-            raise BadInput(field="ray_address", value=address,
-                           rule=f"cannot be reached ({exc.strerror or type(exc).__name__})") from None
+        probe(address)
     if ray.is_initialized():
         return False
     # Ray logs its start-up at INFO and a few notices at WARNING to stderr;
     # the sweep's own lines say what matters.
     logging.getLogger("ray").setLevel(logging.ERROR)
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:
+        options["include_dashboard"] = False
+    else:
+        options["address"] = address
+    limit = START_LIMIT if address is None else JOIN_LIMIT
     try:
-        if address is None:
-            ray.init(include_dashboard=False, **options)
-        else:
-            ray.init(address=address, **options)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        if address == "auto":  # Ray's own text here names its flags, not ours
-            rule = "found no running Ray cluster on this machine (start one with: ray start --head)"
-        else:
-            rule = f"gave no Ray cluster ({(str(exc).strip().split('. ') or [type(exc).__name__])[0][:160]})"
-        raise BadInput(field="ray_address", value=address or "local", rule=rule) from None
+        _bounded(lambda: ray.init(**options), limit, address)
+    except RayNoAnswer:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Ray raises many types here; each is one line
+        raise BadInput(field="ray_address", value=address or "local", rule=_init_rule(address, exc)) from None
     return True
+
+
+def _init_rule(address: str | None, exc: Exception) -> str:
+    text = str(exc).strip()
+    if "authenticat" in text.lower() or type(exc).__name__ == "AuthenticationError":
+        return _TOKEN_RULE
+    if address == "auto":  # Ray's own text here names its flags, not ours
+        return "found no running Ray cluster on this machine (start one with: ray start --head)"
+    first = (text.splitlines() or [type(exc).__name__])[0].split(". ")[0]
+    return f"gave no Ray cluster ({first[:160]})"
+
+
+def _bounded(call: Callable[[], Any], limit: float, address: str | None) -> Any:
+    """`call()` in a helper thread, waited for at most `limit` seconds.
+
+    The main thread stays in Python, so Ctrl-C and SIGTERM are seen at once;
+    while Ray may be half-connected they end the process directly (Ray's exit
+    hook would wait on the stuck call). Ray's C++ core writes its retries to
+    stderr (fd 2), a line a second; that text is kept aside, and read: a head
+    that refuses us for want of a token says so there, and only there."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            box["error"] = exc
+
+    helper = threading.Thread(target=target, name="aekl-ray-init", daemon=True)
+    end = time.monotonic() + limit
+    with _StderrAside() as said, _LeaveOnSignal(said.saved):
+        helper.start()
+        while helper.is_alive() and time.monotonic() < end:
+            helper.join(0.1)
+            if _refused_token(said()):
+                break
+    if _refused_token(said.text):
+        error = RayNoAnswer if helper.is_alive() else BadInput
+        raise error(field="ray_address", value=address, rule=_TOKEN_RULE)
+    if helper.is_alive():
+        what = "start a local Ray" if address is None else "answer as a Ray cluster"
+        raise RayNoAnswer(field="ray_address", value=address or "local", rule=f"did not {what} within {limit:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+_TOKEN_RULE = ("was refused: the cluster uses token authentication; set RAY_AUTH_MODE=token (and the token: "
+               "RAY_AUTH_TOKEN or ~/.ray/auth_token) in this shell, or use --ray-address auto on the head node")
+
+
+def _refused_token(text: str) -> bool:
+    return "Unauthenticated" in text or "InvalidAuthToken" in text
+
+
+class _StderrAside:
+    """fd 2 points at an unnamed temp file for the block; calling the object
+    returns what was written so far (also kept as `.text` after the block)."""
+
+    def __enter__(self) -> "_StderrAside":
+        self.text = ""
+        self._file = tempfile.TemporaryFile()
+        self.saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __call__(self) -> str:
+        self.text = os.pread(self._file.fileno(), 1 << 16, 0).decode(errors="replace")
+        return self.text
+
+    def __exit__(self, *exc) -> None:
+        self()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self._file.close()
+
+
+class _LeaveOnSignal:
+    """SIGINT/SIGTERM end the process at once, with one line on `err_fd` (the
+    real stderr while fd 2 is set aside) and 128 + signal."""
+
+    def __init__(self, err_fd: int) -> None:
+        self.err_fd = err_fd
+        self._old: dict[int, Any] = {}
+
+    def _leave(self, signum, frame) -> None:
+        os.write(self.err_fd, b"aekl: error: interrupted while connecting to Ray\n")
+        os._exit(128 + signum)
+
+    def __enter__(self) -> "_LeaveOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._old[sig] = signal.signal(sig, self._leave)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def check_cluster(cpus: float, gpus: float) -> None:
@@ -240,7 +445,12 @@ def run_task(index: int, config: dict, run_dir: str, resume: bool, marker: str, 
         from core.engine.fit import fit
 
         # fit locks the folder for its whole life, as under `aekl train`.
-        events = fit(cfg, _data(data_dir, cfg.device, cfg.subset), run=run, resume=resume, should_stop=stop.is_set)
+        from core.runfolder.journal import Journal
+
+        journal = Journal(run)
+        journal.figures_on_stop = False  # a stopped sweep ends within a second or two; figures come on resume
+        events = fit(cfg, _data(data_dir, cfg.device, cfg.subset), run=journal, resume=resume,
+                     should_stop=stop.is_set)
         state, detail = follow(events, cfg.epochs,
                                lambda state, **kw: board.report.remote(index, {"state": state, **kw}))
         return {"state": state, "detail": detail, "files": None if shared else pack(run.path)}
@@ -263,7 +473,7 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
     root.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
     marker = root / f".aekl-sweep-{token[:8]}"
-    marker.write_text(token)
+    _write_new(marker, token.encode())
     board = ray.remote(num_cpus=0)(Board).remote()
     ray.get(board.is_stopping.remote())  # the board is up before any task asks it
     task = ray.remote(run_task).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
@@ -314,6 +524,16 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
     finally:
         marker.unlink(missing_ok=True)
     return [o if o is not None else Outcome("cancelled", None) for o in outcomes]
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """A file that must not exist yet (O_EXCL), written without following a link."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def _result(ray, ref) -> dict:

@@ -9,8 +9,11 @@ QUIET_KL = 0.1
 
 
 def collapse_warning(kl_per_dim: list[float] | tuple[float, ...], quiet: float = QUIET_KL) -> str | None:
-    """A sentence when most latent dimensions carry almost no KL, else None."""
-    if not kl_per_dim:
+    """A sentence when most latent dimensions carry almost no KL, else None
+    (also None for a list that is not all numbers: a damaged row says nothing)."""
+    if not isinstance(kl_per_dim, (list, tuple)) or not kl_per_dim:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in kl_per_dim):
         return None
     idle = sum(1 for v in kl_per_dim if v < quiet)
     if idle * 2 <= len(kl_per_dim):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 # A run status's colour: ANSI names that read on light and dark backgrounds.
@@ -16,4 +17,5 @@ def status_word(status: str) -> str:
 
 def cell(value: Any, spec: str = ".4f") -> str:
     """A number for a table cell; '-' where there is none."""
-    return "-" if value is None or isinstance(value, bool) else format(value, spec)
+    # Anything but a number (a hand-edited row may hold text) is shown as missing, not a crash.
+    return format(value, spec) if isinstance(value, Real) and not isinstance(value, bool) else "-"

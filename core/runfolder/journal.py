@@ -22,7 +22,8 @@ import numpy as np
 
 from core.events import EpochEnd, Progress, Started
 from core.runfolder.lock import acquire, release
-from core.runfolder.runs import HISTORY, RunError, Run, Status, atomic_write_bytes, sweep_temp_files
+from core.runfolder.runs import HISTORY, RunError, Run, Status, sweep_temp_files
+from core.runfolder.safeio import atomic_write_bytes, open_append, open_folder, open_subfolder, remove_in
 
 HEARTBEAT_S = 5.0  # how often a Progress event also refreshes status.json
 
@@ -31,6 +32,9 @@ class NullJournal:
     """A run without a folder: every write is a no-op."""
 
     run_dir: str | None = None
+    # Whether a stop draws the figures too. A sweep says no: a stop must be
+    # quick there (figures take seconds), and the run draws them once resumed.
+    figures_on_stop: bool = True
 
     def open(self) -> None: ...
     def close(self) -> None: ...
@@ -48,6 +52,8 @@ class NullJournal:
 
     def restore(self) -> dict:
         raise RunError("resume needs a run folder")
+
+    def rewind(self, epoch: int, step: int) -> None: ...
 
 
 class DryJournal(NullJournal):
@@ -71,7 +77,16 @@ class Journal(NullJournal):
     # the lock spans the engine's whole life in this folder
     def open(self) -> None:
         acquire(self.run.path)
-        (self.run.path / HISTORY).mkdir(exist_ok=True)
+        try:
+            sweep_temp_files(self.run)  # what a killed writer left, before we write anew
+            dir_fd = open_folder(self.run.path)
+            try:
+                os.close(open_subfolder(dir_fd, HISTORY, self.run.path))  # made here, refused if a link
+            finally:
+                os.close(dir_fd)
+        except BaseException:
+            release(self.run.path)
+            raise
 
     def close(self) -> None:
         if self._progress is not None:
@@ -80,22 +95,33 @@ class Journal(NullJournal):
         release(self.run.path)
 
     def restore(self) -> dict:
-        """The checkpoint to resume from; drops what was written after it."""
-        sweep_temp_files(self.run)
-        state = self.run.load_checkpoint(map_location="cpu")
-        epoch, step = int(state["epoch"]), int(state["step"])
+        """The checkpoint to resume from. Nothing is changed until the engine
+        has checked it and calls `rewind`."""
+        return self.run.load_checkpoint(map_location="cpu")
+
+    def rewind(self, epoch: int, step: int) -> None:
+        """Drop what was written after the checkpoint at (epoch, step)."""
         self.run.truncate_metrics(epoch)
-        for path in (self.run.path / HISTORY).glob("epoch-*.npz"):
-            if _epoch_of(path) > epoch:
-                path.unlink()
+        dir_fd = open_folder(self.run.path)
+        try:
+            history = open_subfolder(dir_fd, HISTORY, self.run.path)
+        finally:
+            os.close(dir_fd)
+        try:
+            for name in os.listdir(history):
+                if name.startswith("epoch-") and name.endswith(".npz") and _epoch_of(Path(name)) > epoch:
+                    remove_in(history, name)
+        finally:
+            os.close(history)
         self._truncate_progress(epoch, step)
-        return state
 
     def _truncate_progress(self, epoch: int, step: int) -> None:
         path = self.run.file("progress.jsonl")
-        if not path.is_file():
+        if not path.is_file() and not path.is_symlink():
             return
-        keep = [r for r in read_lines(path) if (r.get("epoch", 0) - 1, r.get("step", 0)) <= (epoch, step)]
+        # A link in its place is replaced, and what it points to is not read into the run.
+        rows = [] if path.is_symlink() else read_lines(path)
+        keep = [r for r in rows if _position(r) <= (epoch, step)]
         atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in keep).encode())
 
     def _write_status(self, status: Status, epoch: int, step: int, **extra: Any) -> None:
@@ -107,15 +133,14 @@ class Journal(NullJournal):
                         "steps_per_epoch": event.steps_per_epoch, "precision": event.precision,
                         "precision_why": event.precision_why}
         self._write_status(Status.RUNNING, event.start_epoch, event.start_step)
-        self._progress = open(self.run.file("progress.jsonl"), "a", encoding="utf-8")
+        self._progress = open_append(self.run.file("progress.jsonl"))
 
     def progress(self, event: Progress) -> None:
         row = {"epoch": event.epoch, "step": event.step, "steps": event.steps, "loss": _finite(event.loss),
                "samples_per_s": round(event.samples_per_s, 1), "t": round(time.time(), 3)}
         # One write of a whole line; no fsync: a kill loses at most this line,
         # which the reader drops as partial. The OS sees it at once.
-        self._progress.write(json.dumps(row) + "\n")
-        self._progress.flush()
+        self._progress.write((json.dumps(row) + "\n").encode())
         if time.monotonic() - self._beat > HEARTBEAT_S:
             self._write_status(Status.RUNNING, event.epoch - 1, event.step)
 
@@ -158,6 +183,14 @@ class Journal(NullJournal):
 
 def _finite(x: float) -> float | None:
     return x if x == x and abs(x) != float("inf") else None
+
+
+def _position(row: dict) -> tuple[float, float]:
+    """(epochs done, step) of a progress row; a row with damaged counters sorts last (dropped)."""
+    epoch, step = row.get("epoch", 0), row.get("step", 0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (epoch, step)):
+        return (float("inf"), float("inf"))
+    return (epoch - 1, step)
 
 
 def _epoch_of(path: Path) -> int:

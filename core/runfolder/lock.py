@@ -14,12 +14,14 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from core.errors import RunError
+from core.runfolder.safeio import check_own_file
 
 LOCK_NAME = "lock"
 _held: dict[Path, list] = {}  # resolved lock path -> [fd, depth]
@@ -43,8 +45,6 @@ def _open(path: Path, flags: int) -> int:
 
 
 def _is_regular(fd: int) -> bool:
-    import stat
-
     return stat.S_ISREG(os.fstat(fd).st_mode)
 
 
@@ -94,6 +94,13 @@ def acquire(folder: Path, wait: float = 1.0) -> None:
         _held[path][1] += 1
         return
     fd = _open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        # We rewrite the file below: a hard link would carry that into
+        # someone else's file.
+        check_own_file(fd, path)
+    except RunError:
+        os.close(fd)
+        raise
     deadline = time.monotonic() + wait
     while True:
         try:

@@ -19,17 +19,18 @@ import os
 import math
 import re
 import stat
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.config import MAX_NAME, RUNS_DIR, AEConfig, user_path
 from core.errors import BadInput, RunError
 from core.runfolder.lock import acquire, holder, release
+from core.runfolder.safeio import atomic_write  # noqa: F401 - callers still import it from here
+from core.runfolder.safeio import append_to, atomic_write_bytes, clean_temps, open_folder, open_subfolder, remove_in
 
 DEFAULT_ROOT = RUNS_DIR  # one default, defined beside the --out option
 _ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -65,35 +66,7 @@ class Status(str, Enum):
 RESUMABLE = (Status.STOPPED, Status.INTERRUPTED, Status.FAILED)
 
 
-# --- crash-safe writes -------------------------------------------------------
-
-
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write via a temp file in the same folder, fsync, then os.replace.
-
-    A reader (or a process killed mid-write) sees the old file or the new one,
-    never a prefix. The temp file is removed if writing fails.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; run files are meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    return atomic_write(path, lambda f: f.write(data))
+# --- crash-safe writes: atomic_write(_bytes) live in core.runfolder.safeio ---
 
 
 def atomic_write_json(path: Path, obj: Any) -> Path:
@@ -120,7 +93,7 @@ def read_text(path: Path, limit: int = MAX_JSON_BYTES) -> str:
         if st.st_size > limit:
             raise RunError(f"{path} is damaged: {st.st_size:,} bytes, more than aekl writes ({limit:,})")
         with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(limit + 1)
+            data = f.read(min(st.st_size, limit) + 1)  # not `limit`: that would reserve it all at once
     except OSError as exc:
         raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
     finally:
@@ -239,14 +212,7 @@ class Run:
 
     # metrics: appended whole lines, flushed, so a crash loses at most one line
     def append_metrics(self, row: dict[str, Any]) -> None:
-        line = json.dumps(row, allow_nan=False) + "\n"
-        try:
-            with open(self.file("metrics.jsonl"), "a") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            raise RunError(f"cannot write {self.file('metrics.jsonl')}: {exc.strerror}") from None
+        append_to(self.file("metrics.jsonl"), (json.dumps(row, allow_nan=False) + "\n").encode())
 
     def metrics(self) -> list[dict[str, Any]]:
         path = self.file("metrics.jsonl")
@@ -287,7 +253,8 @@ class Run:
 
         path = self.file("checkpoint.pt")
         if not path.exists():
-            raise RunError(f"{path} is missing; the run has nothing to resume from")
+            raise RunError(f"{path} is missing: run {self.id} has no saved weights (none are written before "
+                           "its first epoch ends)")
         if not path.is_file():  # a FIFO would block torch.load for ever
             raise RunError(f"{path} is damaged: not a regular file")
         try:
@@ -392,17 +359,34 @@ def _begin(run: Run, config: AEConfig, clear: bool = False) -> Run:
 
 
 def _clear(run: Run) -> None:
+    """Remove what aekl writes in a run folder, relative to the folder's own
+    descriptor: a name that became a link is removed, never followed, and a
+    history folder that is a link is refused."""
     if not _is_ours(run):  # checked again under the lock: it may have changed since
         raise RunError(f"{run.path} is not an aekl run any more; not replacing it")
-    for name in RUN_FILES:
-        target = run.file(name)
-        if target.is_file() or target.is_symlink():
-            target.unlink()
-    history = run.path / HISTORY
-    if history.is_dir() and not history.is_symlink():
-        for item in history.glob("epoch-*.npz"):
-            item.unlink()
+    dir_fd = open_folder(run.path)
+    try:
+        for name in RUN_FILES:
+            remove_in(dir_fd, name)
+        try:
+            history = open_subfolder(dir_fd, HISTORY, run.path, create=False)
+        except RunError:
+            if os.path.lexists(run.path / HISTORY):
+                raise
+            history = None
+        if history is not None:
+            try:
+                for name in os.listdir(history):
+                    if _HISTORY_NAME.match(name):
+                        remove_in(history, name)
+            finally:
+                os.close(history)
+    finally:
+        os.close(dir_fd)
     sweep_temp_files(run)
+
+
+_HISTORY_NAME = re.compile(r"^epoch-\d{4,}\.npz$")
 
 
 def _is_ours(run: Run) -> bool:
@@ -455,12 +439,9 @@ def open_run(run_id: str, root: Path) -> Run:
 
 
 def sweep_temp_files(run: Run) -> int:
-    """Remove temp files a killed writer left behind; the real files are intact."""
-    count = 0
-    for tmp in run.path.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-        count += 1
-    return count
+    """Remove temp files a killed writer left behind (in the folder and its
+    history); the real files are intact."""
+    return clean_temps(run.path, (HISTORY,))
 
 
 def list_runs(root: Path) -> list[dict[str, Any]]:

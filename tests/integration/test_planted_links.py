@@ -1,0 +1,158 @@
+"""A table of planted symlinks and hard links driven through every writer.
+
+Someone who can write a shared runs folder plants a link where aekl writes
+(a file, a temp name, the history folder, the lock) pointing at a file of a
+user's. Whatever the writer does (train --force, --resume, movie, latent,
+interpolate), the user's files keep their bytes, and the command ends with
+exit 0 or one line and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.cli import app
+
+runner = CliRunner()
+TINY = ["--subset", "256", "--hidden", "32", "--batch-size", "64"]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    """A run stopped after epoch 1 of 2 (resumable), with history and figures."""
+    from core.config import AEConfig
+    from core.data.mnist import load_mnist
+    from core.engine.fit import fit
+    from core.events import EpochEnd
+    from core.runfolder.runs import new_run
+
+    root = tmp_path_factory.mktemp("made")
+    config = AEConfig(hidden=(32,), epochs=2, batch_size=64, subset=256)
+    run = new_run(config, root, name="r")
+    seen = []
+    for event in fit(config, load_mnist(subset=256), run=run, should_stop=lambda: bool(seen)):
+        if isinstance(event, EpochEnd):
+            seen.append(event)
+    assert run.status()["status"] == "stopped" and (run.path / "history" / "epoch-0001.npz").is_file()
+    return run.path
+
+
+@pytest.fixture
+def world(tmp_path, stopped_run):
+    """(runs folder with a copy of the run, the user's folder with files aekl must not touch)."""
+    runs, user = tmp_path / "runs", tmp_path / "user"
+    runs.mkdir()
+    user.mkdir()
+    shutil.copytree(stopped_run, runs / "r", symlinks=True)
+    for name in ("thesis.txt", "epoch-0001.npz", "epoch-0002.npz", "lock"):
+        (user / name).write_bytes(b"the user's " + name.encode())
+    return runs, user
+
+
+def symlink(name, target="thesis.txt"):
+    def plant(run: Path, user: Path) -> None:
+        path = run / name
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        path.symlink_to(user / target)
+    return plant
+
+
+def hardlink(name, target="thesis.txt"):
+    def plant(run: Path, user: Path) -> None:
+        path = run / name
+        if path.exists():
+            path.unlink()
+        os.link(user / target, path)
+    return plant
+
+
+def history_link(run: Path, user: Path) -> None:
+    shutil.rmtree(run / "history")
+    (run / "history").symlink_to(user, target_is_directory=True)
+
+
+RESUME = ["train", "--resume", "r"]
+FORCE = ["train", *TINY, "--epochs", "1", "--name", "r", "--force"]
+WRITERS = {"resume": RESUME, "force": FORCE, "movie": ["movie", "r"], "latent": ["latent", "r"],
+           "interpolate": ["interpolate", "r", "--from-index", "0", "--to-index", "1"]}
+
+CASES = [
+    # (writer, what is planted, how)
+    ("movie", "symlinked GIF temp name", symlink(".latent.tmp.gif")),
+    ("movie", "symlinked second GIF temp name", symlink(".interpolation.tmp.gif")),
+    ("movie", "symlinked GIF", symlink("latent.gif")),
+    ("movie", "hard-linked GIF", hardlink("interpolation.gif")),
+    ("latent", "symlinked latents.npz", symlink("latents.npz")),
+    ("latent", "hard-linked PNG", hardlink("latent.png")),
+    ("interpolate", "symlinked PNG", symlink("interpolation-0-1-linear.png")),
+    ("force", "history folder as a link", history_link),
+    ("force", "symlinked status", symlink("status.json")),
+    ("force", "hard-linked checkpoint", hardlink("checkpoint.pt")),
+    ("force", "hard-linked lock", hardlink("lock", "lock")),
+    ("resume", "history folder as a link", history_link),
+    ("resume", "hard-linked lock", hardlink("lock", "lock")),
+    ("resume", "hard-linked metrics", hardlink("metrics.jsonl")),
+    ("resume", "symlinked progress", symlink("progress.jsonl")),
+    ("resume", "symlinked checkpoint temp name", symlink(".checkpoint.pt.tmp")),
+]
+
+
+@pytest.mark.parametrize("writer, what, plant", CASES, ids=[f"{w}-{what}" for w, what, _ in CASES])
+def test_a_planted_link_never_carries_a_write_outside(world, writer, what, plant):
+    runs, user = world
+    plant(runs / "r", user)
+    before = digest(user)
+    result = runner.invoke(app, [*WRITERS[writer], "--out", str(runs)])
+    assert digest(user) == before, f"{writer} with a {what} changed the user's files"
+    assert result.exit_code in (0, 2), (result.exit_code, result.stderr, result.exception)
+    if result.exit_code == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("aekl: error: "), result.stderr
+
+
+@pytest.mark.parametrize("plant", [history_link, hardlink("lock", "lock")], ids=["history-link", "lock-hard-link"])
+def test_what_cannot_be_written_safely_is_named(world, plant):
+    runs, user = world
+    plant(runs / "r", user)
+    result = runner.invoke(app, [*RESUME, "--out", str(runs)])
+    assert result.exit_code == 2
+    assert "link" in result.stderr and "not writing" in result.stderr
+
+
+def test_temp_files_of_a_killed_writer_are_cleaned_in_every_folder(world):
+    runs, _ = world
+    run = runs / "r"
+    left = [run / ".status.json.0123abcd.tmp", run / "history" / ".epoch-0002.npz.4567ef01.tmp",
+            run / ".latent.tmp.gif"]
+    for path in left:
+        path.write_bytes(b"half")
+    result = runner.invoke(app, [*RESUME, "--out", str(runs)])
+    assert result.exit_code == 0, result.stderr
+    assert [p for p in left if p.exists()] == []
+    assert sorted(p.name for p in (run / "history").iterdir()) == ["epoch-0001.npz", "epoch-0002.npz"]
+
+
+def test_a_read_only_run_folder_is_one_line(world):
+    runs, _ = world
+    run = runs / "r"
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    os.chmod(run, 0o555)
+    try:
+        for command in (WRITERS["movie"], WRITERS["latent"], WRITERS["interpolate"]):
+            result = runner.invoke(app, [*command, "--out", str(runs)])
+            assert result.exit_code == 2, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1 and "cannot write" in result.stderr
+    finally:
+        os.chmod(run, 0o755)
