@@ -112,7 +112,7 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
             config = request.config.validate()
         device = pick_device(config.device)
         why = None
-        if config.precision == "auto":  # config.json records what ran, so a resume runs the same
+        if config.precision == "auto" and not request.resume:  # config.json records what ran, so a resume runs the same
             from core.engine.precision import resolve
 
             used, why = resolve(config.precision, device)
