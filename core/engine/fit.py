@@ -391,10 +391,10 @@ class _Loop:
         evaluated = len(data.test_x) if probe is None else len(probe)
         if probe is None:  # the whole test set; the scatter still shows the probe's codes
             probe = torch.arange(0, len(data.test_x), PROBE_STRIDE, device=data.device)
-            test, codes = evaluate_and_encode(model, data.test_x, len(data.test_x), self.precision)
+            test, codes = evaluate_and_encode(model, data.test_x, len(data.test_x))
             codes = codes[probe]
         else:
-            test, codes = evaluate_and_encode(model, data.test_x[probe], len(probe), self.precision)
+            test, codes = evaluate_and_encode(model, data.test_x[probe], len(probe))
         self._finite(test["loss"], "test loss")
         frames = line_frames(model, data.test_x[list(pair)], cfg.interp_steps)
         s.epoch, s.step, s.perm = s.epoch + 1, 0, None

@@ -111,12 +111,7 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
         else:
             config = request.config.validate()
         device = pick_device(config.device)
-        why = None
-        if config.precision == "auto" and not request.resume:  # config.json records what ran, so a resume runs the same
-            from core.engine.precision import resolve
-
-            used, why = resolve(config.precision, device)
-            config = replace(config, precision=used)
+        why = None  # fit resolves "auto" and says why; config.json keeps what was asked (sweeps match on it)
         if request.data is not None:
             data = request.data
         else:

@@ -84,7 +84,7 @@ def test_train_records_what_ran_and_why(tmp_path):
     assert result.exit_code == 0, result.stderr
     used, why = resolve("auto", torch.device("cpu"))
     run = open_run("p", tmp_path)
-    assert run.config().precision == used  # config.json: what ran, so a resume runs the same
+    assert run.config().precision == "auto"  # config.json: what was asked; status.json: what ran
     status = run.status()
     assert (status["precision"], status["precision_why"]) == (used, why)
     started = json.loads(result.stdout.splitlines()[0])
