@@ -215,11 +215,11 @@ class AEConfig:
     def from_file(cls, path: "str | os.PathLike[str]") -> "AEConfig":
         """A config file (a run's config.json, or one written by hand), read as untrusted input."""
         from core.errors import RunError
-        from core.runfolder.runs import read_json  # (the run folder's bounded reader imports this module)
+        from core.runfolder.reading import read_json_file  # (the run folder's bounded reader imports this module)
 
         path = user_path(path, "config")
         try:
-            data = read_json(path)
+            data = read_json_file(path, follow=True)  # a file the user names may be a link
         except RunError as exc:
             raise BadInput(field="config", rule=str(exc)) from None  # "--config runs/x/config.json is missing"
         return cls.from_dict(data, source=str(path))

@@ -8,11 +8,12 @@ Kept free of torch so that a viewer of run folders starts fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.config import AEConfig
+from core.runfolder.schema import Status
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class EpochEnd:
     test_iwae_bpd: float | None = None
     iwae_k: int | None = None  # importance samples per image
     iwae_gap: float | None = None  # −ELBO − (−L_k) with the same k draws, ≥ 0
+    note: str = ""  # a reader's word on this epoch, e.g. why its pictures are missing
 
     def metrics_row(self) -> dict:
         row = {
@@ -96,22 +98,8 @@ class EpochEnd:
         return row
 
 
-ARRAY_FIELDS = ("codes", "labels", "frames", "pair")
 ELBO_KEYS = ("test_nelbo", "test_nelbo_bpd", "test_recon_nats", "test_sampled_mse", "elbo_samples",
              "test_iwae_nll", "test_iwae_bpd", "iwae_k", "iwae_gap")
-
-
-def epoch_from_row(row: dict, epochs: int, arrays: dict) -> EpochEnd:
-    """Rebuild an EpochEnd from a metrics row and its snapshot arrays (possibly empty)."""
-    names = {f.name for f in fields(EpochEnd)} - set(ARRAY_FIELDS) - {"epochs"}
-    scalars = {k: row[k] for k in names if k in row}
-    scalars.setdefault("test_kl", None)
-    scalars["kl_per_dim"] = tuple(scalars.get("kl_per_dim", ()))
-    return EpochEnd(epochs=epochs, **scalars,
-                    codes=arrays.get("codes", np.zeros((0, 2), np.float32)),
-                    labels=arrays.get("labels", np.zeros(0, np.int64)),
-                    frames=arrays.get("frames", np.zeros((0, 28, 28), np.float32)),
-                    pair=tuple(int(v) for v in arrays.get("pair", (0, 1))))
 
 
 @dataclass(frozen=True)
@@ -137,7 +125,7 @@ class Failed:
     """Only a reader of a run folder sees this: the engine raises instead."""
 
     run_dir: str | None
-    status: str  # "failed", "interrupted" (the process vanished) or "damaged"
+    status: Status  # FAILED, INTERRUPTED (the process vanished) or DAMAGED
     epoch: int
     step: int
     reason: str

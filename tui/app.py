@@ -134,7 +134,7 @@ def options(
     **values: Any,
 ) -> dict[str, Any]:
     """Check the flags as `aekl train` would; return make_app's options."""
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import check_run_id
 
     base = AEConfig.from_file(config_file) if config_file else AEConfig()
     typed = {n: values[n] for n in OPTIONS if ctx.get_parameter_source(n).name == "COMMANDLINE"}
@@ -145,7 +145,7 @@ def options(
         pick_device(config.device)  # say "no CUDA here" now, not inside the app
     out_dir = values["runs_dir"]
     if attach:
-        open_run(attach, out_dir)
+        check_run_id(attach)  # a run that does not exist yet is waited for (tui.watcher)
     return dict(runs_dir=out_dir, data_dir=values["data_dir"], attach=attach, start=start, config=config)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import subprocess
 import sys
@@ -27,8 +26,9 @@ TRAIN = [sys.executable, "-m", "core.cli", "train", "--json"]
 
 
 def rates(run_dir: Path) -> list[float]:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r["samples_per_s"] for r in rows]
+    from core.runfolder.runs import Run
+
+    return [r.samples_per_s for r in Run(run_dir).metric_rows()]
 
 
 def watch_here(runs_dir: str, run_id: str) -> int:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from core.cli.base import app, err, out, print_json
 from core.config import MAX_INTERP_STEPS, RUNS_DIR, AEConfig
-from core.present.status import STATUS_COLOUR, cell, status_word
+from core.present.status import cell
 
 RunsDir = typer.Option(RUNS_DIR, "--out", help="Folder that holds run folders.")
 JsonOut = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
@@ -33,8 +33,8 @@ def elbo_table(rows: list[dict]) -> Table | None:
     latent = len(rows[0]["kl_per_dim"])
     for m in rows:
         table.add_row(
-            str(m["epoch"]), cell(m.get("beta"), ".3g"), cell(m["test_mse"]), cell(m["test_kl"], ".2f"),
-            cell(m.get("test_beta_kl"), ".2f"), cell(m["test_loss"]), cell(_finite(m, "test_nelbo"), ".1f"),
+            str(m["epoch"]), cell(m.get("beta"), ".3g"), cell(m["test_mse"]), cell(m.get("test_kl"), ".2f"),
+            cell(m.get("test_beta_kl"), ".2f"), cell(m.get("test_loss")), cell(_finite(m, "test_nelbo"), ".1f"),
             cell(m.get("train_kl"), ".2f"),
             f"{m.get('active_units', '-')}/{latent}",
         )
@@ -82,30 +82,32 @@ def print_elbo_units(row: dict) -> None:
 @app.command("runs")
 def list_command(out_dir: Path = RunsDir, json_out: bool = JsonOut) -> None:
     """List runs: id, kind, latent size, epochs, best test MSE, status."""
-    from core.runfolder.runs import list_runs
+    from core.runfolder.runs import snapshots
 
-    rows = list_runs(out_dir)
+    runs = snapshots(out_dir)
     if json_out:
-        print_json(rows)
+        print_json([s.to_json() for s in runs])
         return
-    if not rows:
+    if not runs:
         err.print(f"no runs under {out_dir} yet; start one with: aekl train --latent 2")
         return
-    table = Table(title=f"runs in {out_dir}", title_justify="left")
-    for col, just in (("id", "left"), ("kind", "left"), ("latent", "right"), ("epochs", "right"),
-                      ("best test MSE", "right"), ("status", "left")):
-        table.add_column(col, justify=just)
-    for r in rows:
-        status = r["status"]
-        table.add_row(
-            r["id"], r.get("kind", "?"), str(r.get("latent", "?")),
-            f"{r.get('epochs', 0)}/{r.get('planned', '?')}", cell(r.get("best_test_mse")),
-            f"[{STATUS_COLOUR.get(status, 'white')}]{status_word(status)}[/]",
-        )
+    from rich.box import SIMPLE_HEAD
+
+    table = Table(title=f"runs in {out_dir}", title_justify="left", box=SIMPLE_HEAD, pad_edge=False)
+    # The id is what every other command takes, and the status the verdict:
+    # never cut them; the epochs may wrap.
+    table.add_column("id", no_wrap=True, min_width=max(len(s.id) for s in runs))
+    table.add_column("model", no_wrap=True)
+    table.add_column("epochs")
+    table.add_column("best test MSE", justify="right")
+    table.add_column("status", no_wrap=True, min_width=max(len(s.status.word) for s in runs))
+    for s in runs:
+        model = f"{s.config.kind} z{s.config.latent}" if s.config else "?"
+        table.add_row(s.id, model, s.epoch_text, cell(s.best_test_mse), f"[{s.status.colour}]{s.status.word}[/]")
     out.print(table)
-    for r in rows:
-        if r["status"] == "damaged":
-            out.print(f"{r['id']}: {r['error']}", soft_wrap=True, markup=False, highlight=False)
+    for s in runs:
+        if s.reason:
+            out.print(f"{s.id}: {s.status}: {s.reason}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()
@@ -117,23 +119,25 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
          device: str = typer.Option("cpu", help="Device for --nll: auto, cpu, cuda or mps.")) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
     from core.figures.background import wait_drawn
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import open_sound
 
     if nll:
         _show_nll(run_id, out_dir, k, device, json_out)
         return
-    run = open_run(run_id, out_dir)
+    run = open_sound(run_id, out_dir)
     wait_drawn(run)  # a just-finished run's figures may still be drawing in a child process
-    config, status, metrics = run.config(), run.status(), run.metrics()
+    snap = run.snapshot()
+    metrics = [m.to_dict() for m in run.metric_rows(snap.config)]
     files = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
     if json_out:
-        print_json({"id": run.id, "path": str(run.path), "config": config.to_dict(), "status": status,
-                    "state": str(run.state(status)),
-                    "metrics": metrics, "files": files})
+        print_json({**snap.to_json(), "config": snap.config.to_dict(), "status": run.status(),
+                    "state": str(snap.status), "metrics": metrics, "files": files})
         return
-    out.print(f"[bold]{run.id}[/]  {status_word(str(run.state(status)))}  ({run.path})")
+    out.print(f"[bold]{run.id}[/]  [{snap.status.colour}]{snap.status.word}[/]  {snap.epoch_text}  ({run.path})")
+    if snap.reason:
+        out.print(f"why: {snap.reason}", soft_wrap=True, markup=False, highlight=False)
     cfg = Table(show_header=False, box=None)
-    for key, value in config.to_dict().items():
+    for key, value in snap.config.to_dict().items():
         cfg.add_row(key, str(value))
     out.print(cfg)
     if metrics:
@@ -165,7 +169,7 @@ def _show_nll(run_id: str, out_dir: Path, k: int, device: str, json_out: bool) -
         print_json({"run": run.id, "images": len(data.test_x), **row})
         return
     out.print(f"[bold]{run.id}[/]: {len(data.test_x):,} test images, checkpoint of epoch "
-              f"{run.status().get('epoch', '?')}")
+              f"{run.record().epoch}")
     print_elbo_units(row)
 
 
@@ -173,11 +177,11 @@ def _load(run_id: str, out_dir: Path, device: str):
     from core.data.mnist import load_mnist
     from core.figures.background import wait_drawn
     from core.nn.models import load_trained, pick_device
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import open_sound
 
     dev = pick_device(device)  # an unknown device is bad input, whatever the run holds
-    run = open_run(run_id, out_dir)
-    wait_drawn(run)  # not drawn twice at once
+    run = open_sound(run_id, out_dir)
+    wait_drawn(run)  # a just-finished run's figures may still be drawing in a child process
     model, config = load_trained(run, dev)
     return run, model, config, load_mnist(None, dev, subset=1)
 
@@ -263,8 +267,8 @@ def stop(
     if wait and not wait_stopped(run, wait):
         raise TrainingFailed(f"run {run.id} has not stopped after {wait:g}s; it may still be writing its files")
     if wait:
-        status = run.status()
-        out.print(f"{run.id}: {run.state(status)} at epoch {status.get('epoch')}, step {status.get('step')}")
+        snap = run.snapshot()
+        out.print(f"{run.id}: {snap.status}, {snap.epoch_text}" + (f" ({snap.reason})" if snap.reason else ""))
 
 
 @app.command()
@@ -274,9 +278,9 @@ def movie(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_d
     from rich.progress import Progress
 
     from core.figures.movie import make_movies, snapshots
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import open_sound
 
-    run = open_run(run_id, out_dir)
+    run = open_sound(run_id, out_dir)
     count = len(snapshots(run))
     with Progress(console=err, disable=json_out, transient=True) as bar:
         task = bar.add_task("drawing frames", total=2 * count)

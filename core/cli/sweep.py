@@ -22,8 +22,13 @@ from core.errors import BadInput, TrainingFailed
 
 
 EXECUTORS = ("local", "ray")
-STYLE = {"queued": "dim", "reused": "cyan", "training": "bold", "finished": "green", "stopped": "yellow",
-         "failed": "red", "cancelled": "dim"}
+
+
+def style(state) -> str:
+    from core.lab.sweep import Point
+
+    return {Point.QUEUED: "dim", Point.REUSED: "cyan", Point.TRAINING: "bold", Point.FINISHED: "green",
+            Point.STOPPED: "yellow", Point.FAILED: "red", Point.CANCELLED: "dim"}[state]
 
 
 class RunLines:
@@ -49,23 +54,26 @@ class RunLines:
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)
 
-    def __call__(self, i: int, state: str, epoch: int | None = None, epochs: int | None = None,
+    def __call__(self, i: int, state, epoch: int | None = None, epochs: int | None = None,
                   step: int = 0, steps: int | None = None, detail: str = "") -> None:
-        text = state
-        if state == "training" and epoch is not None:
+        from core.lab.sweep import Point
+
+        state = Point(state)
+        text = str(state)
+        if state is Point.TRAINING and epoch is not None:
             text = f"training epoch {epoch}/{epochs}"
         if detail:
             text += f": {detail}"
         if self.live:
-            fields = {"state": f"[{STYLE.get(state, '')}]{text}[/]"}
-            if state == "training" and steps:
+            fields = {"state": f"[{style(state)}]{text}[/]"}
+            if state is Point.TRAINING and steps:
                 fields.update(total=epochs * steps, completed=(epoch - 1) * steps + step)
-            elif state in ("finished", "reused"):
+            elif state.done:
                 fields.update(total=1, completed=1)
             self.bar.update(self.tasks[i], **fields)
         elif self.seen.get(i) != (state, epoch):  # a plain line per change, not per step
             self.seen[i] = (state, epoch)
-            if state != "queued":
+            if state is not Point.QUEUED:
                 self.console.print(f"{self.labels[i]}: {text}", markup=False, highlight=False, soft_wrap=True)
 
 
@@ -160,12 +168,13 @@ def _print_summary(summary: dict) -> None:
 def _execute_on_ray(jobs, grid, base, out_dir, data_dir, json_out, address, cpus_per_run, gpus_per_run):
     """Connect to (or start) Ray only when some run needs training, and let go of a Ray we started."""
     from core.lab import sweep_ray
+    from core.lab.sweep import Action
 
     cpus, gpus = cpus_per_run if cpus_per_run is not None else 1.0, gpus_per_run or 0.0
     sweep_ray.check_task_size(cpus, gpus)
     sweep_ray.check_address(address)
     sweep_ray.import_ray()  # a missing Ray is one line, before any work
-    needs_ray = any(j.action != "reuse" for j in jobs)
+    needs_ray = any(j.action is not Action.REUSE for j in jobs)
     try:
         owned = sweep_ray.connect(address) if needs_ray else False
     except sweep_ray.RayNoAnswer as exc:
@@ -192,7 +201,7 @@ def _execute(jobs, grid, base, out_dir, data_dir, json_out, executor, remote):
     (summary, 0) or (None, exit code) when stopped."""
     from core.data.mnist import load_mnist
     from core.nn.models import pick_device
-    from core.lab.sweep import run_local, run_summary, sweep_folder, write_sweep
+    from core.lab.sweep import Point, run_local, run_summary, sweep_folder, write_sweep
     from core.engine.fit import preflight
 
     # The driver's data: the test set for the reconstructions (and, locally, training).
@@ -203,23 +212,22 @@ def _execute(jobs, grid, base, out_dir, data_dir, json_out, executor, remote):
     with StopFlag() as stop, RunLines([j.label for j in jobs], err) as lines:
         if remote is None:
             for i in range(len(jobs)):
-                lines(i, "queued")
+                lines(i, Point.QUEUED)
             outcomes = run_local(jobs, out_dir, data_dir, data, stop, lines)
         else:
             outcomes = remote(stop, lines)
 
-    failed = [(j, o) for j, o in zip(jobs, outcomes) if o.state == "failed"]
+    failed = [(j, o) for j, o in zip(jobs, outcomes) if o.state is Point.FAILED]
     if failed:
         job, first = failed[0]
         raise TrainingFailed(f"{len(failed)} of {len(jobs)} runs failed ({job.label}: {first.detail}); "
                              "finished runs are reused when the sweep runs again")
-    if any(o.state not in ("reused", "finished") for o in outcomes):
-        left = sum(o.state == "stopped" for o in outcomes)
+    if not all(o.state.done for o in outcomes):
+        left = sum(o.state is Point.STOPPED for o in outcomes)
         err.print(f"[yellow]stopped[/]: {left} run(s) saved mid-training, the rest not started; "
                   "run the same command again to resume", soft_wrap=True)
         return None, stop.exit_code or 130
 
-    action = {"reuse": "reused", "resume": "resumed", "train": "trained"}
-    rows = [run_summary(o.run, action[j.action]) for j, o in zip(jobs, outcomes)]
+    rows = [run_summary(o.run, j.action.done) for j, o in zip(jobs, outcomes)]
     summary = write_sweep(sweep_folder(out_dir), base, grid, rows, data, dev, executor)
     return summary, 0

@@ -24,7 +24,7 @@ from core.config import AEConfig
 from core.errors import RunError
 from core.runfolder.journal import DryJournal, Journal, NullJournal
 from core.runfolder.lock import acquire, holder as lock_holder, release
-from core.runfolder.runs import RESUMABLE, Run, Status, new_run, open_run
+from core.runfolder.runs import Run, Status, new_run, open_run
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,18 @@ class Ready:
 
 def resumable(run: Run) -> AEConfig:
     """The config of a run that may be continued; RunError saying why not otherwise."""
-    state = run.state()
+    snap = run.snapshot()
+    if snap.status.damaged:
+        raise RunError(f"run {run.id} is damaged: {snap.reason}", field="force",
+                       hint="start it again under the same name with {name}")
+    state = snap.status
     if state is Status.RUNNING and (lock_holder(run.path) or {}).get("pid") == os.getpid():
         state = Status.INTERRUPTED  # we hold its lock now, so its old writer is gone
     if state is Status.FINISHED:
         raise RunError(f"run {run.id} already finished its epochs")
     if state is Status.RUNNING:
         raise RunError(f"run {run.id} is still training")
-    if state not in RESUMABLE:
+    if not state.resumable:
         raise RunError(f"run {run.id} cannot be resumed: its status is {state} (only a stopped, interrupted or "
                        "failed run continues)", field="force", hint="start it again under the same name with {name}")
     if not os.path.lexists(run.file("checkpoint.pt")):

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from core.errors import RunError
 from core.events import EpochEnd
-from core.runfolder.follow import follow
+from core.runfolder.follow import epoch_end
 from core.figures.project import pca_2d
 from core.runfolder.runs import Run
 from core.runfolder.safeio import atomic_write_bytes
@@ -28,7 +28,14 @@ FPS = 2
 
 
 def snapshots(run: Run) -> list[EpochEnd]:
-    ends = [e for e in follow(run, live=False) if isinstance(e, EpochEnd) and len(e.codes)]
+    """The epochs with a history record, read through the run-folder schema:
+    a damaged record (or metrics row) is an error naming the file, not a frame."""
+    config = run.config()
+    ends = []
+    for row in run.metric_rows(config):
+        record = run.history(row.epoch, config.latent)
+        if record is not None and len(record.codes):
+            ends.append(epoch_end(row, config, record))
     if not ends:
         raise RunError(f"run {run.id} has no per-epoch history to animate (it was written before aekl kept one, "
                        "or has not finished an epoch)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +29,7 @@ from matplotlib.figure import Figure
 
 from core.config import KINDS, AEConfig
 from core.errors import AeklError, BadInput, RunError
-from core.runfolder.runs import RESUMABLE, Run, Status, atomic_write, atomic_write_json
+from core.runfolder.runs import Run, atomic_write, atomic_write_json
 
 # Figures are saved at a fixed pixel size (no tight bbox) so that their shape
 # is a contract the tests can check: width x height in pixels.
@@ -38,13 +39,42 @@ CELL = 80  # pixels per digit in the reconstruction grid
 LABEL_W = 100  # left margin for the row labels
 TITLE_H = 40  # top margin for the title
 
-# What a run ended as, seen from the sweep: "reused" and "finished" count as
-# done; "stopped" resumes next time; "cancelled" never started.
-DONE = ("reused", "finished")
+class Action(str, Enum):
+    """What the sweep does with one point of its grid."""
 
-# A progress callback: report(index of the job, state, **details) where state is
-# queued / reused / training / finished / stopped / failed / cancelled and the
-# details are epoch, epochs, step, steps (training) or detail (a short text).
+    REUSE = "reuse"  # a finished twin run exists
+    RESUME = "resume"  # a stopped or interrupted twin exists
+    TRAIN = "train"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def done(self) -> str:
+        return {Action.REUSE: "reused", Action.RESUME: "resumed", Action.TRAIN: "trained"}[self]
+
+
+class Point(str, Enum):
+    """Where one point of a sweep is: a run's Status as the sweep sees it."""
+
+    QUEUED = "queued"
+    REUSED = "reused"
+    TRAINING = "training"
+    FINISHED = "finished"
+    STOPPED = "stopped"  # resumes next time
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # never started
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def done(self) -> bool:
+        return self in (Point.REUSED, Point.FINISHED)
+
+
+# A progress callback: report(index of the job, Point, **details); the details
+# are epoch, epochs, step, steps (training) or detail (a short text).
 Report = Callable[..., None]
 
 
@@ -143,7 +173,7 @@ def config_label(config: AEConfig) -> str:
 @dataclass(frozen=True)
 class Job:
     config: AEConfig
-    action: str  # "reuse", "resume" or "train"
+    action: Action
     run: Run | None  # the run to reuse or resume; None until a new one is made
 
     @property
@@ -183,23 +213,20 @@ def plan(configs: list[AEConfig], root: Path, force: bool = False) -> list[Job]:
         chosen: Job | None = None
         if not force:
             for run in _matching_runs(root, config):
-                try:
-                    state = run.state()
-                    if state is Status.FINISHED and run.metrics():
-                        chosen = Job(config, "reuse", run)
-                        break
-                    if state in RESUMABLE and run.file("checkpoint.pt").is_file():
-                        chosen = chosen or Job(config, "resume", run)
-                except RunError:
-                    continue  # damaged: `aekl runs` reports it
-        jobs.append(chosen or Job(config, "train", None))
+                snap = run.snapshot()  # a damaged run is neither reused nor resumed: `aekl runs` reports it
+                if snap.status.finished and snap.done:
+                    chosen = Job(config, Action.REUSE, run)
+                    break
+                if snap.status.resumable and run.file("checkpoint.pt").is_file():
+                    chosen = chosen or Job(config, Action.RESUME, run)
+        jobs.append(chosen or Job(config, Action.TRAIN, None))
     return jobs
 
 
 # --- training one point (both executors) --------------------------------------
 
 
-def follow(events, epochs: int, report: Report) -> tuple[str, str]:
+def follow(events, epochs: int, report: Report) -> tuple[Point, str]:
     """Turn one run's events into progress reports; return (state, detail) at its end."""
     from core.events import EpochEnd, Finished, Progress, Started, Stopped
 
@@ -207,21 +234,21 @@ def follow(events, epochs: int, report: Report) -> tuple[str, str]:
     for event in events:
         if isinstance(event, Started):
             steps = event.steps_per_epoch
-            report("training", epoch=event.start_epoch + 1, epochs=epochs, step=event.start_step, steps=steps)
+            report(Point.TRAINING, epoch=event.start_epoch + 1, epochs=epochs, step=event.start_step, steps=steps)
         elif isinstance(event, Progress):
-            report("training", epoch=event.epoch, epochs=epochs, step=event.step, steps=event.steps)
+            report(Point.TRAINING, epoch=event.epoch, epochs=epochs, step=event.step, steps=event.steps)
         elif isinstance(event, EpochEnd) and event.epoch < epochs:
-            report("training", epoch=event.epoch + 1, epochs=epochs, step=0, steps=steps)
+            report(Point.TRAINING, epoch=event.epoch + 1, epochs=epochs, step=0, steps=steps)
         elif isinstance(event, Finished):
-            return "finished", f"test MSE {event.test_mse:.4f}"
+            return Point.FINISHED, f"test MSE {event.test_mse:.4f}"
         elif isinstance(event, Stopped):
-            return "stopped", f"after {event.epoch} epochs and {event.step} steps; resumable"
+            return Point.STOPPED, f"after {event.epoch} epochs and {event.step} steps; resumable"
     raise RunError("training ended without a final event")  # fit always ends with one
 
 
 @dataclass
 class Outcome:
-    state: str  # reused / finished / stopped / failed / cancelled
+    state: Point
     run: Run | None
     detail: str = ""
 
@@ -238,15 +265,15 @@ def run_local(jobs: list[Job], root: Path, data_dir, data, should_stop: Callable
 
     outcomes = []
     for i, job in enumerate(jobs):
-        if job.action == "reuse":
-            report(i, "reused", detail=f"finished run {job.run.id}")
-            outcomes.append(Outcome("reused", job.run))
+        if job.action is Action.REUSE:
+            report(i, Point.REUSED, detail=f"finished run {job.run.id}")
+            outcomes.append(Outcome(Point.REUSED, job.run))
             continue
         if should_stop():
-            report(i, "cancelled")
-            outcomes.append(Outcome("cancelled", None))
+            report(i, Point.CANCELLED)
+            outcomes.append(Outcome(Point.CANCELLED, None))
             continue
-        resume = job.action == "resume"
+        resume = job.action is Action.RESUME
         request = RunRequest(None if resume else job.config, Path(root), data_dir=data_dir,
                              resume=job.run.id if resume else None, data=data)
         run = job.run
@@ -257,7 +284,7 @@ def run_local(jobs: list[Job], root: Path, data_dir, data, should_stop: Callable
                 state, detail = follow(ready.fit(should_stop), job.config.epochs,
                                        lambda state, **kw: report(i, state, **kw))
         except AeklError as exc:
-            state, detail = "failed", str(exc)
+            state, detail = Point.FAILED, str(exc)
         report(i, state, detail=detail)
         outcomes.append(Outcome(state, run, detail))
     return outcomes
@@ -268,7 +295,8 @@ def run_local(jobs: list[Job], root: Path, data_dir, data, should_stop: Callable
 
 def run_summary(run: Run, action: str) -> dict[str, Any]:
     """One run of the sweep, read back from its folder."""
-    config, metrics = run.config(), run.metrics()
+    config = run.config()
+    metrics = run.metric_rows(config)
     if not metrics:
         raise RunError(f"run {run.path} has no finished epoch to summarise")
     last = metrics[-1]
@@ -277,10 +305,10 @@ def run_summary(run: Run, action: str) -> dict[str, Any]:
         "beta": config.beta,
         "latent": config.latent,
         "seed": config.seed,
-        "test_mse": last["test_mse"],
-        "train_mse": last["train_mse"],
+        "test_mse": last.test_mse,
+        "train_mse": last.train_mse,
         "epochs": len(metrics),
-        "seconds": round(sum(m["seconds"] for m in metrics), 3),  # training time, evaluation excluded
+        "seconds": round(sum(m.seconds for m in metrics), 3),  # training time, evaluation excluded
         "params": param_count(config),
         "run_id": run.id,
         "run_dir": str(run.path),

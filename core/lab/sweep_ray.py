@@ -31,8 +31,8 @@ from typing import Any, Callable
 from core.config import AEConfig
 from core.errors import AeklError, BadInput, RunError
 from core.runfolder.lock import LOCK_NAME
-from core.runfolder.runs import Run, atomic_write_bytes, new_run
-from core.lab.sweep import Job, Outcome, Report, follow
+from core.runfolder.runs import Run, Status, atomic_write_bytes, new_run
+from core.lab.sweep import Action, Job, Outcome, Point, Report, follow
 
 INSTALL = "pip install -e '.[ray]'"
 CONNECT_TIMEOUT = 3.0  # seconds for a TCP connect, and again for the head's first answer
@@ -411,7 +411,7 @@ def run_task(index: int, config: dict, run_dir: str, resume: bool, marker: str, 
     import ray
 
     if not _get_aside(board.begin.remote(index)):
-        return {"state": "cancelled", "detail": "", "files": None}
+        return {"state": Point.CANCELLED.value, "detail": "", "files": None}
     try:
         shared = Path(marker).read_text() == token
     except OSError:
@@ -428,7 +428,7 @@ def run_task(index: int, config: dict, run_dir: str, resume: bool, marker: str, 
             unpack(files, run.path)  # the stopped run to resume
         else:
             run.write_config(cfg)
-            run.write_status("new", 0)
+            run.write_status(Status.NEW, 0)
 
     stop = threading.Event()
     done = threading.Event()
@@ -484,21 +484,21 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
     pending: dict[Any, int] = {}
     try:
         for i, job in enumerate(jobs):
-            if job.action == "reuse":
-                report(i, "reused", detail=f"finished run {job.run.id}")
-                outcomes[i] = Outcome("reused", job.run)
+            if job.action is Action.REUSE:
+                report(i, Point.REUSED, detail=f"finished run {job.run.id}")
+                outcomes[i] = Outcome(Point.REUSED, job.run)
                 continue
             if job.run is None:
                 runs[i] = new_run(job.config, root)
                 made.add(i)
             else:
                 runs[i] = job.run
-            resume = job.action == "resume"
+            resume = job.action is Action.RESUME
             files = ray.put(pack(runs[i].path)) if resume else None
             ref = task.remote(i, job.config.to_dict(), str(runs[i].path), resume, str(marker), token, files,
                               data_dir, board)
             pending[ref] = i
-            report(i, "queued")
+            report(i, Point.QUEUED)
 
         stopping = False
         while pending:
@@ -511,19 +511,20 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
             done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL)
             for i, update in ray.get(board.drain.remote()):
                 if outcomes[i] is None:  # a late progress note must not undo a final state
-                    report(i, update.pop("state"), **update)
+                    report(i, Point(update.pop("state")), **update)
             for ref in done:
                 i = pending.pop(ref)
                 result = _result(ray, ref)
                 if result["files"]:
                     unpack(result["files"], runs[i].path)
-                outcomes[i] = Outcome(result["state"], runs[i], result["detail"])
-                report(i, result["state"], detail=result["detail"])
+                state = Point(result["state"])
+                outcomes[i] = Outcome(state, runs[i], result["detail"])
+                report(i, state, detail=result["detail"])
         for i in made:
             _remove_if_unstarted(outcomes[i], runs[i])
     finally:
         marker.unlink(missing_ok=True)
-    return [o if o is not None else Outcome("cancelled", None) for o in outcomes]
+    return [o if o is not None else Outcome(Point.CANCELLED, None) for o in outcomes]
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -543,16 +544,23 @@ def _result(ray, ref) -> dict:
     try:
         return ray.get(ref)
     except TaskCancelledError:
-        return {"state": "cancelled", "detail": "", "files": None}
+        return {"state": Point.CANCELLED.value, "detail": "", "files": None}
     except RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         text = str(cause) if isinstance(cause, AeklError) else (str(exc).strip().splitlines() or ["task failed"])[-1]
-        return {"state": "failed", "detail": text, "files": None}
+        return {"state": Point.FAILED.value, "detail": text, "files": None}
+
+
+def _unstarted(run: Run) -> bool:
+    try:
+        return run.record().status is Status.NEW
+    except RunError:
+        return False
 
 
 def _remove_if_unstarted(outcome: Outcome, run: Run) -> None:
     # A folder made for a task that never began holds only config and status
     # "new": aekl made it, nothing is lost by removing it.
-    if outcome.state == "cancelled" and run.status().get("status") == "new":
+    if outcome.state is Point.CANCELLED and _unstarted(run):
         shutil.rmtree(run.path, ignore_errors=True)
         outcome.run = None

@@ -82,9 +82,9 @@ def posterior_of(model, test_x, test_y, index: int, run_id: str | None = None) -
 
 def load_posterior(run_id: str, runs_dir: Path, index: int, data_dir=None) -> Posterior:
     """Open a run, check it is a VAE (before paying for torch), encode one test image."""
-    from core.runfolder.runs import open_run
+    from core.runfolder.runs import open_sound
 
-    run = open_run(run_id, Path(runs_dir))
+    run = open_sound(run_id, Path(runs_dir))
     if run.config().kind != "vae":
         raise no_posterior(run.id)
     if index < 0:

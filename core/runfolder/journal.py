@@ -200,47 +200,25 @@ def _epoch_of(path: Path) -> int:
         return -1
 
 
-def read_lines(path: Path, start: int = 0) -> list[dict]:
-    """Whole JSON-object lines from byte `start`; a partial last line or a
-    line that is not an object (a kill, a hand edit) is left out."""
-    rows, _ = read_lines_from(path, start)
-    return rows
+def read_lines(path: Path) -> list[dict]:
+    """The progress rows of `path` that pass the schema, as written; a partial
+    last line or a bad row (a kill, a hand edit) is left out. Bounded reads."""
+    from core.runfolder.follow import MAX_PROGRESS_BYTES
+    from core.runfolder.reading import Tail
+    from core.runfolder.schema import parse_json, parse_progress_row
 
-
-def read_lines_from(path: Path, start: int) -> tuple[list[dict], int]:
-    """As read_lines, also returning the offset just past the last whole line."""
-    if not os.path.isfile(path):  # a FIFO in its place would block the open
-        return [], start
+    tail = Tail(path, MAX_PROGRESS_BYTES)
     try:
-        with open(path, "rb") as f:
-            f.seek(start)
-            data = f.read()
-    except OSError:
-        return [], start
-    end = data.rfind(b"\n") + 1
+        lines = tail.read()
+    finally:
+        tail.close()
     rows = []
-    for line in data[:end].splitlines():
+    for n, line in lines:
+        where = f"{path}: line {n}"
         try:
-            row = json.loads(line)
-        except ValueError:
+            row = parse_json(line, where)
+            parse_progress_row(row, where)
+        except RunError:
             continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows, start + end
-
-
-def read_snapshot(run: Run, epoch: int) -> dict[str, np.ndarray]:
-    """An epoch's arrays, or {} when the file is missing or damaged."""
-    path = run.history_file(epoch)
-    try:
-        if not path.is_file():
-            return {}
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in ("codes", "labels", "frames", "pair")}
-    except Exception:  # noqa: BLE001 - any damage (bad zip, bad header, cut data) means "no snapshot"
-        return {}
-    codes, labels, frames = arrays["codes"], arrays["labels"], arrays["frames"]
-    if codes.ndim != 2 or labels.shape != (len(codes),) or frames.ndim != 3 or frames.shape[1:] != (28, 28):
-        return {}
-    arrays["frames"] = frames.astype(np.float32)
-    return arrays
+        rows.append(row)
+    return rows

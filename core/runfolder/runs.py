@@ -16,31 +16,25 @@ from __future__ import annotations
 import io
 import json
 import os
-import math
 import re
-import stat
 import time
 import warnings
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from core.config import MAX_NAME, RUNS_DIR, AEConfig, user_path
 from core.errors import BadInput, RunError
 from core.runfolder.lock import acquire, holder, release
+from core.runfolder.reading import Tail, load_history, open_regular, read_json_file
+from core.runfolder.schema import (MAX_HISTORY_BYTES, MAX_METRICS_BYTES, NEW_STATUS, Damaged, HistoryRecord, MetricsRow, Snapshot,
+                                   Status, StatusRecord, check_epochs, parse_json, parse_metrics_row, parse_status)
 from core.runfolder.safeio import atomic_write  # noqa: F401 - callers still import it from here
 from core.runfolder.safeio import append_to, atomic_write_bytes, clean_temps, open_folder, open_subfolder, remove_in
 
 DEFAULT_ROOT = RUNS_DIR  # one default, defined beside the --out option
 _ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
-# Readers refuse files far larger than aekl ever writes: a config or status is
-# a few hundred bytes, metrics a few hundred per epoch.
-MAX_JSON_BYTES = 1 << 20
-MAX_METRICS_BYTES = 64 << 20
-# What every metrics row has carried since the first release; readers use them.
-METRIC_KEYS = ("epoch", "train_mse", "test_mse", "seconds", "samples_per_s")
 # Everything aekl may put in a run folder; only these are ever removed.
 RUN_FILES = ("config.json", "status.json", "metrics.jsonl", "progress.jsonl", "checkpoint.pt", "latents.npz",
              "loss.png", "latent.png", "interpolation.png", "reconstructions.png", "manifold.png",
@@ -48,84 +42,13 @@ RUN_FILES = ("config.json", "status.json", "metrics.jsonl", "progress.jsonl", "c
 HISTORY = "history"
 
 
-class Status(str, Enum):
-    """What a run is doing; serialised as the plain word in status.json."""
-
-    NEW = "new"
-    RUNNING = "running"
-    STOPPED = "stopped"
-    FINISHED = "finished"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"  # recorded as running, but its process is gone
-    DAMAGED = "damaged"  # a file of the run cannot be read
-
-    def __str__(self) -> str:
-        return self.value
-
-
-RESUMABLE = (Status.STOPPED, Status.INTERRUPTED, Status.FAILED)
-
-
 # --- crash-safe writes: atomic_write(_bytes) live in core.runfolder.safeio ---
+
+
 
 
 def atomic_write_json(path: Path, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
-
-
-def read_text(path: Path, limit: int = MAX_JSON_BYTES) -> str:
-    """The text of a regular file of at most `limit` bytes, or a RunError saying why not.
-
-    Only regular files are opened (a FIFO in place of a run file would block
-    the reader for ever), and the open itself does not block, in case the
-    file is swapped for one between the check and the open.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing") from None
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise RunError(f"{path} is damaged: not a regular file")
-        if st.st_size > limit:
-            raise RunError(f"{path} is damaged: {st.st_size:,} bytes, more than aekl writes ({limit:,})")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(min(st.st_size, limit) + 1)  # not `limit`: that would reserve it all at once
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RunError(f"{path} is damaged: not UTF-8 text") from None
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a number aekl writes")
-
-
-def parse_json(text: str, where: str) -> Any:
-    """JSON without NaN or Infinity (aekl never writes them, and --json output refuses them)."""
-    try:
-        return json.loads(text, parse_constant=_no_constants)
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except ValueError as exc:
-        raise RunError(f"{where} is damaged: {exc}") from None
-    except RecursionError:
-        raise RunError(f"{where} is damaged: JSON nested too deeply") from None
-
-
-def read_json(path: Path) -> Any:
-    return parse_json(read_text(path), str(path))
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --- run folders -------------------------------------------------------------
@@ -166,23 +89,27 @@ class Run:
     def config(self) -> AEConfig:
         path = self.file("config.json")
         try:
-            return AEConfig.from_dict(read_json(path), source=str(path))
+            return AEConfig.from_dict(read_json_file(path), source=str(path))
         except BadInput as exc:
             raise RunError(str(exc)) from None
 
     def write_config(self, config: AEConfig) -> None:
         atomic_write_json(self.file("config.json"), config.to_dict())
 
-    def status(self) -> dict[str, Any]:
+    def record(self) -> StatusRecord:
+        """status.json, checked; a folder made this instant has none yet and is new."""
         path = self.file("status.json")
-        if not path.exists() and not path.is_symlink():
-            return {"status": "new", "epoch": 0, "step": 0}
-        body = read_json(path)
-        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
-            raise RunError(f"{path} is damaged: expected an object with a status, got {_kind(body)}")
-        for key in ("epoch", "step"):
-            if key in body and not (isinstance(body[key], int) and not isinstance(body[key], bool)):
-                raise RunError(f"{path} is damaged: {key} is not an integer")
+        if not os.path.lexists(path):
+            return NEW_STATUS
+        return parse_status(read_json_file(path), str(path))
+
+    def status(self) -> dict[str, Any]:
+        """status.json as written, once it has passed the schema's checks."""
+        path = self.file("status.json")
+        if not os.path.lexists(path):
+            return {"status": str(Status.NEW), "epoch": 0, "step": 0}
+        body = read_json_file(path)
+        parse_status(body, str(path))
         return body
 
     def write_status(self, status: Status | str, epoch: int, step: int = 0, **extra: Any) -> None:
@@ -190,16 +117,12 @@ class Run:
                 "updated": time.time(), **extra}
         atomic_write_json(self.file("status.json"), body)
 
-    def state(self, status: dict[str, Any] | None = None) -> Status:
-        """The status as it really is, from status.json (or `status`, already
+    def state(self, record: StatusRecord | None = None) -> Status:
+        """The status as it really is, from status.json (or `record`, already
         read) and the lock: a `running` run whose writer is gone is interrupted,
         and a stopped, interrupted or failed one whose lock a live process holds
         is running again (a resume that has not written its first status yet)."""
-        word = (self.status() if status is None else status).get("status", "new")
-        try:
-            status = Status(word)
-        except ValueError:
-            return Status.DAMAGED
+        status = (self.record() if record is None else record).status
         if status in (Status.FINISHED, Status.NEW):
             return status
         live = holder(self.path) is not None
@@ -210,27 +133,62 @@ class Run:
     def history_file(self, epoch: int) -> Path:
         return self.path / HISTORY / f"epoch-{epoch:04d}.npz"
 
+    def history(self, epoch: int, latent: int | None = None) -> HistoryRecord | None:
+        """An epoch's codes, labels and frames; None when the run kept none
+        (older runs, an epoch not yet written); Damaged when unusable."""
+        path = self.history_file(epoch)
+        if not os.path.lexists(path):
+            return None
+        return load_history(path, latent)
+
     # metrics: appended whole lines, flushed, so a crash loses at most one line
     def append_metrics(self, row: dict[str, Any]) -> None:
         append_to(self.file("metrics.jsonl"), (json.dumps(row, allow_nan=False) + "\n").encode())
 
-    def metrics(self) -> list[dict[str, Any]]:
-        path = self.file("metrics.jsonl")
-        if not path.exists():
-            return []
-        rows: list[dict[str, Any]] = []
-        lines = read_text(path, MAX_METRICS_BYTES).splitlines(keepends=True)
-        for i, line in enumerate(lines):
-            where = f"{path}: line {i + 1}"
-            try:
-                row = parse_json(line, where)
-            except RunError:
-                if i == len(lines) - 1 and not line.endswith("\n"):
-                    warnings.warn(f"{path}: ignoring a partial last line (the run was killed mid-write)")
-                    break
-                raise
-            rows.append(_metrics_row(row, where))
+    def metric_rows(self, config: AEConfig | None = None) -> list[MetricsRow]:
+        """Every finished epoch's row, checked (against `config` when given:
+        the latent size of kl_per_dim, no more rows than planned epochs).
+
+        A partial last line (a kill mid-write) is left out with a warning;
+        any other bad line makes the file damaged."""
+        tail = Tail(self.file("metrics.jsonl"), MAX_METRICS_BYTES)
+        try:
+            lines = tail.read()
+        finally:
+            tail.close()
+        latent = config.latent if config else None
+        rows = [parse_metrics_row(parse_json(line, f"{tail.path}: line {n}"), f"{tail.path}: line {n}", latent)
+                for n, line in lines]
+        if tail.partial.strip():
+            warnings.warn(f"{tail.path}: ignoring a partial last line (the run was killed mid-write)")
+        check_epochs(rows, str(tail.path))
+        if config and len(rows) > config.epochs:
+            raise Damaged(str(tail.path), f"{len(rows)} epochs in a run of {config.epochs}")
         return rows
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The rows of metrics_rows() as dicts, as they were written."""
+        return [row.to_dict() for row in self.metric_rows()]
+
+    def snapshot(self) -> Snapshot:
+        """The run as lists and headers show it; damage is a verdict here, not an error."""
+        config = None
+        try:
+            config = self.config()
+            record = self.record()
+            rows = self.metric_rows(config)
+            if record.epoch > len(rows):
+                raise Damaged(str(self.file("status.json")),
+                              f"{record.epoch} epochs done, but metrics.jsonl holds {len(rows)}")
+            status = self.state(record)
+        except RunError as exc:
+            return Snapshot(self.id, str(self.path), Status.DAMAGED, exc.message, config)
+        reason = record.error if status.bad else ""
+        if status is Status.INTERRUPTED and not reason:
+            reason = "its process ended without writing a final status (killed, out of memory, power)"
+        return Snapshot(self.id, str(self.path), status, reason, config, done=len(rows),
+                        step=record.step if len(rows) == record.epoch else 0,
+                        best_test_mse=min((r.test_mse for r in rows), default=None))
 
     def truncate_metrics(self, epochs: int) -> None:
         """Keep the first `epochs` rows: a resume rewrites what followed the checkpoint."""
@@ -280,11 +238,10 @@ class Run:
         import numpy as np
 
         path = self.file("latents.npz")
-        if not path.is_file():
-            raise RunError(f"{path} is missing or not a regular file")
         latent = self.config().latent
+        fd, _ = open_regular(path, MAX_HISTORY_BYTES)
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with os.fdopen(fd, "rb") as f, np.load(f, allow_pickle=False) as z:
                 codes, labels = z["codes"], z["labels"]
         except Exception as exc:  # zip, npy and key errors alike mean a damaged file
             raise RunError(f"{path} is damaged ({type(exc).__name__})") from None
@@ -293,22 +250,6 @@ class Run:
             raise RunError(f"{path} is damaged: codes {codes.shape} {codes.dtype} and labels {labels.shape} "
                            f"{labels.dtype} do not fit a latent size of {latent}")
         return codes, labels
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
-
-
-def _metrics_row(row: Any, where: str) -> dict[str, Any]:
-    """A metrics row as readers use it: an object whose METRIC_KEYS are finite numbers."""
-    if not isinstance(row, dict):
-        raise RunError(f"{where} is damaged: expected an object, got {_kind(row)}")
-    for key in METRIC_KEYS:
-        if key not in row:
-            raise RunError(f"{where} is damaged: no {key}")
-        if not _number(row[key]):
-            raise RunError(f"{where} is damaged: {key} is {row[key]!r}, not a number")
-    return row
 
 
 def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool = False,
@@ -438,14 +379,28 @@ def open_run(run_id: str, root: Path) -> Run:
     return Run(path)
 
 
+def open_sound(run_id: str, root: Path) -> Run:
+    """open_run, refusing a run the schema calls damaged (with the file and the
+    reason): commands that use a run's results say what `aekl runs` says."""
+    run = open_run(run_id, root)
+    snap = run.snapshot()
+    if snap.status.damaged:
+        raise RunError(f"run {run.id} is damaged: {snap.reason}")
+    return run
+
+
 def sweep_temp_files(run: Run) -> int:
     """Remove temp files a killed writer left behind (in the folder and its
     history); the real files are intact."""
     return clean_temps(run.path, (HISTORY,))
 
 
-def list_runs(root: Path) -> list[dict[str, Any]]:
-    """One summary per run folder, newest first; damaged runs are listed as such."""
+def snapshots(root: Path, cache: dict | None = None) -> list[Snapshot]:
+    """One snapshot per run folder, newest first; damaged runs are listed as such.
+
+    With `cache` (a dict the caller keeps between calls) a run whose files
+    and lock have not changed is not read again: a list that refreshes itself
+    costs a few stats per run."""
     root = user_path(root, "runs_dir")
     if not root.is_dir():
         return []
@@ -453,31 +408,31 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
         paths = sorted(root.iterdir(), reverse=True)
     except OSError as exc:
         raise RunError(f"cannot list {root}: {exc.strerror or exc}") from None
-    rows = []
+    found = []
     for path in paths:
         try:
             if not path.is_dir() or not os.path.lexists(path / "config.json"):
                 continue
         except OSError:  # a folder we may not look into is not ours to list
             continue
-        run = Run(path)
-        row: dict[str, Any] = {"id": run.id, "path": str(path)}
+        found.append(_cached(Run(path), cache) if cache is not None else Run(path).snapshot())
+    return found
+
+
+def _cached(run: Run, cache: dict) -> Snapshot:
+    key = [holder(run.path) is not None]
+    for name in ("config.json", "status.json", "metrics.jsonl"):
         try:
-            cfg = run.config()
-            status = run.status()  # read once: damage shows here, the state is made from it
-            metrics = run.metrics()
-        except RunError as exc:
-            row.update(status="damaged", error=str(exc))
-            rows.append(row)
-            continue
-        tests = [m["test_mse"] for m in metrics]
-        row.update(
-            kind=cfg.kind,
-            latent=cfg.latent,
-            epochs=len(metrics),
-            planned=cfg.epochs,
-            best_test_mse=min(tests) if tests else None,
-            status=str(run.state(status)),
-        )
-        rows.append(row)
-    return rows
+            st = os.stat(run.file(name), follow_symlinks=False)
+            key.append((st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode))
+        except OSError:
+            key.append(None)
+    seen = cache.get(run.path)
+    if seen is None or seen[0] != key:
+        seen = cache[run.path] = (key, run.snapshot())
+    return seen[1]
+
+
+def list_runs(root: Path) -> list[dict[str, Any]]:
+    """`aekl runs --json`: the snapshots as JSON objects."""
+    return [s.to_json() for s in snapshots(root)]

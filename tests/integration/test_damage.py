@@ -237,7 +237,7 @@ DAMAGE = [
     # (id, how to damage the run folder, text of the reason)
     ("status-list", _write("status.json", "[1, 2]"), "status.json is damaged: expected an object with a status, got a list"),
     ("status-no-status", _write("status.json", '{"epoch": 1}'), "expected an object with a status, got an object"),
-    ("status-epoch-text", _write("status.json", '{"status": "finished", "epoch": "one"}'), "epoch is not an integer"),
+    ("status-epoch-text", _write("status.json", '{"status": "finished", "epoch": "one"}'), "epoch is 'one', not an integer"),
     ("status-binary", lambda run: (run / "status.json").write_bytes(b"\xff\xfe\x00"), "status.json is damaged: not UTF-8 text"),
     ("status-fifo", _fifo("status.json"), "status.json is damaged: not a regular file"),
     ("status-folder", lambda run: ((run / "status.json").unlink(), (run / "status.json").mkdir()), "status.json is damaged: not a regular file"),

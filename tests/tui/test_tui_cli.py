@@ -18,7 +18,6 @@ from tui.widgets.train_form import TrainForm
     (["--lr", "-1"], "--lr must be a positive number, got -1.0"),
     (["--subset", "0"], "--subset must be at least 1, got 0"),
     (["--no-such-flag"], "No such option: --no-such-flag"),
-    (["--attach", "ghost"], "no run named 'ghost'"),
     (["--attach", "../x"], "not a run id"),
 ])
 def test_bad_flags_are_one_line_and_exit_2(argv, message, capsys):

@@ -229,8 +229,8 @@ async def test_marked_runs_side_by_side(vae_runs, until, text):
     app = make_app(runs_dir=vae_runs)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
-        await pilot.pause()
         runs = app.screen.query_one(RunList)
+        await until(pilot, lambda: runs.loaded, 30, "the runs list")  # read off the UI thread
         await pilot.press("space", "down", "space")
         await pilot.pause()
         assert sorted(runs.marked) == ["z2", "z4"] and text(app).count("✓ ") == 2

@@ -14,28 +14,27 @@ from tui.widgets.run_list import RunList
 pytestmark = pytest.mark.asyncio
 
 
-async def test_runs_screen_lists_a_prepared_run(prepared_run, runs_dir, text):
+async def test_runs_screen_lists_a_prepared_run(prepared_run, runs_dir, text, until):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
-        await pilot.pause()
         table = app.screen.query_one(RunList)
+        await until(pilot, lambda: table.loaded, 30, "the runs folder to be read")
         assert [r["id"] for r in table.runs] == [prepared_run.id]
         row = table.runs[0]
         assert (row["status"], row["epochs"], row["planned"], row["best_test_mse"]) == ("stopped", 2, 5, 0.1234)
         shown = text(app)
-        assert prepared_run.id in shown and "2/5" in shown and "0.1234" in shown and "stopped" in shown
+        assert prepared_run.id in shown and "2 of 5 done" in shown and "0.1234" in shown and "stopped" in shown
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.get_default_screen()
 
 
-async def test_empty_runs_folder_says_how_to_make_one(runs_dir, text):
+async def test_empty_runs_folder_says_how_to_make_one(runs_dir, text, until):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
-        await pilot.pause()
-        assert "No runs under runs yet" in text(app)
+        await until(pilot, lambda: "No runs under runs yet" in text(app), 30, "the note")
 
 
 async def test_a_run_without_checkpoint_opens_without_interpolation(prepared_run, runs_dir, text, until):
@@ -146,6 +145,27 @@ async def test_attach_follows_a_run_trained_by_another_process(runs_dir, until, 
     assert proc.wait(timeout=60) == 0
 
 
+async def test_the_runs_list_follows_the_folder_while_shown(prepared_run, runs_dir, until, text):
+    """No key pressed: a run that gains an epoch and finishes, and a new run,
+    show up in the list by themselves."""
+    import json
+
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        table = app.screen.query_one(RunList)
+        await until(pilot, lambda: table.loaded, 30, "the runs list")
+        assert "2 of 5 done" in text(app) and "stopped" in text(app)
+        for epoch in (3, 4, 5):
+            prepared_run.append_metrics({"epoch": epoch, "train_mse": 0.1, "test_mse": 0.0987, "seconds": 1.0,
+                                         "samples_per_s": 512.0})
+        prepared_run.file("status.json").write_text(json.dumps({"status": "finished", "epoch": 5, "step": 0}))
+        await until(pilot, lambda: "5 of 5 done" in text(app), 30, "the list to change")
+        row = table.runs[0]
+        assert (row["status"], row["epochs"], row["best_test_mse"]) == ("finished", 5, 0.0987)
+        assert "finished" in text(app) and "0.0987" in text(app)
+
+
 async def test_a_worker_that_fails_is_shown_and_the_app_keeps_running(prepared_run, runs_dir, text, until):
     """The decode worker meets a checkpoint that is not one: its error is shown
     where the frames would be, and every key still works."""
@@ -162,7 +182,7 @@ async def test_a_worker_that_fails_is_shown_and_the_app_keeps_running(prepared_r
         await until(pilot, lambda: app.screen is app.get_default_screen(), 30, "the start screen")
 
 
-async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text):
+async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text, until):
     import os
 
     from core.config import AEConfig
@@ -174,8 +194,9 @@ async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
-        await pilot.pause()
-        assert [r["id"] for r in app.screen.query_one(RunList).runs] == ["aaa-second", "zzz-first"]
+        table = app.screen.query_one(RunList)
+        await until(pilot, lambda: table.loaded, 30, "the runs list")
+        assert [r["id"] for r in table.runs] == ["aaa-second", "zzz-first"]
         shown = text(app)
         assert shown.index("aaa-second") < shown.index("zzz-first")
 

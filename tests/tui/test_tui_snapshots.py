@@ -89,8 +89,14 @@ def test_help_screen(runs_dir, snap_compare, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_runs_screen_with_a_fixed_run(prepared_run, runs_dir, snap_compare, size):
-    assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=size, press=["r"])
+def test_runs_screen_with_a_fixed_run(prepared_run, runs_dir, snap_compare, size, until):
+    async def open_runs(pilot):
+        from tui.widgets.run_list import RunList
+
+        await pilot.press("r")  # the list is read off the UI thread: wait for it
+        await until(pilot, lambda: pilot.app.screen.query_one(RunList).loaded, 30, "the runs list")
+
+    assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=size, run_before=open_runs)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -45,7 +45,11 @@ def sources(folder: str) -> list[Path]:
     return sorted((ROOT / folder).rglob("*.py"))
 
 
-CORE_NOT_FACES = [p for p in sources("core") if "cli" not in p.relative_to(ROOT / "core").parts[:1]]
+# core/entry.py is the `aekl` script's first module: stdlib only, it sets its
+# guards and then hands over to the CLI face, so it is part of that face.
+FACE_FILES = {ROOT / "core" / "entry.py"}
+CORE_NOT_FACES = [p for p in sources("core")
+                  if "cli" not in p.relative_to(ROOT / "core").parts[:1] and p not in FACE_FILES]
 
 
 @pytest.mark.parametrize("path", CORE_NOT_FACES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -31,12 +31,16 @@ from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
 from core.errors import AeklError
-from core.events import Failed, Finished, Stopped
+from core.events import Failed, Finished, Progress, Stopped
 from core.nn.posterior import Posterior
-from core.runfolder.runs import Run
+from core.present.status import fit_line, live_words
+from core.runfolder.schema import Status
 from tui.control import stop_run
 from tui.screens.back import LeaveFieldFirst
 from tui.messages import ContinueRun, RunEnded, RunEpoch, RunProgress, RunStarted
+from tui.throttle import Throttle
+from tui.watcher import ATTACH_WAIT_S, RunMissing, RunWaiting
+from tui.workers import WorkerGuard
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.posterior_view import PosteriorView
@@ -82,7 +86,7 @@ class PointDecoded(Message):
 STEPS_ACROSS = 20  # a cursor step is this fraction of the scatter's extent
 
 
-class RunDetailScreen(LeaveFieldFirst, Screen):
+class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
     AUTO_FOCUS = ""  # arrows move through epochs; Tab reaches the index fields
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="leave the field, or go back to the previous screen"),
@@ -105,8 +109,9 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         Binding("down", "cursor(0, -1)", "Down", show=False, tooltip="exploring: the cursor down"),
     ]
 
-    # the run's state as last seen: "loading", "running", "stopping" or its final status word
-    state: reactive[str] = reactive("loading", bindings=True)
+    # the run's status as last seen (None: not read yet); stopping: x was pressed, the run has not ended yet
+    state: reactive[Status | None] = reactive(None, bindings=True)
+    stopping: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(self, run_id: str, runs_dir: Path, data_dir: Path | None) -> None:
         super().__init__()
@@ -120,6 +125,13 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         self._title = run_id
         self.kind, self.latent = "ae", 2  # from config.json once mounted
         self.posterior: Posterior | None = None  # the inspected test image's q(z|x)
+        self.planned: int | None = None  # epochs in the run's config
+        self.batch_size: int | None = None
+        self.progress: Progress | None = None  # the last Progress event
+        self.reason = ""  # why the run failed, was interrupted or is damaged
+        self.end_step = 0  # steps done after the last whole epoch, when it ended part-way
+        self.missing = False  # the run's folder never appeared
+        self.pair_asked: tuple[int | None, int | None] = (None, None)  # the config's interpolation ends
         self.exploring = False  # arrows move a cursor over the 2-D scatter instead of the epochs
 
     def compose(self) -> ComposeResult:
@@ -139,29 +151,20 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        from core.runfolder.runs import open_run
-
-        try:
-            run = open_run(self.run_id, self.runs_dir)
-            config = run.config()
-        except AeklError as exc:
-            self.query_one("#detail-title", Static).update(f"{self.run_id}: {exc.message}")
-            self.state = "damaged"
-            return
-        self.kind, self.latent = config.kind, config.latent
+        # Nothing is read here: the watcher thread reads the folder (waiting for
+        # it if it is still being made) and its first event carries the config.
         self.query_one(PosteriorView).display = False
+        self._progress_title = Throttle(self, self._set_title, gap=1.0)  # steps arrive faster than eyes read
         self.query_one("#run-reason").display = False
-        self.refresh_bindings()
-        self._title = f"{self.run_id}  {config.kind} z{config.latent}"
         self._set_title()
         self._watch(self.run_dir)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # hidden, not greyed: on a finished run neither key means anything
         if action == "stop":
-            return self.state == "running"
+            return self.state is Status.RUNNING and not self.stopping
         if action == "resume":  # only where it can work: an ended run with a checkpoint to go on from
-            return (self.state in ("stopped", "interrupted", "failed")
+            return (self.state is not None and self.state.resumable
                     and (Path(self.run_dir) / "checkpoint.pt").is_file())
         if action == "kl_screen":
             return self.kind == "vae"
@@ -178,52 +181,89 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
         from tui.watcher import watch
 
         worker = get_current_worker()
-        watch(run_dir, self.post_message, lambda: worker.is_cancelled)
+        watch(run_dir, self.post_message, lambda: worker.is_cancelled, wait=ATTACH_WAIT_S)
 
-    def _set_title(self, note: str = "") -> None:
+    def on_run_waiting(self, message: RunWaiting) -> None:
+        self.reason = message.text
+        self._set_title()
+
+    def on_run_missing(self, message: RunMissing) -> None:
+        self.reason, self.missing = message.text, True
+        self._set_title()
+        self.notify(message.text, title="No such run", severity="error", timeout=10)
+
+    def _set_title(self) -> None:
+        """The run header: status, epoch k of N (done), step, images/s, time left;
+        the epoch on the board when it is not the newest."""
         board = self.query_one(RunBoard)
-        epoch = board.shown_epoch
-        where = "" if epoch is None else f"  epoch {epoch}"
-        self.query_one("#detail-title", Static).update(f"{self._title}  {self.state}{where}{note}")
+        done = len(board.epochs)
+        words = live_words(self.state or Status.NEW, done, self.planned, self.end_step, self.progress,
+                           self.batch_size)
+        state = ("missing" if self.missing else "loading") if self.state is None else \
+            "stopping" if self.stopping else self.state.word
+        if self.state is Status.DAMAGED:
+            words = {"epoch": "-"}
+        shown = board.shown_epoch
+        parts = [("id", self._title), ("state", state), ("epoch", words["epoch"]), ("step", words.get("step", "")),
+                 ("rate", words.get("rate", "")), ("left", words.get("left", "")),
+                 ("shown", f"showing epoch {shown}" if shown is not None and shown != done else ""),
+                 ("reason", self.reason)]
+        width = self.size.width - 2 if self.size.width else 10_000
+        self.query_one("#detail-title", Static).update(fit_line(parts, width, ("rate", "step", "left")))
 
     def watch_state(self) -> None:
         if self.is_mounted:
             self._set_title()
 
+    def worker_failed(self, worker, text: str) -> None:
+        if worker.group == "watch":  # nothing follows the run any more: say so, offer no Stop
+            self.stopping, self.reason = False, text
+            self.state = Status.DAMAGED
+
     def on_run_started(self, message: RunStarted) -> None:
+        config = message.event.config
+        self.kind, self.latent, self.planned, self.batch_size = (config.kind, config.latent, config.epochs,
+                                                                 config.batch_size)
+        self.pair_asked = (config.interp_from, config.interp_to)
+        self.refresh_bindings()
         self.query_one(RunBoard).clear()
-        if self.state == "loading":
-            self.state = "running"  # until the final event says otherwise
+        self.progress, self.reason = None, ""
+        if self.state is None:
+            self.state = Status.RUNNING  # until the final event says otherwise
+        self._set_title()
 
     def on_run_progress(self, message: RunProgress) -> None:
         self.query_one(RunBoard).add_progress(message.event)
+        self.progress = message.event
+        self._progress_title.request()
 
     def on_run_epoch(self, message: RunEpoch) -> None:
         self.query_one(RunBoard).add_epoch(message.event)
+        if message.event.note:
+            self.notify(message.event.note, title="History", severity="warning", timeout=10)
         self._set_title()
 
     def on_run_ended(self, message: RunEnded) -> None:
         event = message.event
+        self.stopping = False
+        self.end_step = getattr(event, "step", 0)
         if isinstance(event, Finished):
-            self.state = "finished"
+            self.state = Status.FINISHED
         elif isinstance(event, Stopped):
-            self.state = "stopped"
+            self.state = Status.STOPPED
         elif isinstance(event, Failed):
+            self.reason = event.reason
             self.state = event.status
             reason = self.query_one("#run-reason", Static)
             reason.update(f"{event.status}: {event.reason}")
             reason.display = True
             self.notify(event.reason, title=f"Run {event.status}", severity="error", timeout=10)
         board = self.query_one(RunBoard)
-        if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state == "damaged":
+        if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state.damaged:
             return
         # A run from before aekl kept per-epoch snapshots: decode its pair from the checkpoint.
         self.query_one(DigitStrip).set_caption("interpolation: loading the checkpoint ...")
-        try:
-            config = Run(Path(self.run_dir)).config()
-        except AeklError:
-            return
-        self._decode(config.interp_from, config.interp_to)
+        self._decode(*self.pair_asked)
 
     def action_history(self, delta: int) -> None:
         if self.exploring:
@@ -312,7 +352,8 @@ class RunDetailScreen(LeaveFieldFirst, Screen):
 
     def action_stop(self) -> None:
         if stop_run(self, self.run_dir):
-            self.state = "stopping"
+            self.stopping = True
+            self._set_title()
 
     def action_resume(self) -> None:
         self.post_message(ContinueRun(self.run_id))

@@ -1,6 +1,8 @@
 """The runs screen: every run folder under the runs root, as `aekl runs` lists them.
 
-Live runs are marked (● running); opening one follows it as it trains.
+The list reads itself again every few seconds while shown (off the UI
+thread), so a run's status, epoch and best loss change as it trains. Live
+runs are marked (● running); opening one follows it as it trains.
 """
 
 from __future__ import annotations
@@ -37,22 +39,22 @@ class RunsScreen(Screen):
         yield Static("", id="runs-empty")
         yield Footer(compact=True, show_command_palette=False)
 
-    def on_mount(self) -> None:
-        self._show_empty()
-
     def on_screen_resume(self) -> None:
         # a run may have been started or finished since the table was read
         self.action_reload()
 
+    def on_run_list_changed(self) -> None:
+        self._show_empty()
+
     def _show_empty(self) -> None:
-        empty = not self.query_one(RunList).runs
+        runs = self.query_one(RunList)
+        empty = runs.loaded and not runs.snaps
         note = self.query_one("#runs-empty", Static)
         note.update(f"No runs under {self.runs_dir} yet: press Esc, then s to train one." if empty else "")
         note.display = empty
 
     def action_reload(self) -> None:
         self.query_one(RunList).reload()
-        self._show_empty()
 
     def action_open(self) -> None:
         rid = self.query_one(RunList).selected_id
@@ -67,14 +69,14 @@ class RunsScreen(Screen):
         self.action_open()
 
     def action_resume(self) -> None:
-        row = self.query_one(RunList).selected
-        if row is None:
+        snap = self.query_one(RunList).selected_snapshot
+        if snap is None:
             return
-        if row.get("status") not in ("stopped", "interrupted", "failed"):
-            self.notify(f"Only a stopped or interrupted run can continue; {row['id']} is {row.get('status')}.",
+        if not snap.status.resumable:
+            self.notify(f"Only a stopped or interrupted run can continue; {snap.id} is {snap.status}.",
                         severity="warning")
             return
-        self.post_message(ContinueRun(row["id"]))
+        self.post_message(ContinueRun(snap.id))
 
     def action_mark(self) -> None:
         self.query_one(RunList).toggle_mark()

@@ -8,6 +8,8 @@ signals whichever process trains the run, here or elsewhere.
 
 from __future__ import annotations
 
+import threading
+from enum import Enum
 from pathlib import Path
 
 from textual import work
@@ -21,12 +23,24 @@ from textual.worker import get_current_worker
 from core.config import AEConfig
 from core.errors import AeklError, BadInput
 from core.events import Failed, Finished, Stopped
+from core.present.status import live_words
+from core.runfolder.schema import Status
 from tui.control import stop_run
 from tui.messages import LaunchFailed, LaunchPhase, RunEnded, RunEpoch, RunProgress, RunStarted
 from tui.widgets.digit_strip import DigitStrip
 from tui.widgets.run_board import RunBoard
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.train_form import TrainForm
+from tui.workers import WorkerGuard
+
+
+class Phase(str, Enum):
+    """What the training screen is doing with its run."""
+
+    IDLE = "idle"  # no run of ours trains
+    LAUNCHING = "launching"  # its process is starting
+    LIVE = "live"  # its folder is followed
+    STOPPING = "stopping"  # x was pressed; the run has not ended yet
 
 
 def short_path(run_dir: str | None) -> str:
@@ -40,7 +54,7 @@ def short_path(run_dir: str | None) -> str:
         return str(path)
 
 
-class TrainScreen(Screen):
+class TrainScreen(WorkerGuard, Screen):
     AUTO_FOCUS = ""  # no field focused: keys work at once; Tab enters the form
     BINDINGS = [
         Binding("s", "start", "Start", tooltip="start a run with the form's values (or Enter in a field)"),
@@ -57,8 +71,7 @@ class TrainScreen(Screen):
         Binding("escape", "leave_form", "Leave form", show=False, tooltip="leave the form's field"),
     ]
 
-    # "idle", "launching" (process starting), "live" (its folder is followed), "stopping"
-    phase: reactive[str] = reactive("idle", bindings=True)
+    phase: reactive[Phase] = reactive(Phase.IDLE, bindings=True)
 
     def __init__(self, config: AEConfig, runs_dir: Path, data_dir: Path | None, start: bool = False) -> None:
         super().__init__()
@@ -69,6 +82,8 @@ class TrainScreen(Screen):
         self.run_dir: str | None = None  # the run on the board
         self.launch = None  # tui.launcher.Launch of the run this app started, if any
         self._epochs = 0
+        self._done = 0  # epochs of the run on the board that have ended
+        self._batch = config.batch_size
 
     def compose(self) -> ComposeResult:
         yield TrainForm(self.initial, id="form")
@@ -82,7 +97,7 @@ class TrainScreen(Screen):
 
     @property
     def busy(self) -> bool:
-        return self.phase != "idle"
+        return self.phase is not Phase.IDLE
 
     @property
     def owns_live_run(self) -> bool:
@@ -93,7 +108,7 @@ class TrainScreen(Screen):
         if action == "start":
             return None if self.busy else True  # None: shown, greyed out
         if action == "stop":
-            return True if self.phase in ("live", "launching") else None
+            return True if self.phase in (Phase.LIVE, Phase.LAUNCHING) else None
         return True
 
     # --- actions ----------------------------------------------------------
@@ -129,7 +144,7 @@ class TrainScreen(Screen):
     def _launch(self, config: AEConfig, resume: str | None) -> None:
         from tui.launcher import launch
 
-        self._epochs = config.epochs
+        self._epochs, self._batch, self._done = config.epochs, config.batch_size, 0
         self.query_one(RunBoard).clear()
         self.query_one(StatusBar).reset("loading")
         self.query_one(TrainForm).set_locked(True)
@@ -139,17 +154,17 @@ class TrainScreen(Screen):
             self._end_failed(f"cannot start the training process: {exc.strerror or exc}")
             return
         self.run_dir = str(self.launch.run.path)
-        self.phase = "launching"
+        self.phase = Phase.LAUNCHING
         self._follow_launch(self.launch)
 
     def action_stop(self) -> None:
-        if self.phase == "launching" and self.launch is not None:
+        if self.phase is Phase.LAUNCHING and self.launch is not None:
             # Still importing or loading: our own child, so signal it directly
             # (it stops at its first step, or before writing anything).
             self.launch.proc.terminate()
-        elif self.phase != "live" or not self.run_dir or not stop_run(self, self.run_dir):
+        elif self.phase is not Phase.LIVE or not self.run_dir or not stop_run(self, self.run_dir):
             return
-        self.phase = "stopping"
+        self.phase = Phase.STOPPING
         self.query_one(StatusBar).set(state="stopping", note="finishing the step, writing checkpoint and figures")
 
     def action_runs(self) -> None:
@@ -198,8 +213,8 @@ class TrainScreen(Screen):
         self.query_one(StatusBar).set(state="loading", note=message.text)
 
     def on_launch_failed(self, message: LaunchFailed) -> None:
-        if self.phase == "stopping":  # x while it was starting: nothing was written
-            self.launch, self.phase = None, "idle"
+        if self.phase is Phase.STOPPING:  # x while it was starting: nothing was written
+            self.launch, self.phase = None, Phase.IDLE
             self.query_one(TrainForm).set_locked(False)
             self.query_one(StatusBar).set(state="idle", note="stopped before training began")
             return
@@ -207,10 +222,21 @@ class TrainScreen(Screen):
 
     def _end_failed(self, text: str) -> None:
         self.launch = None
-        self.phase = "idle"
+        self.phase = Phase.IDLE
         self.query_one(TrainForm).set_locked(False)
-        self.query_one(StatusBar).set(state="failed", note=None, error=text)
+        self.query_one(StatusBar).set(state=Status.FAILED, note=None, error=text)
         self.notify(text, title="Training failed", severity="error", timeout=10)
+
+    def worker_failed(self, worker, text: str) -> None:
+        if worker.group == "watch" and self.phase is not Phase.IDLE:
+            self._reap()
+            self._end_failed(f"following the run failed: {text}")
+
+    def _reap(self) -> None:
+        """Collect our trainer's exit status once it ends, so it does not linger <defunct>."""
+        launch = self.launch
+        if launch is not None:
+            threading.Thread(target=launch.proc.wait, name="reap trainer", daemon=True).start()
 
     def _mine(self, message) -> bool:
         return message.run_dir == self.run_dir
@@ -220,45 +246,56 @@ class TrainScreen(Screen):
             return
         event = message.event
         self.query_one(RunBoard).clear()
-        self._epochs = event.config.epochs
-        if self.phase == "launching":
-            self.phase = "live"
-        self.query_one(StatusBar).set(state="training" if self.phase == "live" else self.phase,
-                                      device=event.device, run=short_path(event.run_dir), note=None)
+        self._epochs, self._batch, self._done = event.config.epochs, event.config.batch_size, 0
+        if self.phase is Phase.LAUNCHING:
+            self.phase = Phase.LIVE
+        self.query_one(StatusBar).set(state=Status.RUNNING if self.phase is Phase.LIVE else self.phase.value,
+                                      device=event.device, run=short_path(event.run_dir), note=None,
+                                      epoch=live_words(Status.RUNNING, 0, self._epochs)["epoch"])
 
     def on_run_progress(self, message: RunProgress) -> None:
         if not self._mine(message):
             return
         event = message.event
         self.query_one(RunBoard).add_progress(event)
-        self.query_one(StatusBar).set(epoch=f"epoch {event.epoch}/{self._epochs}",
-                                      step=f"step {event.step}/{event.steps}",
-                                      rate=f"{event.samples_per_s:,.0f} img/s")
+        words = live_words(Status.RUNNING, self._done, self._epochs, 0, event, self._batch)
+        self.query_one(StatusBar).set(epoch=words["epoch"], step=words.get("step"), rate=words.get("rate"),
+                                      left=words.get("left"))
 
     def on_run_epoch(self, message: RunEpoch) -> None:
         if not self._mine(message):
             return
         event = message.event
         self.query_one(RunBoard).add_epoch(event)
-        self.query_one(StatusBar).set(epoch=f"epoch {event.epoch}/{event.epochs}", step=f"test MSE {event.test_mse:.4f}",
-                                      rate=f"{event.samples_per_s:,.0f} img/s")
+        self._done = event.epoch
+        self.query_one(StatusBar).set(epoch=live_words(Status.RUNNING, event.epoch, event.epochs)["epoch"],
+                                      step=f"test MSE {event.test_mse:.4f}",
+                                      rate=f"{event.samples_per_s:,.0f} img/s", left=None)
+        if event.note:
+            self.notify(event.note, title="History", severity="warning", timeout=10)
 
     def on_run_ended(self, message: RunEnded) -> None:
         if not self._mine(message):
             return
         event, status = message.event, self.query_one(StatusBar)
+        self._reap()
         self.launch = None
-        self.phase = "idle"
+        self.phase = Phase.IDLE
         self.query_one(TrainForm).set_locked(False)
         where = short_path(event.run_dir)
         if isinstance(event, Stopped):
             rid = Path(event.run_dir).name
-            status.set(state="stopped", step=f"at epoch {event.epoch} step {event.step}", note="resume: r, then c")
+            words = live_words(Status.STOPPED, event.epoch, self._epochs, event.step)
+            status.set(state=Status.STOPPED, epoch=words["epoch"], step=f"step {event.step}" if event.step else None,
+                       rate=None, note="resume: r, then c", left=None)
             self.notify(f"Checkpoint and figures saved in {where}. Resume from the runs screen (r, then c) "
                         f"or with: aekl train --resume {rid}", title="Stopped")
         elif isinstance(event, Finished):
-            status.set(state="finished", step=f"test MSE {event.test_mse:.4f}", note=f"{event.seconds:.1f}s")
+            status.set(state=Status.FINISHED, epoch=live_words(Status.FINISHED, event.epochs, self._epochs)["epoch"],
+                       step=f"test MSE {event.test_mse:.4f}", note=f"{event.seconds:.1f}s", left=None)
             self.notify(f"{len(event.files)} files in {where}.", title="Finished")
         elif isinstance(event, Failed):
-            status.set(state=event.status, note=None, error=event.reason)
+            words = live_words(event.status, event.epoch, self._epochs, event.step)
+            status.set(state=event.status, epoch=None if event.status.damaged else words["epoch"], step=None,
+                       rate=None, note=None, error=event.reason, left=None)
             self.notify(f"{where}: {event.reason}", title=f"Run {event.status}", severity="error", timeout=10)

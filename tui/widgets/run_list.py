@@ -1,53 +1,116 @@
-"""The runs under a folder, as `aekl runs` lists them (core.runfolder.runs.list_runs)."""
+"""The runs under a folder, as `aekl runs` lists them, kept up to date while shown.
+
+A thread worker reads the folder (core.runfolder.runs.snapshots, with a cache
+so that an unchanged run costs a few stats) every REFRESH_S seconds and posts
+what it found; the table is updated on the UI thread, in place, so the
+cursor stays on its run. No file is read on the UI thread.
+"""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import work
+from textual.message import Message
 from textual.widgets import DataTable
+from textual.worker import get_current_worker
 
-from core.present.status import STATUS_COLOUR, cell, status_word
+from core.present.status import cell
+from core.runfolder.schema import Snapshot
+from tui.workers import WorkerGuard
 
-COLUMNS = ("id", "kind", "latent", "epochs", "best test MSE", "status")
+# At 80 columns a live run's row must show its status: kind and latent share
+# one column, and the best test MSE is headed short.
+COLUMNS = ("id", "model", "epochs", "best MSE", "status")
+REFRESH_S = 2.0
 
 
-class RunList(DataTable):
+class RunsRead(Message):
+    """A fresh reading of the runs folder (newest first)."""
+
+    def __init__(self, snaps: list[Snapshot]) -> None:
+        super().__init__()
+        self.snaps = snaps
+
+
+class RunList(WorkerGuard, DataTable):
     def __init__(self, root: Path, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.runs_root = Path(root)
-        self.runs: list[dict[str, Any]] = []
+        self.snaps: list[Snapshot] = []
+        self.loaded = False  # the first reading has arrived
+        self._wake = threading.Event()
         self.marked: list[str] = []  # run ids marked (space) to compare, in the order marked
 
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """The rows as `aekl runs --json` prints them."""
+        return [s.to_json() for s in self.snaps]
+
     def on_mount(self) -> None:
-        right = {"latent", "epochs", "best test MSE"}
+        right = {"best MSE"}
         for col in COLUMNS:
             self.add_column(Text(col, justify="right" if col in right else "left"), key=col)
-        self.reload()
+        self._read()
+
+    def on_unmount(self) -> None:
+        self._wake.set()  # the worker is cancelled with us: let it see that now
 
     def reload(self) -> None:
-        """Read the folder again, keeping the cursor on the same run if it is still there."""
-        from core.runfolder.runs import list_runs
+        """Read the folder again now (the worker also does every few seconds)."""
+        self._wake.set()
 
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="reading the runs folder")
+    def _read(self) -> None:
+        from core.runfolder.runs import snapshots
+
+        worker, cache = get_current_worker(), {}
+        while not worker.is_cancelled:
+            found = snapshots(self.runs_root, cache)
+            found.sort(key=started, reverse=True)  # newest first (a stat each: here, not on the UI thread)
+            self.post_message(RunsRead(found))
+            self._wake.wait(REFRESH_S)
+            self._wake.clear()
+
+    def on_runs_read(self, message: RunsRead) -> None:
+        message.stop()
         current = self.selected_id
-        self.runs = sorted(list_runs(self.runs_root), key=started, reverse=True)  # newest first
-        self.clear()
-        for r in self.runs:
-            status = r["status"]
-            self.add_row(
-                id_cell(r["id"], r["id"] in self.marked),
-                r.get("kind", "?"),
-                Text(str(r.get("latent", "?")), justify="right"),
-                Text(f"{r.get('epochs', 0)}/{r.get('planned', '?')}", justify="right"),
-                Text(cell(r.get("best_test_mse")), justify="right"),
-                Text(status_word(status), style=STATUS_COLOUR.get(status, "")),
-                key=r["id"],
-            )
-        ids = [r["id"] for r in self.runs]
+        old = [s.id for s in self.snaps]
+        self.snaps, self.loaded = message.snaps, True
+        if [s.id for s in self.snaps] != old:
+            self.clear()
+            for s in self.snaps:
+                self.add_row(*self._cells(s), key=s.id)
+        else:
+            for s in self.snaps:
+                for col, value in zip(COLUMNS, self._cells(s)):
+                    self.update_cell(s.id, col, value, update_width=True)
+        ids = [s.id for s in self.snaps]
         self.marked = [rid for rid in self.marked if rid in ids]
         if current in ids:
             self.move_cursor(row=ids.index(current))
+        self.post_message(self.Changed())
+
+    class Changed(Message):
+        """The rows were read again."""
+
+    def _cells(self, s: Snapshot) -> tuple:
+        return (
+            id_cell(s.id, s.id in self.marked),
+            f"{s.config.kind} z{s.config.latent}" if s.config else "?",
+            s.epoch_text,
+            Text(cell(s.best_test_mse), justify="right"),
+            Text(s.status.word, style=s.status.colour),
+        )
+
+    @property
+    def selected_snapshot(self) -> Snapshot | None:
+        if not self.snaps or self.cursor_row is None or not 0 <= self.cursor_row < len(self.snaps):
+            return None
+        return self.snaps[self.cursor_row]
 
     def toggle_mark(self) -> None:
         """Mark the selected run for comparing, or unmark it."""
@@ -62,25 +125,24 @@ class RunList(DataTable):
 
     @property
     def selected_id(self) -> str | None:
-        if not self.runs or self.cursor_row is None or not 0 <= self.cursor_row < len(self.runs):
-            return None
-        return self.runs[self.cursor_row]["id"]
+        snap = self.selected_snapshot
+        return snap.id if snap else None
 
     @property
     def selected(self) -> dict[str, Any] | None:
-        rid = self.selected_id
-        return next((r for r in self.runs if r["id"] == rid), None)
+        snap = self.selected_snapshot
+        return snap.to_json() if snap else None
 
 
-def started(row: dict[str, Any]) -> float:
+def started(snap: Snapshot) -> float:
     """When a run began: its config.json is written once, as the run folder is made
     (a name need not sort by time: --name picks any)."""
     try:
-        return (Path(row["path"]) / "config.json").stat().st_mtime
-    except (KeyError, OSError):
+        return (Path(snap.path) / "config.json").stat().st_mtime
+    except OSError:
         return 0.0
 
 
 def id_cell(run_id: str, marked: bool) -> Text:
-    """The id, with a mark in words-free but colour-free form: ✓ before a marked run."""
+    """The id, with a mark that needs no colour: ✓ before a marked run."""
     return Text(("✓ " if marked else "  ") + run_id, style="bold" if marked else "")

@@ -1,8 +1,10 @@
-"""One line under everything: state, epoch, step, speed, device, run folder.
+"""One line under everything: state, epoch, step, speed, time left, device, run folder.
 
-The state word carries the colour (theme variables, so it reads on light and
-dark themes); the rest is plain text. Errors replace the line's tail with the
-message until the next run starts.
+The state is a run's Status (its word and colour come from the schema) or
+one of the screen's own phases before a run exists or while it stops. The
+state word carries the colour (theme variables, so it reads on light and
+dark themes); the rest is plain text. Errors replace the line's tail with
+the message until the next run starts.
 """
 
 from __future__ import annotations
@@ -10,29 +12,24 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
+from core.runfolder.schema import Status
 from tui.throttle import Throttle
 
-STATE_STYLE = {
-    "idle": "$text-muted",
-    "loading": "$accent",
-    "training": "$success",
-    "stopping": "$warning",
-    "stopped": "$warning",
-    "finished": "$success",
-    "failed": "$error",
-    "interrupted": "$error",
-    "damaged": "$error",
-}
-
+# The screen's phases that are not a run's status.
+PHASE_STYLE = {"idle": "$text-muted", "loading": "$accent", "stopping": "$warning"}
+# A Status's ANSI colour as a theme variable.
+THEME = {"green": "$success", "yellow": "$warning", "cyan": "$success", "red": "$error", "magenta": "$error",
+         "white": "$foreground"}
 
 # Fields removed, in this order, when the line is wider than the terminal.
-DROP_ORDER = ("rate", "device", "step", "note")
+DROP_ORDER = ("rate", "device", "left", "step", "note")
 
 
 class StatusBar(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.fields: dict[str, str] = {"state": "idle"}
+        self.style = PHASE_STYLE["idle"]
         self._throttle = Throttle(self, self._show, gap=1.0)
 
     def on_mount(self) -> None:
@@ -45,6 +42,11 @@ class StatusBar(Static):
         are shown at most once a second.
         """
         urgent = "state" in fields or "error" in fields
+        if isinstance(fields.get("state"), Status):
+            status = fields["state"]
+            self.style, fields["state"] = THEME[status.colour], status.word
+        elif "state" in fields:
+            self.style = PHASE_STYLE.get(str(fields["state"]), "$foreground")
         for key, value in fields.items():
             if value is None:
                 self.fields.pop(key, None)
@@ -53,8 +55,8 @@ class StatusBar(Static):
         self._throttle.flush() if urgent else self._throttle.request()
 
     def reset(self, state: str = "idle") -> None:
-        self.fields = {"state": state}
-        self._throttle.flush()
+        self.fields = {}
+        self.set(state=state)
 
     @property
     def text(self) -> str:
@@ -66,8 +68,8 @@ class StatusBar(Static):
     def _show(self) -> None:
         f = self.fields
         state = f.get("state", "idle")
-        parts = {"state": Content.styled(f" {state} ", f"bold reverse {STATE_STYLE.get(state, '$foreground')}")}
-        for key in ("epoch", "step", "rate", "device", "note"):
+        parts = {"state": Content.styled(f" {state} ", f"bold reverse {self.style}")}
+        for key in ("epoch", "step", "rate", "left", "device", "note"):
             if key in f:
                 parts[key] = Content(f[key])
         if "error" in f:
