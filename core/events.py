@@ -26,6 +26,8 @@ class Started:
     steps_per_epoch: int
     start_epoch: int  # epochs already done (non-zero when resuming)
     start_step: int  # steps already done inside the current epoch
+    precision: str = "fp32"  # what the matmuls ran in: "fp32" or "bf16" (core/engine/precision.py)
+    precision_why: str = ""  # why, in a few words ("auto: this CPU has AMX-BF16")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class EpochEnd:
     labels: np.ndarray = field(repr=False)  # (n,) int64
     frames: np.ndarray = field(repr=False)  # (steps + 2, 28, 28) in [-1, 1]; may be empty
     pair: tuple[int, int] = (0, 1)  # test indices of the interpolation endpoints
+    # How many test images test_loss/test_mse are over: an autoencoder's last epoch
+    # uses all 10,000, earlier ones every 5th (core/engine/fit.py); None in older rows.
+    test_images: int | None = None
     # VAE only (core/nn/elbo.py); defaults so events rebuilt from older rows still load.
     train_kl: float | None = None  # mean KL per image over the epoch's steps
     train_beta_kl: float | None = None  # the KL part of the train objective, times 784
@@ -85,7 +90,7 @@ class EpochEnd:
         }
         if self.test_kl is not None:
             row["test_kl"] = self.test_kl
-        for key in ("train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta", *ELBO_KEYS):
+        for key in ("test_images", "train_kl", "train_beta_kl", "test_beta_kl", "active_units", "beta", *ELBO_KEYS):
             if getattr(self, key) is not None:
                 row[key] = getattr(self, key)
         if self.kl_per_dim:
@@ -104,6 +109,7 @@ class Finished:
     test_mse: float
     seconds: float  # wall time of this call, evaluation and writing included
     files: dict[str, str]
+    precision: str = ""  # what the matmuls ran in and why: "bf16 (auto: this CPU has AMX-BF16)"
 
 
 @dataclass(frozen=True)

@@ -118,12 +118,14 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
          k: int = typer.Option(64, "--k", help="Importance samples per test image for --nll (1 to 5000)."),
          device: str = typer.Option("cpu", help="Device for --nll: auto, cpu, cuda or mps.")) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
+    from core.figures.background import wait_drawn
     from core.runfolder.runs import open_sound
 
     if nll:
         _show_nll(run_id, out_dir, k, device, json_out)
         return
     run = open_sound(run_id, out_dir)
+    wait_drawn(run)  # a just-finished run's figures may still be drawing in a child process
     snap = run.snapshot()
     metrics = [m.to_dict() for m in run.metric_rows(snap.config)]
     files = sorted(p.name for p in run.path.iterdir() if not p.name.startswith("."))
@@ -173,11 +175,13 @@ def _show_nll(run_id: str, out_dir: Path, k: int, device: str, json_out: bool) -
 
 def _load(run_id: str, out_dir: Path, device: str):
     from core.data.mnist import load_mnist
+    from core.figures.background import wait_drawn
     from core.nn.models import load_trained, pick_device
     from core.runfolder.runs import open_sound
 
     dev = pick_device(device)  # an unknown device is bad input, whatever the run holds
     run = open_sound(run_id, out_dir)
+    wait_drawn(run)  # a just-finished run's figures may still be drawing in a child process
     model, config = load_trained(run, dev)
     return run, model, config, load_mnist(None, dev, subset=1)
 

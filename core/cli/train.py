@@ -92,7 +92,8 @@ def consume(events, json_lines: bool, quiet: bool = False):
             if isinstance(event, Started):
                 if not json_lines and not quiet:
                     where = event.run_dir or "(no run folder)"
-                    err.print(f"[bold]training[/] {event.params:,} parameters on {event.device}, {event.train_size:,} images -> {where}")
+                    err.print(f"[bold]training[/] {event.params:,} parameters on {event.device} in {event.precision} "
+                              f"({event.precision_why}), {event.train_size:,} images -> {where}")
             elif isinstance(event, Progress):
                 if task is None or bar.tasks[task].fields["epoch"] != event.epoch:
                     task = bar.add_task("", total=event.steps, epoch=event.epoch, loss="-", rate="-")
@@ -153,7 +154,9 @@ def train(
     request = RunRequest(config, out_dir, data_dir, download, name, force, resume, dry_run,
                          given.get("device") if resume else None, given.get("threads") if resume else None)
     with StopFlag() as stop, prepare(request) as ready:
-        last, ends = consume(ready.fit(should_stop=stop), json_out)
+        # Figures of a finished run are drawn by a child after we exit (core/figures/background.py).
+        figures = None if dry_run else {"data_dir": str(data_dir) if data_dir else None}
+        last, ends = consume(ready.fit(should_stop=stop, background=figures), json_out)
     report(last, ends, json_out, dry_run, out_dir)
     if isinstance(last, Stopped):
         raise typer.Exit(stop.exit_code)
@@ -175,4 +178,5 @@ def report(last, ends, json_out: bool, dry_run: bool, out_dir: Path) -> None:
         err.print(f"[yellow]stopped[/] after epoch {last.epoch}, step {last.step}; checkpoint, metrics "
                   f"and figures saved in {last.run_dir}. Continue with: {again}")
     elif isinstance(last, Finished) and not json_out:
-        err.print(f"[green]finished[/] in {last.seconds:.1f}s, test MSE {last.test_mse:.4f}")
+        err.print(f"[green]finished[/] in {last.seconds:.1f}s, test MSE {last.test_mse:.4f}, "
+                  f"matmuls in {last.precision}")

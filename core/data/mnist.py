@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -106,13 +107,53 @@ def _md5(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
+# Files whose md5 matched, by path, with the (size, mtime, inode) they had then:
+# a file found unchanged is not hashed again by the next process (hashing the
+# 55 MB took a tenth of a second or more of every start). Any rewrite, copy
+# or replacement changes one of the three, and the file is hashed again.
+VERIFIED = "verified.json"
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _read_verified() -> dict:
+    try:
+        with open(cache_dir() / VERIFIED) as f:
+            seen = json.load(f)
+        return seen if isinstance(seen, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_verified(seen: dict) -> None:
+    """Best effort: without the note the next process hashes again, nothing worse."""
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir(), prefix=f".{VERIFIED}.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(seen, f)
+        os.replace(tmp, cache_dir() / VERIFIED)
+    except OSError:
+        pass
+
+
 def verify(root: Path) -> None:
+    seen = _read_verified()
+    fresh = False
     for name, want in MD5.items():
         path = raw_dir(root) / name
         st = path.stat()
+        key = str(path.resolve())
+        if seen.get(key) == _stamp(st):
+            continue
         if _md5(str(path), st.st_size, st.st_mtime_ns) != want:
             raise DataError(f"{path} does not match the published MNIST md5 (size {st.st_size} bytes)",
                             field="data_dir", hint="delete it or point {name} elsewhere")
+        seen[key], fresh = _stamp(st), True
+    if fresh:
+        _write_verified(seen)
 
 
 def ensure_data(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
@@ -189,6 +230,47 @@ def read_idx(path: Path) -> "np.ndarray":
     return body.reshape(shape)
 
 
+# The four arrays decoded once into .npy files beside the cache, read back
+# memory-mapped: no parsing, and pages are read as batches touch them. The
+# folder is keyed by the published md5 sums: only files that matched them
+# are ever decoded, so the arrays are the same whichever folder they came from.
+DECODED = "decoded-" + hashlib.md5("".join(MD5.values()).encode()).hexdigest()[:12]
+SHAPES = {"train-images-idx3-ubyte": (60_000, 28, 28), "train-labels-idx1-ubyte": (60_000,),
+          "t10k-images-idx3-ubyte": (TEST_SIZE, 28, 28), "t10k-labels-idx1-ubyte": (TEST_SIZE,)}
+
+
+def _decoded(raw: Path) -> dict[str, "np.ndarray"]:
+    """The four arrays, from the decoded cache when it is whole, else decoded now (and cached)."""
+    import numpy as np
+
+    folder = cache_dir() / DECODED
+    arrays = {}
+    for name, shape in SHAPES.items():
+        try:  # mode "c": copy-on-write, so torch gets a writable array without a copy
+            array = np.load(folder / f"{name}.npy", mmap_mode="c", allow_pickle=False)
+            if array.shape == shape and array.dtype == np.uint8:
+                arrays[name] = array
+                continue
+        except (OSError, ValueError):
+            pass
+        arrays[name] = read_idx(raw / name)
+        _save_npy(folder, name, arrays[name])
+    return arrays
+
+
+def _save_npy(folder: Path, name: str, array) -> None:
+    import numpy as np
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+        os.replace(tmp, folder / f"{name}.npy")
+    except OSError:
+        pass  # a read-only cache: decode again next time
+
+
 def load_mnist(
     data_dir: str | os.PathLike | None = None,
     device="cpu",
@@ -199,8 +281,8 @@ def load_mnist(
     import torch
 
     root = ensure_data(data_dir, download)
-    raw = raw_dir(root)
-    train_x = read_idx(raw / "train-images-idx3-ubyte")
+    arrays = _decoded(raw_dir(root))
+    train_x = arrays["train-images-idx3-ubyte"]
     n = len(train_x)
     if subset is not None:
         n = check_range("subset", subset, 1, n)
@@ -210,7 +292,7 @@ def load_mnist(
 
     return MNIST(
         train_x=tensor(train_x[:n].reshape(n, -1)),
-        train_y=tensor(read_idx(raw / "train-labels-idx1-ubyte")[:n], torch.int64),
-        test_x=to_unit_range(tensor(read_idx(raw / "t10k-images-idx3-ubyte").reshape(-1, 28 * 28))),
-        test_y=tensor(read_idx(raw / "t10k-labels-idx1-ubyte"), torch.int64),
+        train_y=tensor(arrays["train-labels-idx1-ubyte"][:n], torch.int64),
+        test_x=to_unit_range(tensor(arrays["t10k-images-idx3-ubyte"].reshape(-1, 28 * 28))),
+        test_y=tensor(arrays["t10k-labels-idx1-ubyte"], torch.int64),
     )

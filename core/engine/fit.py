@@ -30,9 +30,15 @@ from core.runfolder.journal import Journal, NullJournal
 from core.nn.latent import interpolation_pair, line_frames
 from core.nn.models import AutoEncoder, build_model, count_params
 from core.runfolder.runs import Run
+from core.engine import precision as arith
 
 SCATTER_SIZE = 2000  # test images whose codes every EpochEnd carries
 EVAL_BATCH = 2500
+# An autoencoder's epochs before the last are evaluated on every 5th test
+# image (the 2,000 whose codes the scatter shows), its last epoch on all
+# 10,000: a full pass costs about 5% of a bf16 epoch, the probe 1%. Strided,
+# not the first 2,000: MNIST's first 5,000 test digits are the tidier half.
+PROBE_STRIDE = 5
 
 
 def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
@@ -48,25 +54,28 @@ def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
     return peak * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0))))
 
 
-def evaluate(model: AutoEncoder, x: torch.Tensor) -> dict[str, float]:
+def evaluate(model: AutoEncoder, x: torch.Tensor, precision: str = "fp32") -> dict[str, float]:
     """Mean losses over `x` in large batches; deterministic (VAE decodes the mean)."""
-    return evaluate_and_encode(model, x, 0)[0]
+    return evaluate_and_encode(model, x, 0, precision)[0]
 
 
 @torch.inference_mode()
-def evaluate_and_encode(model: AutoEncoder, x: torch.Tensor, keep: int) -> tuple[dict[str, float], torch.Tensor]:
-    """evaluate(), and the codes of the first `keep` images of `x` from the same pass."""
+def evaluate_and_encode(model: AutoEncoder, x: torch.Tensor, keep: int,
+                        precision: str = "fp32") -> tuple[dict[str, float], torch.Tensor]:
+    """evaluate(), and the codes of the first `keep` images of `x` from the same pass,
+    with the matmuls in `precision` (the run's own)."""
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     codes = []
     for start in range(0, len(x), EVAL_BATCH):
         xb = x[start : start + EVAL_BATCH]
-        parts, z = model.losses_and_codes(xb)
+        with arith.autocast(precision, x.device):
+            parts, z = model.losses_and_codes(xb)
         for k, v in parts.items():
-            sums[k] = sums.get(k, 0) + v * len(xb)
+            sums[k] = sums.get(k, 0) + v.float() * len(xb)
         if start < keep:
-            codes.append(z[: keep - start])
+            codes.append(z[: keep - start].float())
     model.train(was_training)
     return {k: float(v) / len(x) for k, v in sums.items()}, torch.cat(codes) if codes else x.new_zeros(0)
 
@@ -172,13 +181,20 @@ def _journal(run) -> NullJournal:
 
 def fit(config: AEConfig, data: MNIST, *, run: Run | NullJournal | None = None, resume: bool = False,
         should_stop: Callable[[], bool] = lambda: False, progress_every: int | None = None,
-        max_steps: int | None = None) -> Iterator[Event]:
+        max_steps: int | None = None, precision_why: str | None = None,
+        test_all: bool = False, background: dict | None = None) -> Iterator[Event]:
     """Train `config` on `data`, yielding events and recording them in `run`.
 
     `should_stop` is polled between steps; when it turns true the engine
     finishes the step, writes checkpoint, status and figures, and yields
     Stopped. `resume` continues `run` from its checkpoint to the same weights
     an uninterrupted run would reach. `max_steps` cuts training short (a dry run).
+    `precision_why` says why config.precision was chosen when a caller resolved
+    "auto" itself (core.engine.session does, so that config.json says what ran).
+    `test_all` evaluates every epoch on the whole test set, not only the last
+    (bench's time to quality compares test MSEs of the same images).
+    `background` ({"data_dir": ...}): a finished run's figures are drawn by a
+    child process after the final status (core/figures/background.py), not here.
     Holds the run's lock throughout; any failure after the start is recorded
     as a `failed` status and raised as an AeklError with exit code 1.
     """
@@ -186,13 +202,18 @@ def fit(config: AEConfig, data: MNIST, *, run: Run | NullJournal | None = None, 
     journal = _journal(run)
     journal.open()
     try:
-        yield from _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps)
+        yield from _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps,
+                        precision_why, test_all, background)
     finally:
         journal.close()
 
 
-def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps):
+def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all,
+         background):
     device, n = data.device, len(data.train_x)
+    used, why = arith.resolve(config.precision, device)
+    if used == "fp32" and arith.allow_tf32(device):
+        why += "; TF32 for the fp32 matmuls"
     if config.threads:
         torch.set_num_threads(config.threads)
     steps = n // config.batch_size  # drop the ragged last batch; the permutation varies it
@@ -211,10 +232,13 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
         state.load(saved, model, opt, steps, config.seed, where)
         journal.rewind(state.epoch, state.step)  # only now: a refused checkpoint changes nothing
     began = time.perf_counter()
-    started = Started(journal.run_dir, config, str(device), count_params(model), n, steps, state.epoch, state.step)
+    started = Started(journal.run_dir, config, str(device), count_params(model), n, steps, state.epoch, state.step,
+                      used, precision_why or why)
     journal.started(started)
     yield started
-    loop = _Loop(config, data, model, opt, state, steps, steps * config.epochs, progress_every or max(1, steps // 20))
+    loop = _Loop(config, data, model, opt, state, steps, steps * config.epochs, progress_every or max(1, steps // 20),
+                 used)
+    loop.precision_note, loop.test_all = f"{used} ({started.precision_why})", test_all
     # Where a failure happened, for its message: the files of a finished epoch
     # are written after the counter moved on, so "in epoch N+1" would be false.
     where = lambda: f"in epoch {state.epoch + 1}"  # noqa: E731
@@ -228,7 +252,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
                 where = lambda: f"in epoch {state.epoch + 1}"  # noqa: E731
             yield event
         where = lambda: f"while writing the final files after epoch {state.epoch}"  # noqa: E731
-        yield _last(loop, journal, pair, began)
+        yield _last(loop, journal, pair, began, background)
     except KeyboardInterrupt:  # a second Ctrl-C: no time for a checkpoint, but say so
         journal.interrupted(state.epoch, state.step)
         raise
@@ -241,12 +265,27 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
         raise TrainingFailed(f"training failed {where()}: {reason}") from None
 
 
-def _last(loop: "_Loop", journal: NullJournal, pair, began: float) -> Stopped | Finished:
+def _last(loop: "_Loop", journal: NullJournal, pair, began: float, background: dict | None) -> Stopped | Finished:
     """Write the final files, then the status that announces them: a reader that
-    sees "stopped" or "finished" finds the checkpoint and figures in place."""
+    sees "stopped" or "finished" finds the checkpoint and figures in place, or,
+    with `background`, a status saying the figures are being drawn."""
     s, model, opt, config = loop.state, loop.model, loop.opt, loop.config
     if loop.stopped:
         journal.save_checkpoint(s.checkpoint(model, opt, config))
+    elif background is not None and isinstance(journal, Journal):
+        from core.figures import background as child
+        from core.runfolder.lock import held_fd
+
+        run, seconds = journal.run, time.perf_counter() - began
+        files = child.figure_files(run, config)
+        try:
+            child.spawn(str(run.path), pair, background.get("data_dir"), held_fd(run.path))
+        except OSError:  # no process to spare: draw them here after all
+            journal.figures(_figures(model, loop.data, config, pair))
+            journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files})
+        else:
+            journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files, "figures": child.DRAWING})
+        return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files, loop.precision_note)
     quick = loop.stopped and not journal.figures_on_stop
     files = {} if quick else journal.figures(_figures(model, loop.data, config, pair))
     if loop.stopped:
@@ -254,7 +293,7 @@ def _last(loop: "_Loop", journal: NullJournal, pair, began: float) -> Stopped | 
         return Stopped(journal.run_dir, s.epoch, s.step, files)
     seconds = time.perf_counter() - began
     journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files})
-    return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files)
+    return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files, loop.precision_note)
 
 
 def _reason(exc: BaseException) -> str:
@@ -274,16 +313,17 @@ def _figures(model, data, config, pair):
 class _Loop:
     """The epochs and steps themselves; state lives in TrainState so it can be saved."""
 
-    def __init__(self, config, data, model, opt, state: TrainState, steps: int, total: int, every: int):
+    def __init__(self, config, data, model, opt, state: TrainState, steps: int, total: int, every: int,
+                 precision: str = "fp32"):
         self.config, self.data, self.model, self.opt, self.state = config, data, model, opt, state
-        self.steps, self.total, self.every = steps, total, every
-        self.stopped = False
+        self.steps, self.total, self.every, self.precision = steps, total, every, precision
+        self.stopped, self.test_all = False, False
         self.last_test_mse = float("nan")
         self.graph = None
         if uses_graphs(config, data.device):
             from core.engine.graphstep import GraphStep
 
-            self.graph = GraphStep(model, opt, data, state, config.batch_size)
+            self.graph = GraphStep(model, opt, data, state, config.batch_size, precision)
 
     def run(self, should_stop, max_steps, pair) -> Iterator[Progress | EpochEnd]:
         s, cfg = self.state, self.config
@@ -320,7 +360,8 @@ class _Loop:
         for group in self.opt.param_groups:
             group["lr"] = lr
         xb = self.data.batch(s.perm[s.step * cfg.batch_size : (s.step + 1) * cfg.batch_size])
-        parts = self.model.losses(xb, s.noise_rng)
+        with arith.autocast(self.precision, xb.device):  # the loss itself is fp32 (autocast's rule for mse_loss)
+            parts = self.model.losses(xb, s.noise_rng)
         self.opt.zero_grad(set_to_none=True)
         parts["loss"].backward()
         self.opt.step()
@@ -336,10 +377,24 @@ class _Loop:
                                    + divergence_advice(self.config))
         return value
 
+    def _test_images(self) -> torch.Tensor | None:
+        """Indices of the test images this epoch is evaluated on; None: all of them."""
+        last = self.state.epoch + 1 >= self.config.epochs
+        if last or self.test_all or self.config.kind != "ae":  # a VAE's ELBO parts are over the whole test set
+            return None
+        return torch.arange(0, len(self.data.test_x), PROBE_STRIDE, device=self.data.device)
+
     def _epoch_end(self, seconds: float, ran: int, pair) -> EpochEnd:
         s, cfg, data, model = self.state, self.config, self.data, self.model
         train = (s.sums / max(s.step, 1)).tolist()
-        test, codes = evaluate_and_encode(model, data.test_x, SCATTER_SIZE)
+        probe = self._test_images()
+        evaluated = len(data.test_x) if probe is None else len(probe)
+        if probe is None:  # the whole test set; the scatter still shows the probe's codes
+            probe = torch.arange(0, len(data.test_x), PROBE_STRIDE, device=data.device)
+            test, codes = evaluate_and_encode(model, data.test_x, len(data.test_x))
+            codes = codes[probe]
+        else:
+            test, codes = evaluate_and_encode(model, data.test_x[probe], len(probe))
         self._finite(test["loss"], "test loss")
         frames = line_frames(model, data.test_x[list(pair)], cfg.interp_steps)
         s.epoch, s.step, s.perm = s.epoch + 1, 0, None
@@ -351,7 +406,7 @@ class _Loop:
             epoch=s.epoch, epochs=cfg.epochs, train_loss=train[0], train_mse=train[1],
             test_loss=vae.pop("test_loss", test["loss"]), test_mse=test["mse"], test_kl=test.get("kl"), seconds=seconds,
             samples_per_s=ran * cfg.batch_size / max(seconds, 1e-9), lr=self.opt.param_groups[0]["lr"],
-            codes=codes.cpu().numpy(), labels=data.test_y[:SCATTER_SIZE].cpu().numpy(),
-            frames=frames.reshape(-1, 28, 28).cpu().numpy(), pair=pair,
+            codes=codes.cpu().numpy(), labels=data.test_y[probe].cpu().numpy(),
+            frames=frames.reshape(-1, 28, 28).cpu().numpy(), pair=pair, test_images=evaluated,
             **vae,
         )

@@ -14,6 +14,8 @@ per-step KL weight would be frozen into the graph), and only when asked
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 WARMUP_STEPS = 3  # eager steps on a side stream before capture, as CUDA graphs require
@@ -26,8 +28,9 @@ def graph_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> 
 
 
 class GraphStep:
-    def __init__(self, model, opt, data, state, batch_size: int) -> None:
+    def __init__(self, model, opt, data, state, batch_size: int, precision: str = "fp32") -> None:
         self.model, self.opt, self.data, self.state = model, opt, data, state
+        self.precision = precision
         self.index = torch.zeros(batch_size, dtype=torch.long, device=data.device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.out: torch.Tensor | None = None  # (3,) loss, mse, kl of the last step, on the device
@@ -37,8 +40,16 @@ class GraphStep:
             if not isinstance(group["lr"], torch.Tensor):
                 group["lr"] = torch.tensor(float(group["lr"]), device=data.device)
 
+    def _cast(self):
+        # A captured graph cannot keep autocast's cache of cast weights: each
+        # replay must cast the weights Adam has just updated.
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+
     def _body(self) -> torch.Tensor:
-        parts = self.model.losses(self.data.batch(self.index))
+        with self._cast():
+            parts = self.model.losses(self.data.batch(self.index))
         parts["loss"].backward()
         self.opt.step()
         out = torch.stack([parts["loss"], parts["mse"], parts["mse"] * 0]).detach()

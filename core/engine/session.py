@@ -49,12 +49,13 @@ class Ready:
     journal: NullJournal
     resume: bool
     max_steps: int | None
+    precision_why: str | None = None  # why config.precision, when prepare() resolved "auto"
 
     def fit(self, should_stop: Callable[[], bool] = lambda: False, **kw):
         from core.engine.fit import fit
 
         return fit(self.config, self.data, run=self.journal, resume=self.resume, should_stop=should_stop,
-                   max_steps=self.max_steps, **kw)
+                   max_steps=self.max_steps, precision_why=self.precision_why, **kw)
 
 
 def resumable(run: Run) -> AEConfig:
@@ -79,6 +80,18 @@ def resumable(run: Run) -> AEConfig:
     return run.config()
 
 
+def _wait_for_figures(path: Path) -> None:
+    """A finished run being replaced may still have a child drawing its figures
+    (core/figures/background.py), holding the folder: let it finish first."""
+    from core.figures.background import wait_drawn
+
+    if path.is_dir() and not path.is_symlink():
+        try:
+            wait_drawn(Run(path))
+        except (RunError, OSError, ValueError):
+            pass  # a damaged folder: new_run says what it makes of it
+
+
 @contextmanager
 def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: None) -> Iterator[Ready]:
     from core.data.mnist import load_mnist
@@ -89,6 +102,8 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
     try:
         if request.resume:
             run = open_run(request.resume, request.runs_dir)
+            if run.state() is Status.FINISHED:  # say so, even while a child draws its figures
+                resumable(run)
             if not request.dry_run:
                 acquire(run.path)  # a live writer holds it: refused, naming the process
                 locked = True
@@ -100,6 +115,7 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
         else:
             config = request.config.validate()
         device = pick_device(config.device)
+        why = None  # fit resolves "auto" and says why; config.json keeps what was asked (sweeps match on it)
         if request.data is not None:
             data = request.data
         else:
@@ -107,13 +123,15 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
             data = load_mnist(request.data_dir, device, config.subset, request.download)
         preflight(config, data)  # fail before a run folder exists, not after
         if run is None and not request.dry_run:
+            if request.force and request.name:
+                _wait_for_figures(Path(request.runs_dir) / request.name)
             run = new_run(config, request.runs_dir, name=request.name, force=request.force, keep_lock=True)
             locked = True
         if request.dry_run:
             journal = DryJournal(run) if run else NullJournal()
         else:
             journal = Journal(run)
-        yield Ready(config, data, journal, bool(request.resume), 1 if request.dry_run else None)
+        yield Ready(config, data, journal, bool(request.resume), 1 if request.dry_run else None, why)
     finally:
         if locked:
             release(run.path)

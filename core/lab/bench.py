@@ -51,7 +51,8 @@ from core.engine.fit import EpochEnd, Progress, Started, evaluate, fit
 TUTORIAL_BATCH = 128
 TUTORIAL_LR = 1e-3
 TARGETS = {"engine_vs_floor_max": 1.20, "engine_vs_tutorial_min": 4.0, "time_to_quality_min": 10.0,
-           "added_memory_mb_max": 200.0, "first_step_s_max": 3.0, "epoch_overhead_max": 0.05}
+           "added_memory_mb_max": 128.0, "first_step_s_max": 3.0, "epoch_overhead_max": 0.05,
+           "one_epoch_fixed_s_max": 1.0}
 TUI_HOW = (
     "Not measured by aekl bench (it needs two fresh processes per round). Run "
     "`python -m tui.throughput --subset 60000 --epochs 4 --repeat 2`: it alternates `aekl train` "
@@ -69,6 +70,8 @@ class BenchOptions:
     warmup: int = 20  # steps run before any timing starts
     subset: int | None = None  # train on the first N images (tiny benchmarks, tests)
     device: str = "auto"
+    precision: str = "auto"  # of the engine (AEConfig.precision)
+    cuda_graphs: bool = False  # of the engine (AEConfig.cuda_graphs)
     threads: int = 0
     seed: int = 0
     quality: bool = False
@@ -184,21 +187,21 @@ def layer_shapes(config: AEConfig) -> list[tuple[int, int]]:
     return [(m.in_features, m.out_features) for m in build_model(config).modules() if isinstance(m, torch.nn.Linear)]
 
 
-def floor_passes(shapes, batch: int, device):
-    """(forward, backward): just the matmuls of one pass each, on random data.
+def floor_passes(shapes, batch: int, device, dtype=torch.float32):
+    """(forward, backward): just the matmuls of one pass each, on random data, in `dtype`.
 
     Per layer: forward x @ W.T; backward dW = g.T @ x and, except for the
     first layer (the images need no gradient), dx = g @ W. Outputs are
     preallocated so that nothing but the multiplications is timed.
     """
     gen = torch.Generator(device="cpu").manual_seed(0)
-    make = lambda *s: torch.randn(*s, generator=gen).to(device)  # noqa: E731
+    make = lambda *s: torch.randn(*s, generator=gen).to(device, dtype)  # noqa: E731
     xs = [make(batch, i) for i, _ in shapes]
     ws = [make(o, i) for i, o in shapes]
     gs = [make(batch, o) for _, o in shapes]
-    ys = [torch.empty(batch, o, device=device) for _, o in shapes]
-    dws = [torch.empty(o, i, device=device) for i, o in shapes]
-    dxs = [torch.empty(batch, i, device=device) for i, _ in shapes]
+    ys = [torch.empty(batch, o, device=device, dtype=dtype) for _, o in shapes]
+    dws = [torch.empty(o, i, device=device, dtype=dtype) for i, o in shapes]
+    dxs = [torch.empty(batch, i, device=device, dtype=dtype) for i, _ in shapes]
 
     def forward() -> None:
         for x, w, y in zip(xs, ws, ys):
@@ -213,9 +216,12 @@ def floor_passes(shapes, batch: int, device):
     return forward, backward
 
 
-def floor_time(shapes, batch: int, steps: int, warmup: int, device) -> float:
-    """Seconds for `steps` passes of just the matmuls of forward + backward."""
-    forward, backward = floor_passes(shapes, batch, device)
+FLOOR_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def floor_time(shapes, batch: int, steps: int, warmup: int, device, precision: str = "fp32") -> float:
+    """Seconds for `steps` passes of just the matmuls of forward + backward in `precision`."""
+    forward, backward = floor_passes(shapes, batch, device, FLOOR_DTYPES[precision])
     for _ in range(warmup):
         forward(), backward()
     _sync(device)
@@ -237,6 +243,7 @@ def step_parts(config: AEConfig, data, steps: int, warmup: int) -> dict:
     their gradients; autograd's bookkeeping).
     """
     from core.engine.fit import make_optimizer
+    from core.engine.precision import autocast
 
     device = data.device
     torch.manual_seed(config.seed)
@@ -244,7 +251,8 @@ def step_parts(config: AEConfig, data, steps: int, warmup: int) -> dict:
     opt = make_optimizer(model, config, device)
     perm = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(config.seed)).to(device)
     per_epoch = len(data.train_x) // config.batch_size
-    floor_fwd, floor_bwd = floor_passes(layer_shapes(config), config.batch_size, device)
+    floor_fwd, floor_bwd = floor_passes(layer_shapes(config), config.batch_size, device,
+                                        FLOOR_DTYPES[config.precision])
     names = ("batch", "forward", "backward", "optimizer", "floor_forward", "floor_backward")
     totals = dict.fromkeys(names, 0.0)
     for i in range(warmup + steps):
@@ -252,7 +260,8 @@ def step_parts(config: AEConfig, data, steps: int, warmup: int) -> dict:
         marks = [time.perf_counter()]
         xb = data.batch(perm[k * config.batch_size : (k + 1) * config.batch_size])
         _sync(device), marks.append(time.perf_counter())
-        loss = model.losses(xb)["loss"]
+        with autocast(config.precision, device):
+            loss = model.losses(xb)["loss"]
         _sync(device), marks.append(time.perf_counter())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -332,38 +341,41 @@ def count_syncs(config: AEConfig, data, steps: int) -> dict:
 
 
 def engine_quality(config: AEConfig, data, target: float) -> dict:
-    train_s, start, last = 0.0, time.perf_counter(), None
-    events = fit(config, data)
+    """Train the default run until the test MSE (all 10,000 images, every epoch)
+    first reaches `target`; the curve is (epoch, training seconds so far, test MSE)."""
+    train_s, start, last, curve = 0.0, time.perf_counter(), None, []
+    events = fit(config, data, test_all=True)
     try:
         for event in events:
             if isinstance(event, EpochEnd):
                 train_s += event.seconds  # the engine's own epoch time, evaluation excluded
-                if event.test_mse <= target:
-                    return {"reached": True, "epochs": event.epoch, "train_s": round(train_s, 3),
-                            "wall_s": round(time.perf_counter() - start, 3), "test_mse": event.test_mse}
+                curve.append([event.epoch, round(train_s, 3), round(event.test_mse, 5)])
                 last = event
+                if event.test_mse <= target:
+                    break
     finally:
         events.close()
-    return {"reached": False, "epochs": last.epoch, "train_s": round(train_s, 3),
-            "wall_s": round(time.perf_counter() - start, 3), "test_mse": last.test_mse}
+    return {"reached": last.test_mse <= target, "epochs": last.epoch, "train_s": round(train_s, 3),
+            "wall_s": round(time.perf_counter() - start, 3), "test_mse": last.test_mse, "curve": curve}
 
 
 def tutorial_quality(config: AEConfig, device, dataset, test_x, target: float, max_epochs: int) -> dict:
     model, opt, loader = tutorial_setup(config, device, dataset)
     per_epoch = len(loader)
     loop = tutorial_steps(model, opt, loader, device)
-    train_s, start = 0.0, time.perf_counter()
+    train_s, start, curve = 0.0, time.perf_counter(), []
     for epoch in range(1, max_epochs + 1):
         began = time.perf_counter()
         for _ in range(per_epoch):
             next(loop)
         _sync(device)
         train_s += time.perf_counter() - began
-        mse = evaluate(model, test_x)["mse"]  # the engine's evaluation: same numbers, same cost
+        mse = evaluate(model, test_x)["mse"]  # the engine's evaluation in fp32: same images
+        curve.append([epoch, round(train_s, 3), round(mse, 5)])
         if mse <= target:
             break
     return {"reached": mse <= target, "epochs": epoch, "train_s": round(train_s, 3),
-            "wall_s": round(time.perf_counter() - start, 3), "test_mse": mse}
+            "wall_s": round(time.perf_counter() - start, 3), "test_mse": mse, "curve": curve}
 
 
 # --- the whole benchmark ------------------------------------------------------
@@ -397,16 +409,27 @@ def _ratio(num: dict, den: dict) -> dict:
             "per_repeat": [round(a / b, 4) for a, b in zip(num["runs"], den["runs"])]}
 
 
+def _floor_precisions(used: str, device: torch.device) -> list[str]:
+    """fp32 always; bf16 where the device multiplies it natively, or where the engine uses it."""
+    from core.engine.precision import native_bf16
+
+    return ["fp32"] + (["bf16"] if used == "bf16" or native_bf16(device)[0] else [])
+
+
 def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -> dict:
     """Measure everything `opts` asks for; return the bench.json object."""
     from core.data.mnist import ensure_data, load_mnist
+    from core.engine.precision import resolve
     from core.nn.models import pick_device
 
     # The default config at latent 2: what the targets are about.
-    base = AEConfig(latent=2, device=opts.device, threads=opts.threads, seed=opts.seed, subset=opts.subset).validate()
+    base = AEConfig(latent=2, device=opts.device, threads=opts.threads, seed=opts.seed, subset=opts.subset,
+                    precision=opts.precision, cuda_graphs=opts.cuda_graphs).validate()
     if opts.threads:
         torch.set_num_threads(opts.threads)  # fit would set it too; the references need the same
     device = pick_device(opts.device)
+    used, why = resolve(base.precision, device)
+    base = replace(base, precision=used)
     loadavg_before = _loadavg()
     data = load_mnist(opts.data_dir, device, opts.subset)
     dataset = tutorial_dataset(ensure_data(opts.data_dir), opts.subset)
@@ -416,77 +439,29 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     for b in batches:  # checked now, not after minutes of measuring
         if b > n:
             raise BadInput(field="batch_size", value=b, rule=f"must be at most the {n} training images")
-    shapes = layer_shapes(base)
-    tut_steps = math.ceil(samples / TUTORIAL_BATCH)
-
-    eng: dict[int, list[float]] = {b: [] for b in batches}  # seconds per step
-    flo: dict[int, list[float]] = {b: [] for b in batches}
-    tut: list[float] = []  # seconds per sample (its last batch of an epoch is short)
-    overheads: list[tuple[float, float]] = []  # (epoch-end seconds, epoch training seconds)
-    parts: list[dict] = []
-    procs: list[tuple[dict, dict]] = []
-    measured: dict = {}
-    part_steps = min(100, math.ceil(samples / base.batch_size))
-    for r in range(1, opts.repeats + 1):
-        if r <= opts.processes:
-            log(f"repeat {r}/{opts.repeats}: a fresh `import torch` and a fresh default `aekl train --epochs 1`")
-            procs.append((footprint.import_torch(), footprint.train_process(replace(base, epochs=1), opts.data_dir)))
-        for b in batches:
-            steps = math.ceil(samples / b)
-            log(f"repeat {r}/{opts.repeats}: engine, batch {b}, {steps} steps, writing a run folder")
-            with tempfile.TemporaryDirectory(prefix="aekl-bench-") as root:
-                done, secs, ends = engine_time(replace(base, batch_size=b), data, steps, opts.warmup, Path(root))
-            eng[b].append(secs / done)
-            measured[f"engine_steps_{b}"] = done
-            if b == base.batch_size:
-                overheads += ends
-        log(f"repeat {r}/{opts.repeats}: the engine's step in parts, {part_steps} steps")
-        parts.append(step_parts(base, data, part_steps, min(opts.warmup, part_steps)))
-        log(f"repeat {r}/{opts.repeats}: tutorial loop, batch {TUTORIAL_BATCH}, {tut_steps} steps")
-        _, tut_samples, secs = tutorial_time(base, device, dataset, tut_steps, opts.warmup)
-        tut.append(secs / tut_samples)
-        measured["tutorial_samples"] = tut_samples
-        for b in batches:
-            steps = math.ceil(samples / b)
-            log(f"repeat {r}/{opts.repeats}: floor, batch {b}, {steps} steps")
-            flo[b].append(floor_time(shapes, b, steps, opts.warmup, device) / steps)
-
+    m = _measure(opts, base, data, dataset, device, batches, samples, log)
     result = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(device),
+        "precision": {"used": used, "why": why, "floors": _floor_precisions(used, device)},
         "setup": {"latent": 2, "hidden": list(base.hidden), "params": count_params(build_model(base)),
-                  "processes": len(procs),
+                  "processes": len(m["procs"]),
                   "train_images": n, "samples": samples, "repeats": opts.repeats, "warmup_steps": opts.warmup,
                   "batch_sizes": batches, "tutorial_batch_size": TUTORIAL_BATCH, "tutorial_lr": TUTORIAL_LR,
-                  "measured": measured},
-        "engine": {}, "floor": {}, "tutorial": {},
-        "ratios": {"engine_vs_tutorial": None, "engine_vs_floor": {}},
+                  "measured": m["measured"]},
     }
-    for b in batches:
-        per_epoch = n // b
-        result["engine"][str(b)] = {"steps_per_s": _stats([1 / s for s in eng[b]]),
-                                    "samples_per_s": _stats([b / s for s in eng[b]]),
-                                    "epoch_s": _stats([s * per_epoch for s in eng[b]])}
-        result["floor"][str(b)] = {"steps_per_s": _stats([1 / s for s in flo[b]]),
-                                   "samples_per_s": _stats([b / s for s in flo[b]]),
-                                   "epoch_s": _stats([s * per_epoch for s in flo[b]])}
-        # > 1: the engine takes that many times the bare matmul time (target <= 1.25)
-        result["ratios"]["engine_vs_floor"][str(b)] = _ratio(result["engine"][str(b)]["epoch_s"],
-                                                             result["floor"][str(b)]["epoch_s"])
-    result["tutorial"] = {"samples_per_s": _stats([1 / s for s in tut]), "epoch_s": _stats([s * n for s in tut])}
-    # engine samples/s over tutorial samples/s at the default batch size
-    result["ratios"]["engine_vs_tutorial"] = _ratio(result["tutorial"]["epoch_s"],
-                                                    result["engine"][str(base.batch_size)]["epoch_s"])
-    result["process"] = process_figures(procs)
+    result.update(_rates(m, batches, n, used))
+    result["process"] = process_figures(m["procs"])
     result["epoch_overhead"] = {
-        "what": "evaluation, scatter codes, interpolation frames, history snapshot, metrics row, checkpoint, status",
-        "seconds": _stats([o for o, _ in overheads]),
-        "fraction": _stats([o / (o + t) for o, t in overheads]),  # of the whole epoch, overhead included
+        "what": "evaluation (every 5th test image; all of them after the last epoch), scatter codes, "
+                "interpolation frames, history snapshot, metrics row, checkpoint, status",
+        "seconds": _stats([o for o, _ in m["overheads"]]),
+        "fraction": _stats([o / (o + t) for o, t in m["overheads"]]),  # of the whole epoch, overhead included
     }
-    result["engine_vs_floor_gap"] = floor_gap(parts, min(eng[base.batch_size]))
+    result["engine_vs_floor_gap"] = floor_gap(m["parts"], min(m["eng"][base.batch_size]))
     log("host syncs per engine step")
     result["host_sync"] = count_syncs(base, data, min(100, 4 * max(1, n // base.batch_size)))
-    result["quality"] = quality(opts, base, data, dataset, device, log) if opts.quality else None
+    result["quality"] = quality(opts, base, data, dataset, device, log, result) if opts.quality else None
     if result["quality"]:
         result["ratios"]["time_to_quality"] = result["quality"]["speedup"]
     result["tui_overhead"] = {"measured": False, "how": TUI_HOW}
@@ -495,49 +470,136 @@ def run_bench(opts: BenchOptions, log: Callable[[str], None] = lambda s: None) -
     return result
 
 
-def process_figures(procs: list[tuple[dict, dict]]) -> dict:
+def _measure(opts, base, data, dataset, device, batches, samples, log) -> dict:
+    """Every timed loop, `opts.repeats` times, interleaved so a noisy neighbour slows all alike."""
+    shapes = layer_shapes(base)
+    tut_steps = math.ceil(samples / TUTORIAL_BATCH)
+    precisions = _floor_precisions(base.precision, device)
+    m: dict = {"eng": {b: [] for b in batches},  # seconds per step
+               "flo": {(p, b): [] for p in precisions for b in batches},
+               "tut": [],  # seconds per sample (its last batch of an epoch is short)
+               "overheads": [], "parts": [], "procs": [], "measured": {}}
+    part_steps = min(100, math.ceil(samples / base.batch_size))
+    for r in range(1, opts.repeats + 1):
+        if r <= opts.processes:
+            log(f"repeat {r}/{opts.repeats}: a fresh `import torch`, a fresh default `aekl train --epochs 1`, "
+                "a fresh tutorial start")
+            m["procs"].append((footprint.import_torch(), footprint.train_process(replace(base, epochs=1), opts.data_dir),
+                               footprint.tutorial_start(str(ensure_root(opts)), TUTORIAL_BATCH)))
+        for b in batches:
+            steps = math.ceil(samples / b)
+            log(f"repeat {r}/{opts.repeats}: engine ({base.precision}), batch {b}, {steps} steps, writing a run folder")
+            with tempfile.TemporaryDirectory(prefix="aekl-bench-") as root:
+                done, secs, ends = engine_time(replace(base, batch_size=b), data, steps, opts.warmup, Path(root))
+            m["eng"][b].append(secs / done)
+            m["measured"][f"engine_steps_{b}"] = done
+            if b == base.batch_size:
+                m["overheads"] += ends
+        log(f"repeat {r}/{opts.repeats}: the engine's step in parts, {part_steps} steps")
+        m["parts"].append(step_parts(base, data, part_steps, min(opts.warmup, part_steps)))
+        log(f"repeat {r}/{opts.repeats}: tutorial loop, batch {TUTORIAL_BATCH}, {tut_steps} steps")
+        _, tut_samples, secs = tutorial_time(base, device, dataset, tut_steps, opts.warmup)
+        m["tut"].append(secs / tut_samples)
+        m["measured"]["tutorial_samples"] = tut_samples
+        for p in precisions:
+            for b in batches:
+                steps = math.ceil(samples / b)
+                log(f"repeat {r}/{opts.repeats}: {p} floor, batch {b}, {steps} steps")
+                m["flo"][(p, b)].append(floor_time(shapes, b, steps, opts.warmup, device, p) / steps)
+    return m
+
+
+def ensure_root(opts: BenchOptions) -> Path:
+    from core.data.mnist import ensure_data
+
+    return ensure_data(opts.data_dir)
+
+
+def _rates(m: dict, batches: list[int], n: int, used: str) -> dict:
+    """engine, floors and tutorial as rates, and their ratios; "floor" is the floor of the engine's precision."""
+    out: dict = {"engine": {}, "floor": {}, "floors": {}, "tutorial": {},
+                 "ratios": {"engine_vs_tutorial": None, "engine_vs_floor": {}, "engine_vs_fp32_floor": {}}}
+
+    def rates(per_step: list[float], b: int) -> dict:
+        return {"steps_per_s": _stats([1 / s for s in per_step]), "samples_per_s": _stats([b / s for s in per_step]),
+                "epoch_s": _stats([s * (n // b) for s in per_step])}
+
+    for b in batches:
+        out["engine"][str(b)] = rates(m["eng"][b], b)
+        for (p, fb), per_step in m["flo"].items():
+            if fb == b:
+                out["floors"].setdefault(p, {})[str(b)] = rates(per_step, b)
+        out["floor"][str(b)] = out["floors"][used][str(b)]
+        # > 1: the engine takes that many times the bare matmul time of its own precision
+        out["ratios"]["engine_vs_floor"][str(b)] = _ratio(out["engine"][str(b)]["epoch_s"], out["floor"][str(b)]["epoch_s"])
+        out["ratios"]["engine_vs_fp32_floor"][str(b)] = _ratio(out["engine"][str(b)]["epoch_s"],
+                                                               out["floors"]["fp32"][str(b)]["epoch_s"])
+    out["tutorial"] = {"samples_per_s": _stats([1 / s for s in m["tut"]]), "epoch_s": _stats([s * n for s in m["tut"]])}
+    # engine samples/s over tutorial samples/s at the default batch size
+    out["ratios"]["engine_vs_tutorial"] = _ratio(out["tutorial"]["epoch_s"], out["engine"][str(batches[0])]["epoch_s"])
+    return out
+
+
+def process_figures(procs: list[tuple[dict, dict, dict]]) -> dict:
+    """Fresh processes: memory, start-up, and the one-epoch run's wall time beyond its training."""
     result = {"how": "fresh child processes; peak resident memory is each child's ru_maxrss, read by a bare launcher; "
-                     "the training process is `aekl train --config FILE` with the default run for one epoch (figures included)",
-              "to_first_step_s": _stats([t["to_first_step_s"] for _, t in procs]),
-              "to_started_s": _stats([t["to_started_s"] for _, t in procs]),
-              "import_torch_s": _stats([i["seconds"] for i, _ in procs]),
+                     "the training process is `aekl train --config FILE` with the default run for one epoch (its figures are drawn by a "
+                     "detached child after it exits, timed apart as figures_after_exit_s); fixed cost = its wall "
+                     "time - its training time - a bare `import torch` of the same round",
+              "to_first_step_s": _stats([t["to_first_step_s"] for _, t, _ in procs]),
+              "to_started_s": _stats([t["to_started_s"] for _, t, _ in procs]),
+              "import_torch_s": _stats([i["seconds"] for i, _, _ in procs]),
+              "one_epoch_wall_s": _stats([t["total_s"] for _, t, _ in procs]),
+              "one_epoch_train_s": _stats([t["train_s"] for _, t, _ in procs]),
+              "one_epoch_fixed_s": _stats([t["total_s"] - t["train_s"] - i["seconds"] for i, t, _ in procs]),
+              "figures_after_exit_s": _stats([t["figures_s"] for _, t, _ in procs]),
+              "tutorial_start_s": _stats([s["seconds"] for _, _, s in procs]),
               "train_peak_mb": None, "import_torch_peak_mb": None, "added_mb": None}
-    if all(t["peak_mb"] is not None and i["peak_mb"] is not None for i, t in procs):
-        result["train_peak_mb"] = _stats([t["peak_mb"] for _, t in procs])
-        result["import_torch_peak_mb"] = _stats([i["peak_mb"] for i, _ in procs])
-        result["added_mb"] = _stats([t["peak_mb"] - i["peak_mb"] for i, t in procs])
+    if all(t["peak_mb"] is not None and i["peak_mb"] is not None for i, t, _ in procs):
+        result["train_peak_mb"] = _stats([t["peak_mb"] for _, t, _ in procs])
+        result["import_torch_peak_mb"] = _stats([i["peak_mb"] for i, _, _ in procs])
+        result["added_mb"] = _stats([t["peak_mb"] - i["peak_mb"] for i, t, _ in procs])
     return result
 
 
-def quality(opts: BenchOptions, base: AEConfig, data, dataset, device, log) -> dict:
+def quality(opts: BenchOptions, base: AEConfig, data, dataset, device, log, result: dict) -> dict:
+    """Both loops to the target test MSE. From process start: the engine's fresh-process
+    time to its first step, plus its training and per-epoch overhead; the tutorial's
+    fresh-process time to its first batch, plus its training (its evaluation is free)."""
     engine, tutorial = [], []
     for r in range(1, opts.repeats + 1):
-        log(f"repeat {r}/{opts.repeats}: engine to test MSE {opts.target} (default config)")
+        log(f"repeat {r}/{opts.repeats}: engine to test MSE {opts.target} (default config, {base.precision})")
         engine.append(engine_quality(base, data, opts.target))
         log(f"repeat {r}/{opts.repeats}: tutorial loop to test MSE {opts.target} (at most {opts.max_epochs} epochs)")
         tutorial.append(tutorial_quality(base, device, dataset, data.test_x, opts.target, opts.max_epochs))
-    e = _stats([q["train_s"] for q in engine])
-    t = _stats([q["train_s"] for q in tutorial])
+    proc, overhead = result["process"], result["epoch_overhead"]["seconds"]["median"]
+    e_start, t_start = proc["to_first_step_s"]["median"], proc["tutorial_start_s"]["median"]
+    e = _stats([e_start + q["train_s"] + overhead * q["epochs"] for q in engine])
+    t = _stats([t_start + q["train_s"] for q in tutorial])
     speedup = _ratio(t, e)
     # a side that never got there makes the ratio a bound, not a measurement
     speedup["engine_reached"] = all(q["reached"] for q in engine)
     speedup["tutorial_reached"] = all(q["reached"] for q in tutorial)
     speedup["lower_bound"] = speedup["engine_reached"] and not speedup["tutorial_reached"]
-    return {"target_test_mse": opts.target, "evaluated": "once per epoch, both loops",
-            "timed": "training only, evaluation excluded for both (wall_s includes it)",
-            "engine": {"train_s": e, "runs": engine}, "tutorial": {"train_s": t, "runs": tutorial},
+    speedup["training_only"] = _ratio(_stats([q["train_s"] for q in tutorial]), _stats([q["train_s"] for q in engine]))
+    return {"target_test_mse": opts.target, "evaluated": "every epoch on all 10,000 test images, both loops",
+            "timed": "from process start: start-up (fresh process, median) + training (+ the engine's per-epoch "
+                     "overhead); evaluation for the measurement excluded",
+            "engine": {"from_start_s": e, "start_s": e_start, "runs": engine},
+            "tutorial": {"from_start_s": t, "start_s": t_start, "runs": tutorial},
             "speedup": speedup}
 
 
 def targets_met(result: dict, batch: int) -> dict:
-    r = result["ratios"]
+    r, proc = result["ratios"], result["process"]
     met = {
         "engine_vs_floor": r["engine_vs_floor"][str(batch)]["from_min"] <= TARGETS["engine_vs_floor_max"],
         "engine_vs_tutorial": r["engine_vs_tutorial"]["from_min"] >= TARGETS["engine_vs_tutorial_min"],
     }
-    added = result["process"]["added_mb"]
+    added = proc["added_mb"]
     met["added_memory"] = None if added is None else added["min"] <= TARGETS["added_memory_mb_max"]
-    met["first_step"] = result["process"]["to_first_step_s"]["min"] < TARGETS["first_step_s_max"]
+    met["first_step"] = proc["to_first_step_s"]["min"] < TARGETS["first_step_s_max"]
+    met["one_epoch_fixed"] = proc["one_epoch_fixed_s"]["min"] <= TARGETS["one_epoch_fixed_s_max"]
     met["epoch_overhead"] = result["epoch_overhead"]["fraction"]["min"] <= TARGETS["epoch_overhead_max"]
     if result["quality"]:
         q = r["time_to_quality"]

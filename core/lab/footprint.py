@@ -80,8 +80,8 @@ def train_process(config: AEConfig, data_dir: str | None = None) -> dict:
         start = time.perf_counter()
         proc = _launch([sys.executable, "-m", "core.cli", "train", "--json", "--out", out, *args], report,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        started = first_step = None
-        batch = None
+        started = first_step = run_dir = None
+        batch, train_s = None, 0.0
         for line in proc.stdout:  # one event per line, as it happens
             arrived = time.perf_counter() - start
             try:
@@ -89,7 +89,9 @@ def train_process(config: AEConfig, data_dir: str | None = None) -> dict:
             except ValueError:
                 continue
             if event.get("event") == "Started":
-                started, batch = arrived, event["config"]["batch_size"]
+                started, batch, run_dir = arrived, event["config"]["batch_size"], event["run_dir"]
+            elif event.get("event") == "EpochEnd":
+                train_s += event["seconds"]
             elif event.get("event") == "Progress" and first_step is None:
                 window = event["step"] * batch / max(event["samples_per_s"], 1e-9)
                 first_step = max(started or 0.0, arrived - window)
@@ -97,7 +99,50 @@ def train_process(config: AEConfig, data_dir: str | None = None) -> dict:
         code = proc.wait()
         total = time.perf_counter() - start
         rss = _peak_mb(report)
+        figures_s = _wait_figures(run_dir)  # before the folder goes, and before the next measurement
     if code or first_step is None:
         last = err.strip().splitlines()[-1] if err.strip() else f"exit {code}"
         raise RuntimeError(f"the measured `aekl train` process failed: {last[:200]}")
-    return {"peak_mb": rss, "to_started_s": started, "to_first_step_s": first_step, "total_s": total}
+    return {"peak_mb": rss, "to_started_s": started, "to_first_step_s": first_step, "total_s": total,
+            "train_s": train_s, "figures_s": figures_s}
+
+
+def _wait_figures(run_dir: str | None) -> float:
+    """Seconds until the detached child has drawn the run's figures (0 if none was drawing)."""
+    from pathlib import Path
+
+    from core.figures.background import wait_drawn
+    from core.runfolder.runs import Run
+
+    start = time.perf_counter()
+    if run_dir:
+        wait_drawn(Run(Path(run_dir)))
+    return time.perf_counter() - start
+
+
+# The tutorial's start-up, as its script would run it: the imports, the
+# dataset, the loader, the model and its optimizer, until the first batch.
+TUTORIAL_START = (
+    "import sys\n"
+    "import torch\n"
+    "from torch.utils.data import DataLoader\n"
+    "from torchvision import datasets, transforms\n"
+    "tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])\n"
+    "ds = datasets.MNIST(sys.argv[1], train=True, download=False, transform=tf)\n"
+    "loader = DataLoader(ds, batch_size=int(sys.argv[2]), shuffle=True)\n"
+    "model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 784))\n"
+    "opt = torch.optim.Adam(model.parameters(), lr=1e-3)\n"
+    "x, _ = next(iter(loader))\n"
+    "loss = torch.nn.functional.mse_loss(model(x.view(len(x), -1)), x.view(len(x), -1))\n"
+    "loss.backward()\n"
+    "opt.step()\n"
+)
+
+
+def tutorial_start(root: str, batch: int) -> dict:
+    """Seconds from starting a fresh interpreter to the end of the tutorial's first step."""
+    start = time.perf_counter()
+    code = subprocess.call([sys.executable, "-c", TUTORIAL_START, root, str(batch)])
+    if code:
+        raise RuntimeError(f"the tutorial's start-up in a child process exited {code}")
+    return {"seconds": time.perf_counter() - start}

@@ -130,7 +130,8 @@ class Journal(NullJournal):
 
     def started(self, event: Started) -> None:
         self._status = {"device": event.device, "params": event.params, "train_size": event.train_size,
-                        "steps_per_epoch": event.steps_per_epoch}
+                        "steps_per_epoch": event.steps_per_epoch, "precision": event.precision,
+                        "precision_why": event.precision_why}
         self._write_status(Status.RUNNING, event.start_epoch, event.start_step)
         self._progress = open_append(self.run.file("progress.jsonl"))
 

@@ -134,6 +134,13 @@ def release(folder: Path) -> None:
         os.close(entry[0])  # closing drops the flock; the file stays for the next writer
 
 
+def held_fd(folder: Path) -> int | None:
+    """The descriptor of the folder's lock if this process holds it: a child given
+    it (subprocess's pass_fds) holds the same lock until it exits."""
+    entry = _held.get(_lock_path(folder))
+    return entry[0] if entry else None
+
+
 class Locked:
     """`with Locked(folder):` holds the lock for the block, released on every exit."""
 

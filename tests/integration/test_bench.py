@@ -33,7 +33,8 @@ def targets_agree_with_the_numbers(body):
     """Each verdict in `met` follows from the bench's own numbers and the limit it states."""
     limits, met, ratios = body["targets"], body["targets"]["met"], body["ratios"]
     assert set(met) == {"engine_vs_floor", "engine_vs_tutorial", "time_to_quality", "added_memory", "first_step",
-                        "epoch_overhead"}
+                        "epoch_overhead", "one_epoch_fixed"}
+    assert met["one_epoch_fixed"] == (body["process"]["one_epoch_fixed_s"]["min"] <= limits["one_epoch_fixed_s_max"])
     first = str(body["setup"]["batch_sizes"][0])  # the default batch; the others are extras
     assert met["engine_vs_floor"] == (ratios["engine_vs_floor"][first]["from_min"] <= limits["engine_vs_floor_max"])
     assert met["engine_vs_tutorial"] == (ratios["engine_vs_tutorial"]["from_min"] >= limits["engine_vs_tutorial_min"])
@@ -61,21 +62,37 @@ def test_bench_writes_bench_json_in_the_current_folder(tmp_path, monkeypatch):
     setup = body["setup"]
     assert setup["train_images"] == 512 and setup["samples"] == 512 and setup["batch_sizes"] == [256, 128]
     assert body["machine"]["cores"] >= 1 and body["machine"]["device"] == "cpu"
+    used = body["precision"]["used"]
+    assert used in ("fp32", "bf16") and body["precision"]["why"]
+    assert body["precision"]["floors"][0] == "fp32" and used in body["precision"]["floors"]
+    assert set(body["floors"]) == set(body["precision"]["floors"])
     for batch in ("256", "128"):
-        for part in ("engine", "floor"):
+        for part in [body["engine"], *body["floors"].values()]:
             for key in ("steps_per_s", "samples_per_s", "epoch_s"):
-                positive_stats(body[part][batch][key])
+                positive_stats(part[batch][key])
+        assert body["floor"][batch] == body["floors"][used][batch]  # the floor of the engine's precision
         floor = body["ratios"]["engine_vs_floor"][batch]
-        assert floor["from_min"] > 0 and floor["from_median"] > 0 and len(floor["per_repeat"]) == 2
+        assert floor["from_min"] == pytest.approx(body["engine"][batch]["epoch_s"]["min"]
+                                                  / body["floors"][used][batch]["epoch_s"]["min"], rel=1e-3)
+        fp32 = body["ratios"]["engine_vs_fp32_floor"][batch]
+        assert fp32["from_min"] == pytest.approx(body["engine"][batch]["epoch_s"]["min"]
+                                                 / body["floors"]["fp32"][batch]["epoch_s"]["min"], rel=1e-3)
+        assert len(floor["per_repeat"]) == 2
     positive_stats(body["tutorial"]["samples_per_s"])
     assert body["ratios"]["engine_vs_tutorial"]["from_min"] > 0
 
     quality = body["quality"]
     assert quality["target_test_mse"] == 0.5
     for side in ("engine", "tutorial"):
-        positive_stats(quality[side]["train_s"])
+        positive_stats(quality[side]["from_start_s"])
         for run in quality[side]["runs"]:
             assert run["epochs"] >= 1 and 0 < run["test_mse"] < 4 and run["wall_s"] >= run["train_s"]
+            # the frontier: one (epoch, training seconds so far, test MSE) per epoch, ending where the run ended
+            assert [c[0] for c in run["curve"]] == list(range(1, run["epochs"] + 1))
+            assert run["curve"][-1][1:] == [pytest.approx(run["train_s"]), pytest.approx(run["test_mse"], abs=1e-5)]
+        # from process start: the fresh process's start-up comes on top of the training
+        assert quality[side]["start_s"] > 0
+        assert quality[side]["from_start_s"]["min"] > min(r["train_s"] for r in quality[side]["runs"])
     assert body["ratios"]["time_to_quality"]["from_min"] > 0
     targets_agree_with_the_numbers(body)
 
@@ -92,6 +109,11 @@ def test_bench_writes_bench_json_in_the_current_folder(tmp_path, monkeypatch):
     assert added["min"] == pytest.approx(train["min"] - torch_only["min"], abs=1e-5)
     assert 0 < proc["to_started_s"]["min"] <= proc["to_first_step_s"]["min"]
     assert proc["import_torch_s"]["min"] > 0
+    # fixed cost of the one-epoch run: its wall time less its training and a bare import torch
+    (wall,), (train_s,), (imp,) = (proc[k]["runs"] for k in ("one_epoch_wall_s", "one_epoch_train_s", "import_torch_s"))
+    assert 0 < train_s < wall
+    assert proc["one_epoch_fixed_s"]["runs"] == [pytest.approx(wall - train_s - imp, abs=1e-5)]
+    assert proc["figures_after_exit_s"]["min"] >= 0 and proc["tutorial_start_s"]["min"] > 0
 
     # 512 images at batch 256 are 2 steps an epoch: each repeat met epoch ends, each one overhead
     over = body["epoch_overhead"]
@@ -114,6 +136,8 @@ def test_bench_tables_and_out_folder(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "engine / tutorial" in result.stdout and "floor (matmuls only)" in result.stdout
     assert "aekl's addition (difference)" in result.stdout and "command to first training step" in result.stdout
+    assert "beyond training + import torch" in result.stdout and "load average" in result.stdout
+    assert "fp32 floor (matmuls only)" in result.stdout
     assert "per-epoch overhead, share of the epoch" in result.stdout and "engine beyond the floor" in result.stdout
     body = json.loads((tmp_path / "bench.json").read_text())
     assert body["quality"] is None and list(body["engine"]) == ["256"]

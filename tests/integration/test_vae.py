@@ -100,7 +100,7 @@ def test_every_epoch_carries_the_elbo_in_parts(tmp_path, mnist_small, tiny_confi
 def test_an_autoencoder_row_has_no_vae_fields(mnist_small, tiny_config):
     end = ends_of(replace(tiny_config, epochs=1), mnist_small)[0]
     assert end.kl_per_dim == () and end.beta is None
-    assert set(end.metrics_row()) == {"epoch", "train_loss", "train_mse", "test_loss", "test_mse", "seconds",
+    assert set(end.metrics_row()) == {"epoch", "train_loss", "train_mse", "test_loss", "test_mse", "test_images", "seconds",
                                       "samples_per_s", "lr"}
 
 
