@@ -159,14 +159,8 @@ def bench(
     from core.lab.bench import BenchOptions, run_bench
     from core.runfolder.runs import atomic_write_json
 
-    # Bounded so that a typo is refused now rather than measured for days.
-    for field, value, low, high in (("repeats", repeats, 1, MAX_REPEATS), ("processes", processes, 1, MAX_REPEATS),
-                                    ("warmup", warmup, 0, MAX_WARMUP), ("max_epochs", max_epochs, 1, MAX_EPOCHS),
-                                    ("samples", samples, 1, MAX_BENCH_SAMPLES), ("batch_size", batch_size, 1, TRAIN_SIZE)):
-        if value is not None:
-            check_range(field, value, low, high)
-    if not 0 < target < 4:  # the largest MSE possible on [-1, 1] data is 4
-        raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
+    _check_limits(repeats=repeats, processes=processes, warmup=warmup, max_epochs=max_epochs,
+                  samples=samples, batch_size=batch_size, target=target)
     where = config_with(AEConfig(), options, here=True)  # device and threads, by the table's rules
     device, threads = where.device, where.threads
     if not out_dir.is_dir():
@@ -185,6 +179,22 @@ def bench(
     if json_out:
         print_json(result)
         return
+    _print_result(result)
+    err.print(f"wrote {path}")
+
+
+def _check_limits(*, target: float, **counts: int | None) -> None:
+    """Bounded so that a typo is refused now rather than measured for days."""
+    limits = {"repeats": (1, MAX_REPEATS), "processes": (1, MAX_REPEATS), "warmup": (0, MAX_WARMUP),
+              "max_epochs": (1, MAX_EPOCHS), "samples": (1, MAX_BENCH_SAMPLES), "batch_size": (1, TRAIN_SIZE)}
+    for field, value in counts.items():
+        if value is not None:
+            check_range(field, value, *limits[field])
+    if not 0 < target < 4:  # the largest MSE possible on [-1, 1] data is 4
+        raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
+
+
+def _print_result(result: dict) -> None:
     out.print(ratio_table(result))
     out.print(rate_table(result))
     out.print(process_table(result))
@@ -197,4 +207,3 @@ def bench(
                   + (" (the loop syncs every step)" if sync["syncs_every_step"] else " (no per-step sync)"))
     out.print(f"load average before/after: {result['machine']['loadavg_before']} / {result['machine']['loadavg_after']}")
     out.print(f"TUI overhead: {result['tui_overhead']['how']}", soft_wrap=True)
-    err.print(f"wrote {path}")

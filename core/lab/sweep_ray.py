@@ -499,32 +499,37 @@ def run_ray(jobs: list[Job], root: Path, data_dir: str | None, cpus: float, gpus
                               data_dir, board)
             pending[ref] = i
             report(i, Point.QUEUED)
-
-        stopping = False
-        while pending:
-            if should_stop() and not stopping:
-                stopping = True
-                started = set(ray.get(board.stop.remote()))
-                for ref, i in pending.items():
-                    if i not in started:
-                        ray.cancel(ref)
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL)
-            for i, update in ray.get(board.drain.remote()):
-                if outcomes[i] is None:  # a late progress note must not undo a final state
-                    report(i, Point(update.pop("state")), **update)
-            for ref in done:
-                i = pending.pop(ref)
-                result = _result(ray, ref)
-                if result["files"]:
-                    unpack(result["files"], runs[i].path)
-                state = Point(result["state"])
-                outcomes[i] = Outcome(state, runs[i], result["detail"])
-                report(i, state, detail=result["detail"])
+        _follow_tasks(ray, board, pending, runs, outcomes, should_stop, report)
         for i in made:
             _remove_if_unstarted(outcomes[i], runs[i])
     finally:
         marker.unlink(missing_ok=True)
     return [o if o is not None else Outcome(Point.CANCELLED, None) for o in outcomes]
+
+
+def _follow_tasks(ray: Any, board: Any, pending: dict[Any, int], runs: dict[int, Run],
+                  outcomes: list[Outcome | None], should_stop: Callable[[], bool], report: Report) -> None:
+    """Relay the tasks' progress until each has ended; on a stop, cancel those not begun."""
+    stopping = False
+    while pending:
+        if should_stop() and not stopping:
+            stopping = True
+            started = set(ray.get(board.stop.remote()))
+            for ref, i in pending.items():
+                if i not in started:
+                    ray.cancel(ref)
+        done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL)
+        for i, update in ray.get(board.drain.remote()):
+            if outcomes[i] is None:  # a late progress note must not undo a final state
+                report(i, Point(update.pop("state")), **update)
+        for ref in done:
+            i = pending.pop(ref)
+            result = _result(ray, ref)
+            if result["files"]:
+                unpack(result["files"], runs[i].path)
+            state = Point(result["state"])
+            outcomes[i] = Outcome(state, runs[i], result["detail"])
+            report(i, state, detail=result["detail"])
 
 
 def _write_new(path: Path, data: bytes) -> None:

@@ -94,6 +94,8 @@ async def test_a_run_started_from_the_keyboard_fills_every_widget(runs_dir, text
         run = only_run(runs_dir)
         assert run.config().subset == 512 and run.config().epochs == 2
         assert run.status()["status"] == "finished"
+        # the trainer draws the PNGs in a child after its final status
+        await until(pilot, lambda: all(run.file(name).exists() for name in PNGS), 120, "the run's figures")
         for name in PNGS:
             assert run.file(name).stat().st_size > 1000, name
         shown = text(app)
