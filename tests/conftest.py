@@ -37,3 +37,16 @@ def tiny_config():
     from core.config import AEConfig
 
     return AEConfig(hidden=(64, 32), epochs=2, batch_size=64, subset=512, lr=3e-3)
+
+
+@pytest.fixture(scope="session")
+def figures_drawn():
+    """`aekl train` draws a finished run's figures in a child after its final
+    status: tests that copy or damage the folder wait for that child first."""
+    from core.figures.background import wait_drawn
+    from core.runfolder.runs import Run
+
+    def wait(run_dir) -> None:
+        assert wait_drawn(Run(Path(run_dir)), timeout=180), f"figures of {run_dir} still drawing after 180 s"
+
+    return wait

@@ -14,11 +14,12 @@ TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--batch-size", "6
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, figures_drawn):
     """One finished tiny run, shared by the read-only commands below."""
     root = tmp_path_factory.mktemp("runs")
     result = runner.invoke(app, ["train", *TINY, "--out", str(root), "--name", "tiny", "--json"])
     assert result.exit_code == 0, result.stderr
+    figures_drawn(root / "tiny")
     return root, result
 
 

@@ -78,10 +78,11 @@ DAMAGE = [
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, figures_drawn):
     root = tmp_path_factory.mktemp("finished")
     result = runner.invoke(cli, ["train", *TINY, "--out", str(root), "--name", "r"])
     assert result.exit_code == 0, result.stderr
+    figures_drawn(root / "r")
     return root / "r"
 
 
