@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import pytest
 from PIL import Image
 
 from core.config import AEConfig
@@ -18,6 +19,9 @@ from core.nn.latent import interpolation_pair
 from core.nn.models import build_model
 from core.runfolder.lock import holder
 from core.runfolder.runs import new_run, open_run
+
+# Each case trains or starts processes: left out of the fast loop.
+pytestmark = pytest.mark.slow
 
 
 def test_train_exits_before_its_figures_and_they_follow(tmp_path):

@@ -20,6 +20,9 @@ from typer.testing import CliRunner
 
 from core.cli import app as cli
 
+# Each case trains or starts processes: left out of the fast loop.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--batch-size", "64"]
 

@@ -18,6 +18,9 @@ from core.errors import BadInput
 from core.nn.models import load_trained
 from core.runfolder.runs import new_run, open_run
 
+# Each case trains or starts processes: left out of the fast loop.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 

@@ -21,6 +21,9 @@ from core.cli import app
 from core.config import AEConfig
 from core.runfolder.runs import Status, new_run
 
+# Each case trains or starts processes: left out of the fast loop.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 HOLD = ("import fcntl, os, sys, time\n"
