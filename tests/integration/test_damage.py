@@ -23,16 +23,6 @@ runner = CliRunner()
 TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--batch-size", "64"]
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, figures_drawn):
-    """One tiny finished run, trained once; tests damage copies of it."""
-    root = tmp_path_factory.mktemp("finished")
-    result = runner.invoke(app, ["train", *TINY, "--out", str(root), "--name", "r"])
-    assert result.exit_code == 0, result.stderr
-    figures_drawn(root / "r")
-    return root / "r"
-
-
 @pytest.fixture
 def run_dir(finished_run, tmp_path):
     shutil.copytree(finished_run, tmp_path / "r")

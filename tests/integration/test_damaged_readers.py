@@ -80,15 +80,6 @@ DAMAGE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, figures_drawn):
-    root = tmp_path_factory.mktemp("finished")
-    result = runner.invoke(cli, ["train", *TINY, "--out", str(root), "--name", "r"])
-    assert result.exit_code == 0, result.stderr
-    figures_drawn(root / "r")
-    return root / "r"
-
-
 def one_line(result, reason):
     assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
     (line,) = result.stderr.strip().splitlines()
