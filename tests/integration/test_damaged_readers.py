@@ -24,7 +24,6 @@ from core.cli import app as cli
 pytestmark = pytest.mark.slow
 
 runner = CliRunner()
-TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--batch-size", "64"]
 
 
 def status(**body):
