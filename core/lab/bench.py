@@ -14,6 +14,10 @@
             for this model at all.
 
 All three use the same layer sizes, data and number of samples.
+The engine raises glibc's trim threshold for its process (core/engine/heap.py);
+that is process-wide, so the tutorial loop measured here after it gets the
+same help, which a tutorial in its own process would not: the ratios
+understate the engine's lead rather than overstate it.
 Every figure is repeated `repeats` times with the three interleaved, so a
 noisy neighbour slows all of them alike; ratios are reported from the fastest
 repeat of each ("from_min": the machine at its quietest) and from the medians.
