@@ -54,3 +54,5 @@ def test_under_bf16_the_output_tanh_is_taken_in_float32():
         pre = model.decoder[0](z)
     assert pre.dtype == torch.bfloat16 and out.dtype == torch.float32
     assert torch.equal(out, torch.tanh(pre.float()))
+    wide = torch.randn(4, 784, dtype=torch.float64)
+    assert model.decoder[-1](wide).dtype == torch.float64  # never narrower than what came in
