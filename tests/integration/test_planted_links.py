@@ -88,9 +88,9 @@ CASES = [
 ]
 
 
-# One case per writer in the fast loop; the others each cost a writer's full run (a trainer, figures).
-FAST = {("movie", "symlinked GIF"), ("latent", "hard-linked PNG"), ("interpolate", "symlinked PNG"),
-        ("force", "hard-linked checkpoint"), ("resume", "symlinked progress")}
+# One case per figure writer in the fast loop. The others cost a run each: a
+# trainer (force, resume) and a child drawing its figures, or the same writer again.
+FAST = {("movie", "symlinked GIF"), ("latent", "hard-linked PNG"), ("interpolate", "symlinked PNG")}
 
 
 @pytest.mark.parametrize("writer, what, plant", [
@@ -117,6 +117,7 @@ def test_what_cannot_be_written_safely_is_named(world, plant):
     assert "link" in result.stderr and "not writing" in result.stderr
 
 
+@pytest.mark.slow  # a resume: trains an epoch and draws the figures in a child
 def test_temp_files_of_a_killed_writer_are_cleaned_in_every_folder(world):
     runs, _ = world
     run = runs / "r"

@@ -94,6 +94,7 @@ def test_a_run_whose_status_is_new_is_not_said_to_lack_a_checkpoint(run_copy):
     assert "its status is new" in result.stderr and "no checkpoint" not in result.stderr
 
 
+@pytest.mark.slow  # trains an epoch and draws the figures in a child
 def test_the_resumed_run_still_matches_the_run_it_continues(run_copy):
     result = runner.invoke(app, ["train", "--resume", "r", "--out", str(run_copy.parent)])
     assert result.exit_code == 0, result.stderr
