@@ -214,6 +214,7 @@ async def test_two_dimensions_get_two_pictures(runs_dir, text, until):
         assert "1σ and 2σ ellipses" not in text(app)
 
 
+@pytest.mark.slow  # the steps themselves in the fast loop: test_derivations_step_by_step
 async def test_next_step_scrolls_to_the_new_step_at_80x24(runs_dir, text):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:

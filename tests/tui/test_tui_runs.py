@@ -182,6 +182,7 @@ async def test_a_worker_that_fails_is_shown_and_the_app_keeps_running(prepared_r
         await until(pilot, lambda: app.screen is app.get_default_screen(), 30, "the start screen")
 
 
+@pytest.mark.slow  # the list in the fast loop: the tests above
 async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text, until):
     import os
 

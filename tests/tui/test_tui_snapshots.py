@@ -118,10 +118,12 @@ def test_main_screen_light_theme(runs_dir, snap_compare):
     assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), press=["t"])
 
 
+@pytest.mark.slow  # NO_COLOR in the fast loop: test_tui_colour
 def test_kl_screen_without_colour(runs_dir, no_color, snap_compare):
     assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), run_before=kl_input)
 
 
+@pytest.mark.slow  # NO_COLOR in the fast loop: test_tui_colour
 def test_run_view_without_colour(prepared_run, runs_dir, no_color, snap_compare):
     app = make_app(runs_dir=runs_dir, attach=prepared_run.id)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_view)
