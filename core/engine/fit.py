@@ -86,17 +86,18 @@ def uses_graphs(config: AEConfig, device: torch.device) -> bool:
 
 
 def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.device):
+    betas = (0.9, config.adam_beta2)
     if uses_graphs(config, device):
         from core.engine.graphstep import graph_optimizer
 
-        return graph_optimizer(model, config.lr, device)
+        return graph_optimizer(model, config.lr, device, betas)
     # The fused kernel updates all parameters in one pass on CPU and CUDA;
     # core.nn.adam runs it without torch.optim's start-up cost where it can (see there).
     if device.type in ("cpu", "cuda"):
         from core.nn.adam import adam
 
-        return adam(model.parameters(), config.lr, device)
-    return torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
+        return adam(model.parameters(), config.lr, device, betas)
+    return torch.optim.Adam(model.parameters(), lr=config.lr, betas=betas, foreach=True)
 
 
 def preflight(config: AEConfig, data: MNIST) -> tuple[int, int]:

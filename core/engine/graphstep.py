@@ -21,9 +21,10 @@ import torch
 WARMUP_STEPS = 3  # eager steps on a side stream before capture, as CUDA graphs require
 
 
-def graph_optimizer(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
+def graph_optimizer(model: torch.nn.Module, lr: float, device: torch.device,
+                    betas: tuple[float, float]) -> torch.optim.Optimizer:
     """Adam that a graph can replay: step counts and the lr on the device."""
-    return torch.optim.Adam(model.parameters(), lr=torch.tensor(lr, device=device), capturable=True,
+    return torch.optim.Adam(model.parameters(), lr=torch.tensor(lr, device=device), betas=betas, capturable=True,
                             foreach=True)
 
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import torch
 
-BETAS = (0.9, 0.999)
+BETAS = (0.9, 0.999)  # torch's defaults; a run's β2 comes from its config (adam_beta2)
 EPS = 1e-8
 
 
 _WORKS: dict[tuple[str, object], bool] = {}
 
 
-def adam(params, lr: float, device: torch.device):
+def adam(params, lr: float, device: torch.device, betas: tuple[float, float] = BETAS):
     """Adam over `params` on `device`: FusedAdam where the private kernel works, else torch's own."""
     params = list(params)
     kernel = getattr(torch, "_fused_adam_", None)
@@ -33,31 +33,31 @@ def adam(params, lr: float, device: torch.device):
     if key not in _WORKS:
         _WORKS[key] = kernel is not None and _kernel_takes_our_call(kernel, device)
     if _WORKS[key]:
-        return FusedAdam(params, lr)
-    return torch.optim.Adam(params, lr=lr, fused=True)
+        return FusedAdam(params, lr, betas)
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
 
 
 def _kernel_takes_our_call(kernel, device: torch.device) -> bool:
     p, g, m, v = (torch.zeros(1, device=device) for _ in range(4))
     try:
-        _update(kernel, [p], [g], [m], [v], [torch.ones((), device=device)], 0.0)
+        _update(kernel, [p], [g], [m], [v], [torch.ones((), device=device)], 0.0, BETAS)
     except (TypeError, RuntimeError, NotImplementedError):  # a changed signature, an unsupported device
         return False
     return True
 
 
 @torch.no_grad()
-def _update(kernel, params, grads, exp_avg, exp_avg_sq, steps, lr: float) -> None:
+def _update(kernel, params, grads, exp_avg, exp_avg_sq, steps, lr: float, betas: tuple[float, float]) -> None:
     kernel(params, grads, exp_avg, exp_avg_sq, [], steps, amsgrad=False, lr=lr,
-           beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0, eps=EPS, maximize=False)
+           beta1=betas[0], beta2=betas[1], weight_decay=0.0, eps=EPS, maximize=False)
 
 
 class FusedAdam:
     """Adam (no weight decay, no amsgrad) over one group of parameters on one device."""
 
-    def __init__(self, params, lr: float) -> None:
+    def __init__(self, params, lr: float, betas: tuple[float, float] = BETAS) -> None:
         self.params = [p for p in params]
-        self.param_groups = [{"lr": lr, "betas": BETAS, "eps": EPS, "weight_decay": 0.0, "amsgrad": False,
+        self.param_groups = [{"lr": lr, "betas": tuple(betas), "eps": EPS, "weight_decay": 0.0, "amsgrad": False,
                               "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
                               "fused": True, "decoupled_weight_decay": False}]
         self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
@@ -79,7 +79,7 @@ class FusedAdam:
         steps = pick(self.steps)
         torch._foreach_add_(steps, 1)
         _update(torch._fused_adam_, pick(self.params), [self.params[i].grad for i in live], pick(self.exp_avg),
-                pick(self.exp_avg_sq), steps, group["lr"])
+                pick(self.exp_avg_sq), steps, group["lr"], group["betas"])
 
     def state_dict(self) -> dict:
         state = {i: {"step": s.clone(), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}

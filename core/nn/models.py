@@ -27,12 +27,25 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class FloatTanh(nn.Module):
+    """tanh computed in float32 whatever its input's dtype.
+
+    Under bf16 autocast the last Linear hands over bfloat16, and torch's CPU
+    tanh on bfloat16 is several times slower than on float32 (it converts
+    per element); the loss wants float32 anyway, so the cast is one the
+    autocast'ed mse_loss would otherwise make. In fp32 `.float()` is free.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x.float())
+
+
 class AutoEncoder(nn.Module):
     def __init__(self, latent: int, hidden=(512, 256), activation="relu", beta: float = 1.0):
         super().__init__()
         self.latent = latent
         self.encoder = mlp([IMAGE_DIM, *hidden, self.code_width()], activation)
-        self.decoder = nn.Sequential(mlp([latent, *reversed(hidden), IMAGE_DIM], activation), nn.Tanh())
+        self.decoder = nn.Sequential(mlp([latent, *reversed(hidden), IMAGE_DIM], activation), FloatTanh())
 
     def code_width(self) -> int:
         return self.latent

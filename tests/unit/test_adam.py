@@ -34,6 +34,18 @@ def test_same_weights_as_torch_fused_adam():
     assert not torch.equal(a[0].weight, twin_models()[0][0].weight)  # it did move
 
 
+def test_a_chosen_beta2_gives_torchs_numbers_for_it():
+    a, b = twin_models()
+    ours = FusedAdam(a.parameters(), 1e-3, (0.9, 0.95))
+    theirs = torch.optim.Adam(b.parameters(), lr=1e-3, betas=(0.9, 0.95), fused=True)
+    train(a, ours, 5)
+    train(b, theirs, 5)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    c, _ = twin_models()
+    train(c, FusedAdam(c.parameters(), 1e-3), 5)  # torch's default 0.999 moves the weights elsewhere
+    assert not torch.equal(a[0].weight, c[0].weight)
+
+
 def test_state_dicts_load_both_ways_and_continue_alike():
     a, b = twin_models()
     ours, theirs = FusedAdam(a.parameters(), 1e-3), torch.optim.Adam(b.parameters(), lr=1e-3, fused=True)

@@ -90,3 +90,10 @@ def test_a_config_from_before_the_schedules_still_loads():
         del old[key]
     config = AEConfig.from_dict(old)
     assert (config.kl_schedule, config.kl_warmup, config.kl_cycles, config.free_bits) == ("monotonic", 0.0, 4, 0.0)
+
+
+def test_a_config_from_before_adam_beta2_keeps_torchs_default():
+    # Runs written before the option trained with torch's 0.999: a resume must continue with it.
+    old = AEConfig().to_dict()
+    del old["adam_beta2"]
+    assert AEConfig.from_dict(old).adam_beta2 == 0.999

@@ -18,12 +18,14 @@ def test_default_model_is_the_exercise_model():
     dec = list(model.decoder[0]) + list(model.decoder[1:])
     # MLPs: only Linear layers and the chosen activation, nothing else
     assert {type(m) for m in enc} == {nn.Linear, nn.ReLU}
-    assert {type(m) for m in dec} == {nn.Linear, nn.ReLU, nn.Tanh}
+    assert {type(m) for m in dec[:-1]} == {nn.Linear, nn.ReLU}
     # the code is a plain linear layer of the requested width, with nothing after it
     assert isinstance(enc[-1], nn.Linear) and enc[-1].out_features == 2
     assert [m.out_features for m in enc if isinstance(m, nn.Linear)] == [512, 256, 2]
     assert [m.out_features for m in dec if isinstance(m, nn.Linear)] == [256, 512, 784]
-    assert isinstance(dec[-1], nn.Tanh) and isinstance(dec[-2], nn.Linear)
+    assert isinstance(dec[-2], nn.Linear)
+    t = torch.randn(8, 784) * 3
+    assert torch.equal(dec[-1](t), torch.tanh(t))  # the output layer is tanh
 
     x = torch.rand(8, 784) * 2 - 1
     z = model.encode(x)
@@ -41,3 +43,14 @@ def test_default_code_size_follows_the_request():
     for latent in (1, 2, 7):
         model = build_model(AEConfig(latent=latent))
         assert model.encoder[-1].out_features == latent and model.decoder[0][0].in_features == latent
+
+
+def test_under_bf16_the_output_tanh_is_taken_in_float32():
+    # The last Linear multiplies in bfloat16; tanh and the loss see float32.
+    model = build_model(AEConfig(latent=2))
+    z = torch.randn(16, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.decode(z)
+        pre = model.decoder[0](z)
+    assert pre.dtype == torch.bfloat16 and out.dtype == torch.float32
+    assert torch.equal(out, torch.tanh(pre.float()))
