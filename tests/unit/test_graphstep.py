@@ -24,9 +24,10 @@ def test_graphs_only_for_an_autoencoder_on_cuda_when_asked():
 
 def test_the_optimizer_keeps_its_learning_rate_on_the_device():
     model = build_model(AEConfig(hidden=(8,)))
-    opt = graph_optimizer(model, 3e-3, torch.device("cpu"))
+    opt = graph_optimizer(model, 3e-3, torch.device("cpu"), (0.9, 0.99))
     (group,) = opt.param_groups
     assert isinstance(group["lr"], torch.Tensor) and float(group["lr"]) == pytest.approx(3e-3)
+    assert group["betas"] == (0.9, 0.99)
     assert group["capturable"] and len(group["params"]) == len(list(model.parameters()))
 
 
