@@ -79,8 +79,8 @@ def runs_folder(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("command", [["runs"], ["show", "v"], pytest.param(["runs", "--json"], marks=SLOW),
-                                     pytest.param(["show", "v", "--json"], marks=SLOW)])
+@pytest.mark.parametrize("command", [["runs"], *(pytest.param(c, marks=SLOW) for c in
+                                                  (["show", "v"], ["runs", "--json"], ["show", "v", "--json"]))])
 def test_reading_a_run_does_not_import_torch(runs_folder, command):
     prelude = "import atexit, sys; atexit.register(lambda: print('torch', 'torch' in sys.modules, file=sys.stderr))\n"
     result = aekl(*command, "--out", str(runs_folder), prelude=prelude)

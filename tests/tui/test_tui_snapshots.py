@@ -114,6 +114,7 @@ def test_quit_dialog_names_the_run(runs_dir, snap_compare):
     assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), run_before=ask)
 
 
+@pytest.mark.slow  # the same screen as test_main_screen_idle in other colours
 def test_main_screen_light_theme(runs_dir, snap_compare):
     assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), press=["t"])
 
