@@ -77,7 +77,10 @@ class AEConfig:
     hidden: tuple[int, ...] = option((512, 256), f"Encoder hidden widths, e.g. 512,256 (at most {MAX_LAYERS} layers; "
                                      f"the model at most {MAX_PARAMS:,} parameters).", MODEL, "hidden", low=1,
                                      rule="sizes must be positive")
-    activation: str = option("relu", "Hidden nonlinearity.", MODEL, "act", choices=ACTIVATIONS)
+    # SiLU rather than ReLU: measured with adam_beta2 0.95 on three seeds, the
+    # default run ended at test MSE 0.139-0.140 instead of 0.142-0.144 and
+    # reached 0.150 an epoch or two sooner, for about 6% more per step (README, "Recipe").
+    activation: str = option("silu", "Hidden nonlinearity.", MODEL, "act", choices=ACTIVATIONS)
     kind: str = option("ae", "Model kind: plain autoencoder or VAE.", MODEL, "kind", choices=KINDS)
     # VAE only: weight of the KL term against reconstruction
     beta: float = option(1.0, "VAE: weight β of the KL term.", MODEL, "β", low=0, high=MAX_BETA)
@@ -106,10 +109,11 @@ class AEConfig:
     # test MSE 0.150 after 6 epochs instead of 7, and a lower final MSE.
     warmup: float = option(0.1, "Fraction of all steps that ramp the learning rate up.", TRAINING, "lr warm",
                            low=0, high=1, high_open=True, rule="must be a fraction in [0, 1)")
-    # Adam's second-moment decay. 0.99 rather than torch's 0.999: the step sizes
-    # follow the gradients' scale ten times sooner, which on the default run
-    # reached test MSE 0.150 an epoch earlier and ended lower (README, "Recipe").
-    adam_beta2: float = option(0.99, "Adam's β2, the decay of its squared-gradient average (torch's default "
+    # Adam's second-moment decay. 0.95 rather than torch's 0.999: the step sizes
+    # follow the gradients' scale within ~20 steps instead of ~1,000, which
+    # with the short warm-up and cosine decay here reached test MSE 0.150
+    # sooner and ended lower; 0.9 and 0.99 measured about the same (README, "Recipe").
+    adam_beta2: float = option(0.95, "Adam's β2, the decay of its squared-gradient average (torch's default "
                                "is 0.999).", TRAINING, "adam β2", low=0, high=1, high_open=True,
                                rule="must be a fraction in [0, 1)")
     # seeds init, batch order and VAE noise: same seed, same run

@@ -31,6 +31,7 @@ from core.nn.latent import interpolation_pair, line_frames
 from core.nn.models import AutoEncoder, build_model, count_params
 from core.runfolder.runs import Run
 from core.engine import precision as arith
+from core.engine.heap import keep_freed_memory
 
 SCATTER_SIZE = 2000  # test images whose codes every EpochEnd carries
 EVAL_BATCH = 2500
@@ -212,6 +213,7 @@ def fit(config: AEConfig, data: MNIST, *, run: Run | NullJournal | None = None, 
 def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_steps, precision_why, test_all,
          background):
     device, n = data.device, len(data.train_x)
+    keep_freed_memory()  # no page faults on each step's fresh buffers (core/engine/heap.py)
     used, why = arith.resolve(config.precision, device)
     if used == "fp32" and arith.allow_tf32(device):
         why += "; TF32 for the fp32 matmuls"

@@ -12,13 +12,13 @@ from core.nn.models import build_model
 
 def test_default_model_is_the_exercise_model():
     config = AEConfig(latent=2)
-    assert (config.kind, config.hidden, config.activation) == ("ae", (512, 256), "relu")
+    assert (config.kind, config.hidden, config.activation) == ("ae", (512, 256), "silu")
     model = build_model(config)
     enc = list(model.encoder)
     dec = list(model.decoder[0]) + list(model.decoder[1:])
     # MLPs: only Linear layers and the chosen activation, nothing else
-    assert {type(m) for m in enc} == {nn.Linear, nn.ReLU}
-    assert {type(m) for m in dec[:-1]} == {nn.Linear, nn.ReLU}
+    assert {type(m) for m in enc} == {nn.Linear, nn.SiLU}
+    assert {type(m) for m in dec[:-1]} == {nn.Linear, nn.SiLU}
     # the code is a plain linear layer of the requested width, with nothing after it
     assert isinstance(enc[-1], nn.Linear) and enc[-1].out_features == 2
     assert [m.out_features for m in enc if isinstance(m, nn.Linear)] == [512, 256, 2]

@@ -23,9 +23,9 @@ runner = CliRunner()
 WIDE = {"COLUMNS": "250", "TERM": "dumb", "NO_COLOR": "1"}
 
 # A config that differs from the defaults in every field.
-SAMPLE = AEConfig(latent=3, hidden=(64, 32), activation="silu", kind="vae", beta=2.5, kl_schedule="cyclical",
+SAMPLE = AEConfig(latent=3, hidden=(64, 32), activation="gelu", kind="vae", beta=2.5, kl_schedule="cyclical",
                   kl_warmup=0.0, kl_cycles=3, free_bits=0.25, epochs=4, batch_size=128, lr=0.001, warmup=0.25,
-                  adam_beta2=0.95,
+                  adam_beta2=0.9,
                   seed=7, device="cpu", cuda_graphs=True, precision="fp32", threads=1, subset=1000, interp_from=3,
                   interp_to=9, interp_steps=6)
 
