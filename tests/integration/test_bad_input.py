@@ -24,13 +24,11 @@ NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, figures_drawn):
+def world(tmp_path_factory, finished_run):
     """A runs root with one finished run, an empty folder, a file, and bad data folders."""
     root = tmp_path_factory.mktemp("world")
     runs = root / "runs"
-    done = runner.invoke(app, ["train", *TINY, "--out", str(runs), "--name", "done"])
-    assert done.exit_code == 0, done.stderr
-    figures_drawn(runs / "done")
+    shutil.copytree(finished_run, runs / "done")  # a run of TINY, as `aekl train` leaves it
     (runs / "not-a-run").mkdir()
     (root / "a-file").write_text("x")
     (root / "empty").mkdir()

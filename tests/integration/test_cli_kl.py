@@ -203,7 +203,7 @@ def test_kl_imports_no_torch():
     assert done.stdout.strip().splitlines()[-1] == "TORCH False"
 
 
-@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+@pytest.mark.parametrize("encoding", ["ascii", pytest.param("latin-1", marks=pytest.mark.slow)])  # a process each
 def test_output_survives_a_narrow_encoding(encoding):
     done = run_aekl("kl", "--mu", "0.5,1", "--sigma", "1,2", "--explain", "--samples", "1000",
                     env={"PYTHONIOENCODING": encoding})

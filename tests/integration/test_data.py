@@ -77,6 +77,7 @@ def test_md5_mismatch_names_the_file(tmp_path):
         ensure_data(tmp_path)
 
 
+@pytest.mark.slow  # imports torchvision (seconds), which aekl itself no longer loads
 def test_idx_files_read_as_torchvision_reads_them(mnist_small):
     from torchvision.datasets import MNIST as TorchvisionMNIST
 

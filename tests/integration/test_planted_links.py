@@ -27,26 +27,6 @@ def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory):
-    """A run stopped after epoch 1 of 2 (resumable), with history and figures."""
-    from core.config import AEConfig
-    from core.data.mnist import load_mnist
-    from core.engine.fit import fit
-    from core.events import EpochEnd
-    from core.runfolder.runs import new_run
-
-    root = tmp_path_factory.mktemp("made")
-    config = AEConfig(hidden=(32,), epochs=2, batch_size=64, subset=256)
-    run = new_run(config, root, name="r")
-    seen = []
-    for event in fit(config, load_mnist(subset=256), run=run, should_stop=lambda: bool(seen)):
-        if isinstance(event, EpochEnd):
-            seen.append(event)
-    assert run.status()["status"] == "stopped" and (run.path / "history" / "epoch-0001.npz").is_file()
-    return run.path
-
-
 @pytest.fixture
 def world(tmp_path, stopped_run):
     """(runs folder with a copy of the run, the user's folder with files aekl must not touch)."""
@@ -108,7 +88,14 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("writer, what, plant", CASES, ids=[f"{w}-{what}" for w, what, _ in CASES])
+# One case per figure writer in the fast loop. The others cost a run each: a
+# trainer (force, resume) and a child drawing its figures, or the same writer again.
+FAST = {("movie", "symlinked GIF"), ("latent", "hard-linked PNG"), ("interpolate", "symlinked PNG")}
+
+
+@pytest.mark.parametrize("writer, what, plant", [
+    pytest.param(w, what, plant, id=f"{w}-{what}", marks=() if (w, what) in FAST else pytest.mark.slow)
+    for w, what, plant in CASES])
 def test_a_planted_link_never_carries_a_write_outside(world, writer, what, plant):
     runs, user = world
     plant(runs / "r", user)
@@ -130,6 +117,7 @@ def test_what_cannot_be_written_safely_is_named(world, plant):
     assert "link" in result.stderr and "not writing" in result.stderr
 
 
+@pytest.mark.slow  # a resume: trains an epoch and draws the figures in a child
 def test_temp_files_of_a_killed_writer_are_cleaned_in_every_folder(world):
     runs, _ = world
     run = runs / "r"

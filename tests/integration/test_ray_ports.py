@@ -119,6 +119,7 @@ class SettingsThenSilence:
             conn.close()
 
 
+@pytest.mark.slow  # a fresh process that imports Ray and joins
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_while_joining_ends_the_sweep_within_2_s(tmp_path, sig):
     fake = SettingsThenSilence()

@@ -19,30 +19,12 @@ from core.errors import TrainingFailed
 from core.runfolder.runs import Status, new_run
 
 runner = CliRunner()
-SUBSET = 256
+SUBSET = 256  # the images of the stopped_run fixture (tests/integration/conftest.py)
 
 
 def digest(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "lock"}
-
-
-@pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory):
-    """A run of 2 epochs stopped right after epoch 1 (its next batch order already drawn)."""
-    from core.data.mnist import load_mnist
-    from core.engine.fit import fit
-    from core.events import EpochEnd
-
-    root = tmp_path_factory.mktemp("made")
-    config = AEConfig(hidden=(32,), epochs=2, batch_size=64, subset=SUBSET)
-    run = new_run(config, root, name="r")
-    seen = []
-    for event in fit(config, load_mnist(subset=SUBSET), run=run, should_stop=lambda: bool(seen)):
-        if isinstance(event, EpochEnd):
-            seen.append(event)
-    assert run.status()["status"] == "stopped"
-    return run.path
 
 
 @pytest.fixture
@@ -112,6 +94,7 @@ def test_a_run_whose_status_is_new_is_not_said_to_lack_a_checkpoint(run_copy):
     assert "its status is new" in result.stderr and "no checkpoint" not in result.stderr
 
 
+@pytest.mark.slow  # trains an epoch and draws the figures in a child
 def test_the_resumed_run_still_matches_the_run_it_continues(run_copy):
     result = runner.invoke(app, ["train", "--resume", "r", "--out", str(run_copy.parent)])
     assert result.exit_code == 0, result.stderr

@@ -44,9 +44,13 @@ def test_ctrl_c_while_the_cli_imports_is_one_line():
     one_line(result, 130, "aekl: error: interrupted")
 
 
+SLOW = pytest.mark.slow  # a fresh interpreter a case: one case of each kind in the fast loop
+
+
 @pytest.mark.parametrize("failure, needle", [
     ("MemoryError()", "not enough memory"),
-    ("ImportError('libtorch_cpu.so: failed to map segment from shared object')", "not enough memory"),
+    pytest.param("ImportError('libtorch_cpu.so: failed to map segment from shared object')", "not enough memory",
+                 marks=SLOW),
     ("ImportError('No module named typer')", "installation looks broken"),
 ])
 def test_a_failed_import_is_one_line_and_exit_1(failure, needle):
@@ -75,7 +79,8 @@ def runs_folder(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("command", [["runs"], ["show", "v"], ["runs", "--json"], ["show", "v", "--json"]])
+@pytest.mark.parametrize("command", [["runs"], *(pytest.param(c, marks=SLOW) for c in
+                                                  (["show", "v"], ["runs", "--json"], ["show", "v", "--json"]))])
 def test_reading_a_run_does_not_import_torch(runs_folder, command):
     prelude = "import atexit, sys; atexit.register(lambda: print('torch', 'torch' in sys.modules, file=sys.stderr))\n"
     result = aekl(*command, "--out", str(runs_folder), prelude=prelude)

@@ -58,19 +58,22 @@ def prepared_run(runs_dir):
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory):
-    """A real (tiny) finished run: checkpoint, latents.npz, metrics, PNGs."""
+def trained_run(made_once):
+    """A real (tiny) finished run: checkpoint, latents.npz, metrics, PNGs, at
+    runs/tiny under a folder of its own, made once a session and shared:
+    tests look at it, never change it."""
     from core.config import AEConfig
     from core.data.mnist import load_mnist
-    from core.runfolder.runs import new_run
     from core.engine.fit import fit
+    from core.runfolder.runs import Run, new_run
 
-    root = tmp_path_factory.mktemp("trained") / "runs"
-    config = AEConfig(hidden=(64, 32), epochs=1, batch_size=64, subset=512)
-    run = new_run(config, root, name="tiny")
-    for _ in fit(config, load_mnist(subset=512), run=run):
-        pass
-    return run
+    def train(root):
+        config = AEConfig(hidden=(64, 32), epochs=1, batch_size=64, subset=512)
+        run = new_run(config, root / "runs", name="tiny")
+        for _ in fit(config, load_mnist(subset=512), run=run):
+            pass
+
+    return Run(made_once("trained", train) / "runs" / "tiny")
 
 
 _CELL = re.compile(r'<text [^>]*?x="([0-9.]+)"[^>]*?clip-path="url\(#[^)]*-line-(\d+)\)">(.*?)</text>', re.S)

@@ -90,7 +90,7 @@ def test_runs_json_and_show_agree(folders, runs_dir):
 
 
 @pytest.mark.asyncio
-async def test_the_app_list_and_header_agree(folders, runs_dir, until, text):
+async def test_the_app_list_agrees(folders, runs_dir, until):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
@@ -103,6 +103,10 @@ async def test_the_app_list_and_header_agree(folders, runs_dir, until, text):
             assert (str(snap.status), snap.epoch_text, snap.to_json()["epochs"]) == (word, text_, epochs), name
             assert reason in snap.reason
 
+
+@pytest.mark.slow  # an app a kind of folder (the list above reads them all at once)
+@pytest.mark.asyncio
+async def test_the_run_header_agrees_for_every_kind(folders, runs_dir, until, text):
     for name in KINDS:
         word, text_, _, reason = expected(name)
         app = make_app(runs_dir=runs_dir, attach=name)

@@ -179,6 +179,7 @@ async def test_blank_fields_show_their_defaults(runs_dir, text):
         assert app.screen.query_one("#kl-sigma").placeholder == "blank: 1 each"
 
 
+@pytest.mark.slow  # waits out two 3-s pauses (every other test here waits for the results too)
 async def test_results_wait_for_a_pause_in_the_typing(runs_dir, monkeypatch, text):
     import tui.widgets.kl_panel as kl_panel
 
@@ -196,12 +197,13 @@ async def test_results_wait_for_a_pause_in_the_typing(runs_dir, monkeypatch, tex
         assert not panel.errors and panel.report.total == pytest.approx(0.625, rel=1e-12)
 
 
-async def test_two_dimensions_get_two_pictures(runs_dir, text):
+async def test_two_dimensions_get_two_pictures(runs_dir, text, until):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(100, 60)) as pilot:
         await open_kl(pilot)
         await pilot.press(*"0.5,1", "tab", *"1,2")
         await settle(pilot)
+        await until(pilot, lambda: "1σ and 2σ ellipses" in text(app), 30, "the pictures drawn")  # after the numbers
         shown = text(app)
         # the densities of the largest term (dimension 2) and, beside them, the ellipses: each once
         assert shown.count("dim 2: area 1.307") == 1 and shown.count("1σ and 2σ ellipses") == 1
@@ -212,6 +214,7 @@ async def test_two_dimensions_get_two_pictures(runs_dir, text):
         assert "1σ and 2σ ellipses" not in text(app)
 
 
+@pytest.mark.slow  # the steps themselves in the fast loop: test_derivations_step_by_step
 async def test_next_step_scrolls_to_the_new_step_at_80x24(runs_dir, text):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -37,6 +37,7 @@ async def test_empty_runs_folder_says_how_to_make_one(runs_dir, text, until):
         await until(pilot, lambda: "No runs under runs yet" in text(app), 30, "the note")
 
 
+@pytest.mark.slow  # the fast loop's snapshot of this run view shows the missing checkpoint too
 async def test_a_run_without_checkpoint_opens_without_interpolation(prepared_run, runs_dir, text, until):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -182,6 +183,7 @@ async def test_a_worker_that_fails_is_shown_and_the_app_keeps_running(prepared_r
         await until(pilot, lambda: app.screen is app.get_default_screen(), 30, "the start screen")
 
 
+@pytest.mark.slow  # the list in the fast loop: the tests above
 async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text, until):
     import os
 

@@ -15,7 +15,8 @@ from tui.app import QUIT_ANSWERS, make_app, quit_question
 from tui.screens.confirm import Confirm
 from tui.widgets.kl_panel import KLPanel
 
-SIZES = [(80, 24), (120, 40)]
+# 80x24 in the fast loop; the larger terminal draws the same widgets at more cost.
+SIZES = [(80, 24), pytest.param((120, 40), marks=pytest.mark.slow)]
 
 
 @pytest.fixture(autouse=True)
@@ -113,14 +114,17 @@ def test_quit_dialog_names_the_run(runs_dir, snap_compare):
     assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), run_before=ask)
 
 
+@pytest.mark.slow  # the same screen as test_main_screen_idle in other colours
 def test_main_screen_light_theme(runs_dir, snap_compare):
     assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), press=["t"])
 
 
+@pytest.mark.slow  # NO_COLOR in the fast loop: test_tui_colour
 def test_kl_screen_without_colour(runs_dir, no_color, snap_compare):
     assert snap_compare(make_app(runs_dir=runs_dir), terminal_size=(80, 24), run_before=kl_input)
 
 
+@pytest.mark.slow  # NO_COLOR in the fast loop: test_tui_colour
 def test_run_view_without_colour(prepared_run, runs_dir, no_color, snap_compare):
     app = make_app(runs_dir=runs_dir, attach=prepared_run.id)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_view)

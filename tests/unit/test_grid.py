@@ -10,6 +10,7 @@ from PIL import Image
 from core.figures.plots import image_grid_png
 
 
+@pytest.mark.slow  # imports torchvision (seconds); the fast loop draws grids in the tests below
 @pytest.mark.parametrize("nrow", [1, 5, 10, 30])
 def test_grid_png_matches_make_grid(nrow, tmp_path):
     from torchvision.utils import make_grid

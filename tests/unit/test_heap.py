@@ -47,8 +47,9 @@ def faults_per_step(mode: str) -> float:
 def test_a_step_reuses_its_memory_instead_of_faulting_in_fresh_pages():
     kept = faults_per_step("keep")
     # The default model's step moves about 10 MB of short-lived buffers:
-    # 2,500 pages of 4 KB. Kept, almost none of them fault again.
-    assert kept < 25, f"{kept} page faults per step with the thresholds raised"
+    # 2,500 pages of 4 KB. Kept, few of them fault again: 3 to 60 a step over
+    # a dozen runs on the 2-core VM, against 230 to 340 without the thresholds.
+    assert kept < 100, f"{kept} page faults per step with the thresholds raised"
 
 
 def glibc() -> bool:

@@ -28,6 +28,7 @@ def test_core_imports_no_ui_libraries():
     assert loaded == []
 
 
+@pytest.mark.slow  # a fresh interpreter; the next test checks --help for torch too
 def test_help_does_not_import_torch():
     out = run_python(
         "import sys\n"

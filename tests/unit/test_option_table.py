@@ -112,7 +112,7 @@ def test_aekl_tui_help_shows_choices_and_ranges(capsys, monkeypatch):
 
 @pytest.mark.parametrize("module, prog, words, choices", [
     ("core.cli", "aekl", "aekl train --activation ", ACTIVATIONS),
-    ("tui.app", "aekl-tui", "aekl-tui --kind ", KINDS),
+    pytest.param("tui.app", "aekl-tui", "aekl-tui --kind ", KINDS, marks=pytest.mark.slow),  # two fresh interpreters
 ])
 def test_shell_completion_offers_the_choices(module, prog, words, choices):
     # Typer's completion protocol: the shell script it installs sets these variables.

@@ -62,7 +62,8 @@ MIXTURES = [((0.5, 0.5), (-2.0, 2.0), (0.6, 0.6)), ((0.3, 0.7), (-2.0, 2.0), (0.
             ((0.2, 0.3, 0.5), (-5.0, 0.0, 4.0), (0.3, 1.0, 0.5))]
 
 
-@pytest.mark.parametrize("w, means, spreads", MIXTURES)
+@pytest.mark.parametrize("w, means, spreads", [MIXTURES[0], *(pytest.param(*m, marks=pytest.mark.slow)
+                                                             for m in MIXTURES[1:])])  # a second of quad each
 def test_both_kls_of_both_fits_match_scipy_quad_to_1e8(w, means, spreads):
     demo = run_demo(Mixture.of(list(w), list(means), list(spreads)))
     mean = sum(a * b for a, b in zip(w, means))
