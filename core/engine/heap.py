@@ -4,10 +4,11 @@ Each training step allocates and frees the same few megabytes: autocast's
 bf16 copies of the weights, the gradients, their fp32 casts. glibc hands
 the top of its heap back to the kernel whenever more than its trim
 threshold is free there, so the next step gets fresh pages and takes a
-page fault on every 4 KB of them before any arithmetic: about 400 faults
-a step for the default model, a quarter of a CPU step's time (measured
-with ru_minflt: 430 faults and 14.9-17.9 ms a step by default, 3-4 faults
-and 11.0-12.3 ms with the thresholds below, one thread, bf16).
+page fault on every 4 KB of them before any arithmetic: 400-600 faults
+a step for the default model (ru_minflt). On the 2-core Xeon, bf16, the
+default step took 9.6-10.7 ms with them and 6.7-9.9 ms with the thresholds
+below (two threads, load ~1, three alternating rounds; under 0.7 faults a
+step), and 14.9-17.9 ms against 11.0-12.3 ms on one thread under load.
 
 Raising the trim threshold keeps those pages; fixing the mmap threshold
 keeps blocks of a few MB on the heap instead of in fresh mappings. The
