@@ -52,25 +52,29 @@ def only_run(runs_dir) -> Run:
     return Run(runs_dir / rows[0]["id"])
 
 
-def zombie_children() -> list[int]:
-    """Pids of this process's children that ended and were not waited for."""
+def zombie_children() -> dict[int, str]:
+    """This process's children that ended and were not waited for: pid -> command name."""
     import os
     from pathlib import Path
 
-    found = []
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except (OSError, ValueError):
             continue
+        fields = tail.split()
         if fields[0] == "Z" and int(fields[1]) == os.getpid():
-            found.append(int(stat.parent.name))
+            found[int(stat.parent.name)] = head.split("(", 1)[-1]
     return found
 
 
 async def test_a_run_started_from_the_keyboard_fills_every_widget(runs_dir, text, until):
     seen = Seen()
     app = make_app(runs_dir=runs_dir, epochs=2, hidden=(64, 32), batch_size=64)
+    # Children that earlier tests in this worker left unreaped are not the app's to reap.
+    earlier = set(zombie_children())
+    new_zombies = lambda: {pid: name for pid, name in zombie_children().items() if pid not in earlier}  # noqa: E731
     async with app.run_test(size=(80, 24), message_hook=seen) as pilot:
         # Tab to the subset field (latent, kind, epochs, batch, lr, subset), type, Enter starts
         await pilot.press(*["tab"] * 6)
@@ -109,7 +113,7 @@ async def test_a_run_started_from_the_keyboard_fills_every_widget(runs_dir, text
         await pilot.press("end")
         assert board.shown_epoch == 2 and [e[0] for e in chart.epochs] == [1, 2]
         # the trainer that ended is reaped by the app, not left <defunct>
-        await until(pilot, lambda: not zombie_children(), 60, lambda: f"zombies {zombie_children()}")
+        await until(pilot, lambda: not new_zombies(), 60, lambda: f"zombies {new_zombies()}")
 
 
 async def test_stop_mid_run_saves_a_checkpoint_and_the_runs_screen_continues_it(runs_dir, text, until):
