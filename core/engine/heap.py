@@ -7,8 +7,9 @@ threshold is free there, so the next step gets fresh pages and takes a
 page fault on every 4 KB of them before any arithmetic: 400-600 faults
 a step for the default model (ru_minflt). On the 2-core Xeon, bf16, the
 default step took 9.6-10.7 ms with them and 6.7-9.9 ms with the thresholds
-below (two threads, load ~1, three alternating rounds; under 0.7 faults a
-step), and 14.9-17.9 ms against 11.0-12.3 ms on one thread under load.
+below (two threads, load ~1, three alternating rounds, then with a 32 MB
+mmap threshold; under 1 fault a step then, 0-20 with the 4 MB below), and
+14.9-17.9 ms against 11.0-12.3 ms on one thread under load.
 
 Raising the trim threshold keeps those pages. Fixing the mmap threshold at
 4 MB keeps a step's blocks (the largest is 1.6 MB) on the heap, while the
