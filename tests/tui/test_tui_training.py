@@ -52,8 +52,8 @@ def only_run(runs_dir) -> Run:
     return Run(runs_dir / rows[0]["id"])
 
 
-def zombie_children() -> dict[int, str]:
-    """This process's children that ended and were not waited for: pid -> command name."""
+def children() -> dict[int, tuple[str, str]]:
+    """This process's children, running or ended but not waited for: pid -> (state, command name)."""
     import os
     from pathlib import Path
 
@@ -64,17 +64,19 @@ def zombie_children() -> dict[int, str]:
         except (OSError, ValueError):
             continue
         fields = tail.split()
-        if fields[0] == "Z" and int(fields[1]) == os.getpid():
-            found[int(stat.parent.name)] = head.split("(", 1)[-1]
+        if int(fields[1]) == os.getpid():
+            found[int(stat.parent.name)] = (fields[0], head.split("(", 1)[-1])
     return found
 
 
 async def test_a_run_started_from_the_keyboard_fills_every_widget(runs_dir, text, until):
     seen = Seen()
     app = make_app(runs_dir=runs_dir, epochs=2, hidden=(64, 32), batch_size=64)
-    # Children that earlier tests in this worker left unreaped are not the app's to reap.
-    earlier = set(zombie_children())
-    new_zombies = lambda: {pid: name for pid, name in zombie_children().items() if pid not in earlier}  # noqa: E731
+    # Only children born during this test are the app's to reap: a worker may still hold an
+    # earlier test's child, running now and ending (unwaited) while this test runs.
+    earlier = set(children())
+    new_zombies = lambda: {pid: name for pid, (state, name) in children().items()  # noqa: E731
+                           if state == "Z" and pid not in earlier}
     async with app.run_test(size=(80, 24), message_hook=seen) as pilot:
         # Tab to the subset field (latent, kind, epochs, batch, lr, subset), type, Enter starts
         await pilot.press(*["tab"] * 6)
