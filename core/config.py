@@ -54,7 +54,7 @@ MAX_PATH = 4096
 # Fields added after runs were first written: a config.json without them
 # means what these values mean (a run from before β schedules).
 OLD_DEFAULTS = {"kl_schedule": "monotonic", "kl_warmup": 0.0, "kl_cycles": 4, "free_bits": 0.0,
-                "cuda_graphs": False, "precision": "fp32", "adam_beta2": 0.999}
+                "cuda_graphs": False, "precision": "fp32", "adam_beta2": 0.999, "average": False}
 
 
 MODEL, TRAINING, INTERP, FOLDER = "Model", "Training", "Interpolation", "Run folder and data"
@@ -116,6 +116,12 @@ class AEConfig:
     adam_beta2: float = option(0.95, "Adam's β2, the decay of its squared-gradient average (torch's default "
                                "is 0.999).", TRAINING, "adam β2", low=0, high=1, high_open=True,
                                rule="must be a fraction in [0, 1)")
+    # Report a running average of the recent weights (core/nn/average.py): on the
+    # default run it reached test MSE 0.150 in 4 epochs instead of 5-6 and ended
+    # at the same MSE (README, "Weight averaging").
+    average: bool = option(True, "Evaluate, draw and save a running average of the recent weights "
+                           "(about the last 5% of steps); the trained weights are kept for resuming.",
+                           TRAINING, "average", flags=("--average/--no-average",))
     # seeds init, batch order and VAE noise: same seed, same run
     seed: int = option(0, "Seed for init, batch order and noise.", TRAINING, "seed", low=0, high=MAX_SEED)
     # auto = cuda > mps > cpu

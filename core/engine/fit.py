@@ -28,6 +28,7 @@ from core.events import EpochEnd, Event, Finished, Progress, Started, Stopped
 from core.engine.resume import check_checkpoint, check_same_config
 from core.runfolder.journal import Journal, NullJournal
 from core.nn.latent import interpolation_pair, line_frames
+from core.nn.average import WeightAverage
 from core.nn.models import AutoEncoder, build_model, count_params
 from core.runfolder.runs import Run
 from core.engine import precision as arith
@@ -130,9 +131,14 @@ class TrainState:
                    torch.Generator().manual_seed(config.seed),
                    torch.Generator(device=device).manual_seed(config.seed + 1))
 
-    def checkpoint(self, model, opt, config: AEConfig) -> dict:
+    def checkpoint(self, model, opt, config: AEConfig, average: WeightAverage | None = None) -> dict:
+        # "model" is what the run reports (the average, when it keeps one), so every
+        # reader of a checkpoint sees the weights its numbers and figures came from.
+        weights = {"model": model.state_dict()}
+        if average is not None:
+            weights = {"model": average.model.state_dict(), "trained_model": model.state_dict()}
         return {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "config": config.to_dict(),
+            **weights, "optimizer": opt.state_dict(), "config": config.to_dict(),
             "epoch": self.epoch, "step": self.step,
             # The permutation is kept whenever it was drawn, even at step 0: the
             # order generator has moved past it, so it could not be drawn again.
@@ -140,9 +146,12 @@ class TrainState:
             "sums": self.sums.cpu(), "order_rng": self.order_rng.get_state(), "noise_rng": self.noise_rng.get_state(),
         }
 
-    def load(self, state: dict, model, opt, steps: int, seed: int, where: str) -> None:
+    def load(self, state: dict, model, opt, steps: int, seed: int, where: str,
+             average: WeightAverage | None = None) -> None:
         try:
-            model.load_state_dict(state["model"])
+            if average is not None:
+                average.model.load_state_dict(state["model"])
+            model.load_state_dict(state["trained_model"] if average is not None else state["model"])
             opt.load_state_dict(state["optimizer"])
             self.order_rng.set_state(state["order_rng"])
             self.epoch, self.step = int(state["epoch"]), int(state["step"])
@@ -223,16 +232,17 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
     opt = make_optimizer(model, config, device)
+    average = WeightAverage(model) if config.average else None
     state = TrainState.fresh(config, device)
     if resume:
         # Loaded on the CPU: generator states must stay CPU byte tensors, and
         # load_state_dict copies the weights and Adam moments to the device.
         saved, where = journal.restore(), f"{journal.run_dir or 'the run'}/checkpoint.pt"
         check_same_config(saved.get("config"), config.to_dict(), where)  # first: it says why the rest may not fit
-        check_checkpoint(saved, config.epochs, steps, n, where)
+        check_checkpoint(saved, config.epochs, steps, n, where, config.average)
         if saved["epoch"] >= config.epochs:
             raise RunError(f"run already finished its {config.epochs} epochs")
-        state.load(saved, model, opt, steps, config.seed, where)
+        state.load(saved, model, opt, steps, config.seed, where, average)
         journal.rewind(state.epoch, state.step)  # only now: a refused checkpoint changes nothing
     began = time.perf_counter()
     started = Started(journal.run_dir, config, str(device), count_params(model), n, steps, state.epoch, state.step,
@@ -240,7 +250,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     journal.started(started)
     yield started
     loop = _Loop(config, data, model, opt, state, steps, steps * config.epochs, progress_every or max(1, steps // 20),
-                 used)
+                 used, average)
     loop.precision_note, loop.test_all = f"{used} ({started.precision_why})", test_all
     # Where a failure happened, for its message: the files of a finished epoch
     # are written after the counter moved on, so "in epoch N+1" would be false.
@@ -251,7 +261,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
                 journal.progress(event)
             elif isinstance(event, EpochEnd):
                 where = lambda: f"while saving epoch {event.epoch}"  # noqa: E731
-                journal.epoch_end(event, state.checkpoint(model, opt, config))
+                journal.epoch_end(event, state.checkpoint(model, opt, config, average))
                 where = lambda: f"in epoch {state.epoch + 1}"  # noqa: E731
             yield event
         where = lambda: f"while writing the final files after epoch {state.epoch}"  # noqa: E731
@@ -274,7 +284,7 @@ def _last(loop: "_Loop", journal: NullJournal, pair, began: float, background: d
     with `background`, a status saying the figures are being drawn."""
     s, model, opt, config = loop.state, loop.model, loop.opt, loop.config
     if loop.stopped:
-        journal.save_checkpoint(s.checkpoint(model, opt, config))
+        journal.save_checkpoint(s.checkpoint(model, opt, config, loop.average))
     elif background is not None and isinstance(journal, Journal):
         from core.figures import background as child
         from core.runfolder.lock import held_fd
@@ -284,13 +294,13 @@ def _last(loop: "_Loop", journal: NullJournal, pair, began: float, background: d
         try:
             child.spawn(str(run.path), pair, background.get("data_dir"), held_fd(run.path))
         except OSError:  # no process to spare: draw them here after all
-            journal.figures(_figures(model, loop.data, config, pair))
+            journal.figures(_figures(loop.shown, loop.data, config, pair))
             journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files})
         else:
             journal.finished(s.epoch, {"seconds": round(seconds, 3), "files": files, "figures": child.DRAWING})
         return Finished(journal.run_dir, s.epoch, loop.last_test_mse, seconds, files, loop.precision_note)
     quick = loop.stopped and not journal.figures_on_stop
-    files = {} if quick else journal.figures(_figures(model, loop.data, config, pair))
+    files = {} if quick else journal.figures(_figures(loop.shown, loop.data, config, pair))
     if loop.stopped:
         journal.stopped(s.epoch, s.step, files)
         return Stopped(journal.run_dir, s.epoch, s.step, files)
@@ -317,8 +327,11 @@ class _Loop:
     """The epochs and steps themselves; state lives in TrainState so it can be saved."""
 
     def __init__(self, config, data, model, opt, state: TrainState, steps: int, total: int, every: int,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", average: WeightAverage | None = None):
         self.config, self.data, self.model, self.opt, self.state = config, data, model, opt, state
+        self.average = average
+        # the model that is evaluated, drawn and reported: the average when there is one
+        self.shown = model if average is None else average.model
         self.steps, self.total, self.every, self.precision = steps, total, every, precision
         self.stopped, self.test_all = False, False
         self.last_test_mse = float("nan")
@@ -344,6 +357,8 @@ class _Loop:
                 self.model.beta = beta_at(done, self.steps, cfg)  # VAE: the KL weight of this step
                 window += self._step(lr_at(done, self.total, cfg.lr, cfg.warmup))
                 s.step, done, window_steps = s.step + 1, done + 1, window_steps + 1
+                if self.average is not None:
+                    self.average.update(done)
                 if s.step % self.every == 0 or s.step == self.steps:
                     mean = self._finite(float(window) / window_steps, "loss")  # the one sync per window
                     rate = window_steps * cfg.batch_size / max(time.perf_counter() - window_start, 1e-9)
@@ -388,7 +403,9 @@ class _Loop:
         return torch.arange(0, len(self.data.test_x), PROBE_STRIDE, device=self.data.device)
 
     def _epoch_end(self, seconds: float, ran: int, pair) -> EpochEnd:
-        s, cfg, data, model = self.state, self.config, self.data, self.model
+        s, cfg, data, model = self.state, self.config, self.data, self.shown
+        if model is not self.model and hasattr(self.model, "beta"):
+            model.beta = self.model.beta  # VAE: the average's test loss weighs KL as the last step did
         train = (s.sums / max(s.step, 1)).tolist()
         probe = self._test_images()
         evaluated = len(data.test_x) if probe is None else len(probe)

@@ -28,12 +28,18 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def check_checkpoint(state: dict, epochs: int, steps: int, n: int, where: str) -> tuple[int, int]:
+def check_checkpoint(state: dict, epochs: int, steps: int, n: int, where: str,
+                     averaged: bool = False) -> tuple[int, int]:
     """(epoch, step) of a checkpoint whose counters and batch order fit a run
-    of `epochs` epochs of `steps` steps over `n` images; RunError otherwise.
+    of `epochs` epochs of `steps` steps over `n` images, and which holds the
+    trained weights beside their average when the run keeps one (`averaged`);
+    RunError otherwise.
 
     An epoch equal to `epochs` passes: that run is finished, which the caller
     says in its own words."""
+    if averaged and "trained_model" not in state:
+        raise RunError(f"{where} is damaged: it holds the averaged weights but not the trained ones "
+                       "(trained_model); not resuming")
     epoch = _count(state, "epoch", epochs + 1, where)
     step = _count(state, "step", max(steps, 1), where)
     perm = state.get("perm")

@@ -229,8 +229,11 @@ class Run:
             raise RunError(f"{path} is damaged or truncated ({type(exc).__name__})") from None
         if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
             raise RunError(f"{path} is not an aekl checkpoint")
-        if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
-            raise RunError(f"{path} is damaged: its model holds something other than named tensors")
+        for key in ("model", "trained_model"):  # the reported weights; the trained ones beside an average
+            weights = state.get(key, {})
+            if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                        for k, v in weights.items()):
+                raise RunError(f"{path} is damaged: its {key} holds something other than named tensors")
         return state
 
     def latents(self) -> tuple[Any, Any]:

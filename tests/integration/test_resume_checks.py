@@ -55,6 +55,8 @@ CHECKPOINTS = [
     ("perm-too-short", lambda s: s.__setitem__("perm", s["perm"][:10]), "not an order of"),
     ("perm-floats", lambda s: s.__setitem__("perm", s["perm"].double()), "holds no batch order"),
     ("no-sums", lambda s: s.pop("sums"), "epoch sums are missing"),
+    ("no-trained-weights", lambda s: s.pop("trained_model"), "not the trained ones (trained_model)"),
+    ("trained-weights-not-tensors", setter("trained_model", {"w": 3}), "trained_model holds something other"),
 ]
 
 

@@ -25,7 +25,7 @@ WIDE = {"COLUMNS": "250", "TERM": "dumb", "NO_COLOR": "1"}
 # A config that differs from the defaults in every field.
 SAMPLE = AEConfig(latent=3, hidden=(64, 32), activation="gelu", kind="vae", beta=2.5, kl_schedule="cyclical",
                   kl_warmup=0.0, kl_cycles=3, free_bits=0.25, epochs=4, batch_size=128, lr=0.001, warmup=0.25,
-                  adam_beta2=0.9,
+                  adam_beta2=0.9, average=False,
                   seed=7, device="cpu", cuda_graphs=True, precision="fp32", threads=1, subset=1000, interp_from=3,
                   interp_to=9, interp_steps=6)
 
@@ -41,12 +41,12 @@ def flags_of(cmd) -> set[str]:
 
 def sample_argv(config: AEConfig) -> list[str]:
     """Flags a person would type for `config` (written here from the field values, not by aekl)."""
-    text = {"hidden": ",".join(map(str, config.hidden)), "cuda_graphs": None}
+    text = {"hidden": ",".join(map(str, config.hidden))}
     argv = []
     for name in OPTIONS:
         value = getattr(config, name)
-        if name == "cuda_graphs":
-            argv.append("--cuda-graphs" if value else "--no-cuda-graphs")
+        if isinstance(value, bool):  # a switch: --name or --no-name
+            argv.append(flag_for(name) if value else flag_for(name).replace("--", "--no-", 1))
         else:
             argv += [flag_for(name), text.get(name, str(value))]
     return argv
@@ -183,7 +183,7 @@ def test_aekl_sweep_refuses_the_same(tmp_path):
 
 def test_every_numeric_option_has_a_documented_range():
     helps = {p.name: p.help for p in command(app, "train").params}
-    numeric = [n for n in OPTIONS if not OPTIONS[n].choices and n != "cuda_graphs"]
+    numeric = [n for n in OPTIONS if not OPTIONS[n].choices and not isinstance(getattr(AEConfig(), n), bool)]
     assert "epochs" in numeric and "lr" in numeric and "hidden" in numeric
     for name in numeric:
         assert OPTIONS[name].low is not None and "Range: " in helps[name], name
