@@ -60,8 +60,10 @@ def test_a_failed_import_is_one_line_and_exit_1(failure, needle):
 
 
 def test_training_under_a_small_memory_limit_is_one_line(tmp_path):
-    # 1.5 GB of address space: python and the CLI fit, torch's libraries do not.
-    result = aekl("train", "--epochs", "1", "--subset", "256", "--out", str(tmp_path), limit_kb=1_500_000)
+    # 400 MB of address space: python and the CLI fit (they got through at 250 MB), torch does not:
+    # libtorch_cpu.so alone is 446 MB in this torch, which every build loads (with 1.5 GB a
+    # smaller, CPU-only torch could load, and the test would prove nothing).
+    result = aekl("train", "--epochs", "1", "--subset", "256", "--out", str(tmp_path), limit_kb=400_000)
     if result.returncode == 0:
         pytest.skip("torch fits in 1.5 GB of address space here")
     one_line(result, 1, "not enough memory")
