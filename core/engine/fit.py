@@ -87,12 +87,26 @@ def uses_graphs(config: AEConfig, device: torch.device) -> bool:
     return config.cuda_graphs and device.type == "cuda" and config.kind == "ae"
 
 
+def uses_hand_step(config: AEConfig, model: torch.nn.Module, device: torch.device) -> bool:
+    """The hand-written step (core/engine/handstep.py): the plain autoencoder on the CPU."""
+    from core.engine.handstep import layers_of
+    from core.nn.adam import kernel_works
+
+    return device.type == "cpu" and config.kind == "ae" and layers_of(model) is not None and kernel_works(device)
+
+
 def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.device):
+    """Adam for `model`; for the hand-written step a FlatAdam, which first moves the
+    model's parameters into one buffer (their values and the state dict unchanged)."""
     betas = (0.9, config.adam_beta2)
     if uses_graphs(config, device):
         from core.engine.graphstep import graph_optimizer
 
         return graph_optimizer(model, config.lr, device, betas)
+    if uses_hand_step(config, model, device):
+        from core.nn.adam import FlatAdam, flatten
+
+        return FlatAdam(model.parameters(), flatten(model.parameters()), config.lr, betas)
     # The fused kernel updates all parameters in one pass on CPU and CUDA;
     # core.nn.adam runs it without torch.optim's start-up cost where it can (see there).
     if device.type in ("cpu", "cuda"):
@@ -100,6 +114,12 @@ def make_optimizer(model: torch.nn.Module, config: AEConfig, device: torch.devic
 
         return adam(model.parameters(), config.lr, device, betas)
     return torch.optim.Adam(model.parameters(), lr=config.lr, betas=betas, foreach=True)
+
+
+def is_flat(opt) -> bool:
+    from core.nn.adam import FlatAdam
+
+    return isinstance(opt, FlatAdam)
 
 
 def preflight(config: AEConfig, data: MNIST) -> tuple[int, int]:
@@ -232,7 +252,7 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
     opt = make_optimizer(model, config, device)
-    average = WeightAverage(model) if config.average else None
+    average = WeightAverage(model, getattr(opt, "flat", None)) if config.average else None
     state = TrainState.fresh(config, device)
     if resume:
         # Loaded on the CPU: generator states must stay CPU byte tensors, and
@@ -335,11 +355,15 @@ class _Loop:
         self.steps, self.total, self.every, self.precision = steps, total, every, precision
         self.stopped, self.test_all = False, False
         self.last_test_mse = float("nan")
-        self.graph = None
+        self.graph = self.hand = None
         if uses_graphs(config, data.device):
             from core.engine.graphstep import GraphStep
 
             self.graph = GraphStep(model, opt, data, state, config.batch_size, precision)
+        elif is_flat(opt):
+            from core.engine.handstep import HandStep
+
+            self.hand = HandStep(model, opt, precision)
 
     def run(self, should_stop, max_steps, pair) -> Iterator[Progress | EpochEnd]:
         s, cfg = self.state, self.config
@@ -378,6 +402,10 @@ class _Loop:
         for group in self.opt.param_groups:
             group["lr"] = lr
         xb = self.data.batch(s.perm[s.step * cfg.batch_size : (s.step + 1) * cfg.batch_size])
+        if self.hand is not None:
+            out = self.hand(xb)
+            s.sums += out
+            return out[0]
         with arith.autocast(self.precision, xb.device):  # the loss itself is fp32 (autocast's rule for mse_loss)
             parts = self.model.losses(xb, s.noise_rng)
         self.opt.zero_grad(set_to_none=True)

@@ -247,15 +247,19 @@ def step_parts(config: AEConfig, data, steps: int, warmup: int) -> dict:
     with the loss, backward, and the optimizer (lr set + Adam). The floor's
     forward and backward matmuls run interleaved with it, so what the engine
     adds to each half is its difference (bias, activations, tanh, the loss and
-    their gradients; autograd's bookkeeping).
+    their gradients; autograd's bookkeeping, or in the hand-written step
+    (core/engine/handstep.py) the one cast of the weights to bf16 in forward
+    and of the gradients back to fp32 in backward).
     """
-    from core.engine.fit import make_optimizer
+    from core.engine.fit import is_flat, make_optimizer
+    from core.engine.handstep import HandStep
     from core.engine.precision import autocast
 
     device = data.device
     torch.manual_seed(config.seed)
     model = build_model(config).to(device)
     opt = make_optimizer(model, config, device)
+    hand = HandStep(model, opt, config.precision) if is_flat(opt) else None
     perm = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(config.seed)).to(device)
     per_epoch = len(data.train_x) // config.batch_size
     floor_fwd, floor_bwd = floor_passes(layer_shapes(config), config.batch_size, device,
@@ -267,12 +271,18 @@ def step_parts(config: AEConfig, data, steps: int, warmup: int) -> dict:
         marks = [time.perf_counter()]
         xb = data.batch(perm[k * config.batch_size : (k + 1) * config.batch_size])
         _sync(device), marks.append(time.perf_counter())
-        with autocast(config.precision, device):
-            loss = model.losses(xb)["loss"]
-        _sync(device), marks.append(time.perf_counter())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _sync(device), marks.append(time.perf_counter())
+        if hand is not None:
+            hand.forward(xb)
+            _sync(device), marks.append(time.perf_counter())
+            hand.backward()
+            _sync(device), marks.append(time.perf_counter())
+        else:
+            with autocast(config.precision, device):
+                loss = model.losses(xb)["loss"]
+            _sync(device), marks.append(time.perf_counter())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            _sync(device), marks.append(time.perf_counter())
         for group in opt.param_groups:
             group["lr"] = config.lr
         opt.step()

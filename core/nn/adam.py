@@ -28,13 +28,18 @@ _WORKS: dict[tuple[str, object], bool] = {}
 def adam(params, lr: float, device: torch.device, betas: tuple[float, float] = BETAS):
     """Adam over `params` on `device`: FusedAdam where the private kernel works, else torch's own."""
     params = list(params)
+    if kernel_works(device):
+        return FusedAdam(params, lr, betas)
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+
+def kernel_works(device: torch.device) -> bool:
+    """Whether torch's private fused Adam kernel takes our call on `device` (tried once)."""
     kernel = getattr(torch, "_fused_adam_", None)
     key = (device.type, kernel)
     if key not in _WORKS:
         _WORKS[key] = kernel is not None and _kernel_takes_our_call(kernel, device)
-    if _WORKS[key]:
-        return FusedAdam(params, lr, betas)
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    return _WORKS[key]
 
 
 def _kernel_takes_our_call(kernel, device: torch.device) -> bool:
@@ -57,13 +62,16 @@ class FusedAdam:
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = BETAS) -> None:
         self.params = [p for p in params]
-        self.param_groups = [{"lr": lr, "betas": tuple(betas), "eps": EPS, "weight_decay": 0.0, "amsgrad": False,
-                              "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
-                              "fused": True, "decoupled_weight_decay": False}]
+        self._groups(lr, betas)
         self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         # one float step count per parameter, as torch keeps them (on the CPU for a CPU model)
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+
+    def _groups(self, lr: float, betas: tuple[float, float]) -> None:
+        self.param_groups = [{"lr": lr, "betas": tuple(betas), "eps": EPS, "weight_decay": 0.0, "amsgrad": False,
+                              "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                              "fused": True, "decoupled_weight_decay": False}]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -82,6 +90,7 @@ class FusedAdam:
                 pick(self.exp_avg_sq), steps, group["lr"], group["betas"])
 
     def state_dict(self) -> dict:
+        """torch.optim.Adam's layout: per-parameter state keyed by position, one group."""
         state = {i: {"step": s.clone(), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
                  for i, (s, m, v) in enumerate(zip(self.steps, self.exp_avg, self.exp_avg_sq)) if s.item() > 0}
         return {"state": state, "param_groups": [{**self.param_groups[0], "params": list(range(len(self.params)))}]}
@@ -101,3 +110,57 @@ class FusedAdam:
             self.exp_avg_sq[i].copy_(one["exp_avg_sq"])
             self.steps[i].copy_(torch.as_tensor(one["step"], dtype=torch.float32))
         self.param_groups[0]["lr"] = groups[0]["lr"]
+
+
+def flatten(params) -> torch.Tensor:
+    """Move `params` (one dtype, one device) into one contiguous buffer and
+    make each a view of its slice; returns the buffer. Values are unchanged."""
+    params = list(params)
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    offset = 0
+    for p in params:
+        p.data = flat[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    return flat
+
+
+def views(flat: torch.Tensor, params) -> list[torch.Tensor]:
+    """Slices of `flat` shaped like `params`, in order (the layout flatten() made)."""
+    out, offset = [], 0
+    for p in params:
+        out.append(flat[offset : offset + p.numel()].view_as(p))
+        offset += p.numel()
+    return out
+
+
+class FlatAdam(FusedAdam):
+    """FusedAdam over parameters that flatten() has put in one buffer.
+
+    One kernel call over 1 M numbers instead of one per parameter, with the
+    gradients in one buffer too (`grad`, which each p.grad views), so a
+    hand-written backward (core/engine/handstep.py) can fill it in place.
+    Every parameter is updated on every step, so one step count serves all;
+    the state dict keeps torch.optim.Adam's per-parameter layout.
+    """
+
+    def __init__(self, params, flat: torch.Tensor, lr: float, betas: tuple[float, float] = BETAS) -> None:
+        self.params = list(params)
+        self.flat = flat
+        self.grad = torch.zeros_like(flat)
+        self.m, self.v = torch.zeros_like(flat), torch.zeros_like(flat)
+        self.exp_avg, self.exp_avg_sq = views(self.m, self.params), views(self.v, self.params)
+        self.steps = [torch.zeros((), dtype=torch.float32, device=flat.device)] * len(self.params)
+        for p, g in zip(self.params, views(self.grad, self.params)):
+            p.grad = g
+        self._groups(lr, betas)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Nothing to do: the hand-written backward overwrites every gradient."""
+
+    @torch.no_grad()
+    def step(self) -> None:
+        count = self.steps[0]
+        count += 1
+        group = self.param_groups[0]
+        _update(torch._fused_adam_, [self.flat], [self.grad], [self.m], [self.v], [count], group["lr"],
+                group["betas"])

@@ -33,9 +33,15 @@ WINDOW = 20
 class WeightAverage:
     """The averaged copy of `model`; `update(t)` after the t-th step of the run."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, flat: torch.Tensor | None = None) -> None:
+        """`flat`: the one buffer that holds all of `model`'s weights (core.nn.adam.flatten),
+        if they are held that way; the average is then one pass over it."""
         self.model = copy.deepcopy(model).requires_grad_(False)
         self._pairs = list(zip(self.model.parameters(), model.parameters()))
+        if flat is not None:
+            from core.nn.adam import flatten
+
+            self._pairs = [(flatten(self.model.parameters()), flat)]
 
     @staticmethod
     def weight(step: int) -> float:

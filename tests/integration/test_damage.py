@@ -158,20 +158,21 @@ def test_sigkill_at_any_moment_loses_nothing(tmp_path):
 
 @pytest.mark.slow  # trains for epochs
 def test_nan_loss_stops_with_advice_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from core.nn.models import AutoEncoder
+    from core.data.mnist import MNIST
 
-    real = AutoEncoder.losses
+    real = MNIST.batch
     calls = {"n": 0}
 
-    def poisoned(self, x, noise=None):
-        out = real(self, x, noise)
-        if self.training:
-            calls["n"] += 1
-            if calls["n"] > 6:  # 4 steps per epoch: epoch 1 is clean, epoch 2 diverges
-                out = {k: v * float("nan") for k, v in out.items()}
+    def poisoned(self, index):
+        # training batches only (evaluation slices the test set itself): NaN
+        # images make the real step's loss and then the weights NaN
+        out = real(self, index)
+        calls["n"] += 1
+        if calls["n"] > 6:  # 4 steps per epoch: epoch 1 is clean, epoch 2 diverges
+            out = out * float("nan")
         return out
 
-    monkeypatch.setattr(AutoEncoder, "losses", poisoned)
+    monkeypatch.setattr(MNIST, "batch", poisoned)
     result = runner.invoke(app, ["train", *TINY, "--epochs", "3", "--out", str(tmp_path), "--name", "nan"])
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()[-1:]
