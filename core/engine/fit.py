@@ -442,7 +442,9 @@ class _Loop:
             test, codes = evaluate_and_encode(model, data.test_x, len(data.test_x))
             codes = codes[probe]
         else:
-            test, codes = evaluate_and_encode(model, data.test_x[probe], len(probe))
+            # A probe is a progress reading, so it is taken in the run's own arithmetic
+            # (bf16: a third of fp32's time); the last epoch's figure over all images stays fp32.
+            test, codes = evaluate_and_encode(model, data.test_x[probe], len(probe), self.precision)
         self._finite(test["loss"], "test loss")
         frames = line_frames(model, data.test_x[list(pair)], cfg.interp_steps)
         s.epoch, s.step, s.perm = s.epoch + 1, 0, None

@@ -13,7 +13,6 @@ runs/<YYYYmmdd-HHMMSS>-<kind>-z<latent>/
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -200,9 +199,8 @@ class Run:
     def save_checkpoint(self, state: dict[str, Any]) -> Path:
         import torch
 
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        return atomic_write_bytes(self.file("checkpoint.pt"), buf.getvalue())
+        # straight into the temporary file: no second 17 MB copy in memory
+        return atomic_write(self.file("checkpoint.pt"), lambda f: torch.save(state, f))
 
     def load_checkpoint(self, map_location="cpu") -> dict[str, Any]:
         import pickle
