@@ -95,3 +95,17 @@ def test_a_follower_of_a_live_run_stops_at_once_when_asked(tmp_path):
         assert not reader.is_alive() and time.monotonic() - asked < 5  # far less than its 60 s poll
     finally:
         release(run.path)
+
+
+def test_a_checkpoint_round_trips_and_leaves_torchs_crc_switch_as_it_was(tmp_path):
+    import torch
+    from torch.utils.serialization import config
+
+    run = new_run(AEConfig(latent=2), tmp_path, "c")
+    weights = {"w": torch.arange(6.0).reshape(2, 3)}
+    before = config.save.compute_crc32
+    run.save_checkpoint({"model": weights, "epoch": 1})
+    assert config.save.compute_crc32 == before
+    back = run.load_checkpoint()
+    assert torch.equal(back["model"]["w"], weights["w"]) and back["epoch"] == 1
+    assert [p.name for p in tmp_path.joinpath("c").iterdir() if p.name.endswith(".tmp")] == []
