@@ -51,11 +51,9 @@ def layers_of(model: nn.Module) -> tuple[list[nn.Linear], list[str | None]] | No
     (None after the code and before the output tanh); None for any other model."""
     from core.nn.models import AutoEncoder, FloatTanh
 
-    if type(model) is not AutoEncoder:
+    if type(model) is not AutoEncoder or len(model.decoder) != 2 or not isinstance(model.decoder[1], FloatTanh):
         return None
     modules = [*model.encoder, *model.decoder[0]]
-    if not isinstance(model.decoder[-1], FloatTanh) or len(model.decoder) != 2:
-        return None
     linears: list[nn.Linear] = []
     acts: list[str | None] = []
     for m in modules:
@@ -83,8 +81,9 @@ class HandStep:
         self.dtype = torch.bfloat16 if precision == "bf16" else opt.flat.dtype
         if self.dtype == opt.flat.dtype:  # fp32: multiply the weights themselves, write the gradients directly
             self.weights, self.grads = opt.flat, opt.grad
-        else:
-            self.weights, self.grads = torch.empty_like(opt.flat, dtype=self.dtype), torch.empty_like(opt.grad, dtype=self.dtype)
+        else:  # bf16 copies, refreshed from / cast back to the fp32 buffers each step
+            self.weights = torch.empty_like(opt.flat, dtype=self.dtype)
+            self.grads = torch.empty_like(opt.grad, dtype=self.dtype)
         params = [p for m in self.linears for p in (m.weight, m.bias)]
         w, g = views(self.weights, params), views(self.grads, params)
         self.w, self.b, self.gw, self.gb = w[0::2], w[1::2], g[0::2], g[1::2]

@@ -46,10 +46,12 @@ HISTORY = "history"
 
 
 
-def save_without_crc(torch, state: dict, f) -> None:
+def save_without_crc(state: dict, f) -> None:
     """torch.save without its zip CRC32 pass, 5-10 ms of a 17 MB checkpoint here.
     torch.load never checks that sum (a flipped byte loads silently either way),
     so it guarded nothing. Where torch has no such switch, it saves as usual."""
+    import torch
+
     try:
         from torch.utils.serialization import config
 
@@ -215,10 +217,8 @@ class Run:
 
     # checkpoint
     def save_checkpoint(self, state: dict[str, Any]) -> Path:
-        import torch
-
         # straight into the temporary file: no second 17 MB copy in memory
-        return atomic_write(self.file("checkpoint.pt"), lambda f: save_without_crc(torch, state, f))
+        return atomic_write(self.file("checkpoint.pt"), lambda f: save_without_crc(state, f))
 
     def load_checkpoint(self, map_location="cpu") -> dict[str, Any]:
         import pickle
