@@ -128,8 +128,12 @@ def gap_line(result: dict) -> str:
     gap = result["engine_vs_floor_gap"]["gap_vs_floor"]
     words = {"forward_beyond_matmuls": "forward beyond matmuls", "backward_beyond_matmuls": "backward beyond matmuls",
              "optimizer": "Adam", "batch": "batch gather + scale", "loop": "engine loop"}
-    return "engine beyond the floor, as shares of the floor's time: " + ", ".join(
+    line = "engine beyond the floor, as shares of the floor's time: " + ", ".join(
         f"{words[k]} {v:+.0%}" for k, v in gap.items())
+    in_step = result["engine_vs_floor_gap"].get("matmuls_in_step_vs_floor")
+    if in_step is not None:
+        line += f"; the step's own matmuls took {in_step:.2f}x the floor's time"
+    return line
 
 
 @app.command()

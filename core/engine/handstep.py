@@ -72,6 +72,11 @@ def layers_of(model: nn.Module) -> tuple[list[nn.Linear], list[str | None]] | No
 class HandStep:
     """forward + loss, backward, Adam for one batch; `opt` must be the FlatAdam over `model`."""
 
+    # The matmuls the step calls; aekl bench swaps in timed ones to see what
+    # the matmuls themselves take inside a real step (core/lab/bench.py step_parts).
+    mm = staticmethod(torch.mm)
+    addmm = staticmethod(torch.addmm)
+
     def __init__(self, model: nn.Module, opt: FlatAdam, precision: str) -> None:
         found = layers_of(model)
         if found is None:
@@ -107,7 +112,7 @@ class HandStep:
         inputs, pre, post = [], [], []
         for w, b, act in zip(self.w, self.b, self.acts):
             inputs.append(a)
-            h = torch.addmm(b, a, w.t())
+            h = self.addmm(b, a, w.t())
             pre.append(h)
             a = FORWARD[act](h) if act else h
             post.append(a)
@@ -127,10 +132,10 @@ class HandStep:
         torch.mul(aten.tanh_backward(diff, y), 2.0 / diff.numel(), out=g)
         for k in reversed(range(len(self.linears))):
             torch.sum(g, 0, out=self.gb[k])
-            torch.mm(g.t(), inputs[k], out=self.gw[k])
+            self.mm(g.t(), inputs[k], out=self.gw[k])
             if k == 0:
                 break
-            g = torch.mm(g, self.w[k])
+            g = self.mm(g, self.w[k])
             act = self.acts[k - 1]
             if act:
                 g = BACKWARD[act](g, pre[k - 1], post[k - 1])
