@@ -130,9 +130,11 @@ def gap_line(result: dict) -> str:
              "optimizer": "Adam", "batch": "batch gather + scale", "loop": "engine loop"}
     line = "engine beyond the floor, as shares of the floor's time: " + ", ".join(
         f"{words[k]} {v:+.0%}" for k, v in gap.items())
-    in_step = result["engine_vs_floor_gap"].get("matmuls_in_step_vs_floor")
-    if in_step is not None:
-        line += f"; the step's own matmuls took {in_step:.2f}x the floor's time"
+    found = result["engine_vs_floor_gap"]
+    hot, cold = found.get("matmuls_in_step_vs_floor"), found.get("matmuls_in_step_vs_interleaved_floor")
+    if hot is not None and cold is not None:
+        line += (f"; the step's own matmuls took {hot:.2f}x the floor's time ({cold:.2f}x the floor run between "
+                 "the steps, whose operands are as cold as theirs)")
     return line
 
 
