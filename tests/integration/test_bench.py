@@ -126,8 +126,6 @@ def test_bench_writes_bench_json_in_the_current_folder(tmp_path, monkeypatch):
                           "matmuls_in_step"}
     assert all(v > 0 for v in parts.values())
     assert parts["matmuls_in_step"] < parts["forward"] + parts["backward"]
-    assert gap["matmuls_in_step_vs_interleaved_floor"] == pytest.approx(
-        parts["matmuls_in_step"] / (parts["floor_forward"] + parts["floor_backward"]), abs=1e-3)
     fastest_floor_step = 1 / max(body["floor"]["256"]["steps_per_s"]["runs"])  # the headline floor's best
     assert gap["matmuls_in_step_vs_floor"] == pytest.approx(parts["matmuls_in_step"] / fastest_floor_step, rel=1e-2)
     assert over["first_epoch_end_s"]["min"] > 0
