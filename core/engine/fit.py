@@ -404,17 +404,16 @@ class _Loop:
         xb = self.data.batch(s.perm[s.step * cfg.batch_size : (s.step + 1) * cfg.batch_size])
         if self.hand is not None:
             out = self.hand(xb)
-            s.sums += out
-            return out[0]
-        with arith.autocast(self.precision, xb.device):  # the loss itself is fp32 (autocast's rule for mse_loss)
-            parts = self.model.losses(xb, s.noise_rng)
-        self.opt.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        self.opt.step()
+        else:
+            with arith.autocast(self.precision, xb.device):  # the loss itself is fp32 (autocast's rule for mse_loss)
+                parts = self.model.losses(xb, s.noise_rng)
+            self.opt.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            self.opt.step()
+            out = torch.stack([parts["loss"], parts["mse"], parts.get("kl", parts["mse"] * 0)]).detach()
         # Accumulate on the device: no .item(), so no host sync per step.
-        detached = torch.stack([parts["loss"], parts["mse"], parts.get("kl", parts["mse"] * 0)]).detach()
-        s.sums += detached
-        return detached[0]
+        s.sums += out
+        return out[0]
 
     def _finite(self, value: float, what: str) -> float:
         """The one divergence check, for the training and the test loss alike."""

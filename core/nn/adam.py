@@ -117,10 +117,8 @@ def flatten(params) -> torch.Tensor:
     make each a view of its slice; returns the buffer. Values are unchanged."""
     params = list(params)
     flat = torch.cat([p.detach().reshape(-1) for p in params])
-    offset = 0
-    for p in params:
-        p.data = flat[offset : offset + p.numel()].view_as(p)
-        offset += p.numel()
+    for p, view in zip(params, views(flat, params)):
+        p.data = view
     return flat
 
 
