@@ -79,7 +79,7 @@ class AEConfig:
                                      rule="sizes must be positive")
     # SiLU rather than ReLU: measured with adam_beta2 0.95 on three seeds, the
     # default run ended at test MSE 0.139-0.140 instead of 0.142-0.144 and
-    # reached 0.150 an epoch or two sooner, for about 6% more per step (README, "Recipe").
+    # reached 0.150 an epoch or two sooner, for about 6% more per step (docs/performance.md, "The recipe").
     activation: str = option("silu", "Hidden nonlinearity.", MODEL, "act", choices=ACTIVATIONS)
     kind: str = option("ae", "Model kind: plain autoencoder or VAE.", MODEL, "kind", choices=KINDS)
     # VAE only: weight of the KL term against reconstruction
@@ -112,13 +112,13 @@ class AEConfig:
     # Adam's second-moment decay. 0.95 rather than torch's 0.999: the step sizes
     # follow the gradients' scale within ~20 steps instead of ~1,000, which
     # with the short warm-up and cosine decay here reached test MSE 0.150
-    # sooner and ended lower; 0.9 and 0.99 measured about the same (README, "Recipe").
+    # sooner and ended lower; 0.9 and 0.99 measured about the same (docs/performance.md, "The recipe").
     adam_beta2: float = option(0.95, "Adam's β2, the decay of its squared-gradient average (torch's default "
                                "is 0.999).", TRAINING, "adam β2", low=0, high=1, high_open=True,
                                rule="must be a fraction in [0, 1)")
     # Report a running average of the recent weights (core/nn/average.py): on the
     # default run it reached test MSE 0.150 in 4 epochs instead of 5-6 and ended
-    # at the same MSE (README, "Weight averaging").
+    # at the same MSE (docs/performance.md, "Weight averaging").
     average: bool = option(True, "Evaluate, draw and save a running average of the recent weights "
                            "(about the last 5% of steps); the trained weights are kept for resuming.",
                            TRAINING, "average", flags=("--average/--no-average",))

@@ -6,7 +6,7 @@ output tanh is taken in fp32, core/nn/models.py FloatTanh, and autocast's
 own rules keep mse_loss in fp32). So the
 optimizer sees the same kind of numbers as in fp32, only the products are
 rounder; measured on the default run, the final test MSE moved by less
-than the tolerance the issue set (README, "Precision").
+than the tolerance the issue set (docs/performance.md, "Precision").
 
 "auto" picks bf16 only where the hardware multiplies bf16 natively:
 - CPUs with AVX512-BF16 or AMX-BF16 (read from the CPU's flags), where the

@@ -2,7 +2,7 @@
 
 Adam at a high learning rate keeps the weights jittering around the valley
 they are in; the average of the recent weights sits nearer its floor. On the
-default run (latent 2, SiLU, one seed per row, README "Weight averaging") the
+default run (latent 2, SiLU, one seed per row, docs/performance.md, "Weight averaging") the
 averaged weights reached test MSE 0.150 in epoch 4 where the trained weights
 took 5-6, and ended the 12 epochs at the same MSE (0.1398 against 0.1397):
 by then the learning rate has decayed and there is little jitter left.
