@@ -70,10 +70,10 @@ async def test_the_form_sets_the_vae_options_and_hidden_sizes(runs_dir):
         await pilot.pause()
         form = app.screen.query_one(TrainForm)
         beta = app.screen.query_one("#f-beta", Input)
-        assert not beta.display  # an AE has no KL term: its options are not shown
+        assert beta.region.area == 0  # an AE has no KL term: its options are not shown
         app.screen.query_one("#f-kind", Select).value = "vae"
         await pilot.pause()
-        assert beta.display
+        assert beta.region.area > 0
         typed = {"beta": "4", "kl_warmup": "2", "free_bits": "0.5", "hidden": "128,64", "kl_cycles": "2"}
         for name, text in typed.items():
             app.screen.query_one(f"#f-{name}", Input).value = text
@@ -84,3 +84,33 @@ async def test_the_form_sets_the_vae_options_and_hidden_sizes(runs_dir):
         await pilot.pause()
         assert beta.has_class("-invalid")
         assert form.errors == {"beta": "beta must be at most 10000, got 1e+308"}
+
+
+@pytest.mark.asyncio
+async def test_a_bad_field_is_named_on_a_line_of_its_own_and_hidden_fields_do_not_count(runs_dir, text):
+    from textual.widgets import Input, Select
+
+    from tui.widgets.status_bar import StatusBar
+
+    app = make_app(runs_dir=runs_dir, kind="vae")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        form = app.screen.query_one(TrainForm)
+        app.screen.query_one("#f-beta", Input).value = "-1"
+        await pilot.pause()
+        note = app.screen.query_one("#form-note")
+        message = "beta must be a non-negative number, got -1.0"
+        assert form.errors == {"beta": message}
+        # the note spans the form's width, under the VAE line, and the board keeps its place below
+        assert note.region.width >= 70 and note.region.y == app.screen.query_one("#form-row-2").region.bottom
+        assert message in text(app)
+        assert app.screen.query_one("#board").region.height >= 12
+        await pilot.press("s")  # refused: the status line says why
+        await pilot.pause()
+        assert message in app.screen.query_one(StatusBar).text
+        # an AE ignores the hidden VAE line: it starts with the β it was filled with
+        app.screen.query_one("#f-kind", Select).value = "ae"
+        await pilot.pause()
+        assert form.errors == {} and note.region.area == 0
+        assert message not in app.screen.query_one(StatusBar).text  # the refusal's message went with the fault
+        assert form.config() == AEConfig(kind="ae", beta=1.0)

@@ -143,6 +143,20 @@ async def test_derivations_step_by_step(runs_dir):
         assert f"step 3 of {len(steps)}" in explain.source
 
 
+async def test_derivations_scroll_into_view_at_80x24(runs_dir, text):
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_kl(pilot)
+        await pilot.press(*"0.5,1", "tab", *"1,2")
+        await settle(pilot)
+        assert "with your numbers" not in text(app)  # below the plots, out of sight
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        await pilot.pause(0.2)
+        shown = text(app)
+        assert "KL(N0 ‖ N1) with your numbers" in shown and "N0 = N(μ = (0.5, 1), σ = (1, 2))" in shown
+
+
 async def test_forward_vs_reverse_demo_screen(runs_dir):
     from tui.screens.kl_demo import KLDemoScreen
 

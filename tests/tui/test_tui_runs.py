@@ -203,6 +203,23 @@ async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text, until)
         assert shown.index("aaa-second") < shown.index("zzz-first")
 
 
+async def test_a_long_run_name_leaves_room_for_the_status_at_80_columns(runs_dir, text, until):
+    from core.config import AEConfig
+    from core.runfolder.runs import new_run
+
+    name = "a-rather-long-descriptive-run-name-for-a-sweep-lr0.003"
+    new_run(AEConfig(hidden=(64, 32), epochs=5, subset=512), runs_dir, name=name)
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        table = app.screen.query_one(RunList)
+        await until(pilot, lambda: table.loaded, 30, "the runs list")
+        row = next(line for line in text(app).splitlines() if "lr0.003" in line)
+        assert row.split()[0].startswith("a-rather") and "…" in row  # shortened in the middle
+        assert row.rstrip().endswith(table.snaps[0].status.word)  # the status still shows
+        assert table.runs[0]["id"] == name  # only the cell is shortened
+
+
 async def test_a_failed_run_says_why_for_as_long_as_it_is_open(prepared_run, runs_dir, text, until):
     prepared_run.write_status("failed", 2, 0, error="loss became NaN at epoch 2 step 7 (lower --lr)")
     app = make_app(runs_dir=runs_dir, attach=prepared_run.id)

@@ -46,11 +46,17 @@ class KLScreen(LeaveFieldFirst, Screen):
         self.query_one("#kl-explain").display = False
         self._plot()
 
-    def action_derivations(self) -> None:
+    async def action_derivations(self) -> None:
         self.derivations = not self.derivations
         self.steps_shown = None
-        self.query_one("#kl-explain").display = self.derivations
-        self._explain()
+        explain = self.query_one("#kl-explain")
+        explain.display = self.derivations
+        shown = self._explain()
+        if shown is not None:
+            await shown
+            # they start below the plots, out of sight at 80x24: scroll to their top
+            self.call_after_refresh(lambda: self.query_one("#kl-scroll").scroll_to_widget(explain, top=True,
+                                                                                         animate=False))
 
     def action_demo(self) -> None:
         from tui.screens.kl_demo import KLDemoScreen

@@ -84,6 +84,7 @@ class TrainScreen(WorkerGuard, Screen):
         self._epochs = 0
         self._done = 0  # epochs of the run on the board that have ended
         self._batch = config.batch_size
+        self._form_error: str | None = None  # a refused start's message, shown on the status line
 
     def compose(self) -> ComposeResult:
         yield TrainForm(self.initial, id="form")
@@ -121,8 +122,10 @@ class TrainScreen(WorkerGuard, Screen):
             config = self.query_one(TrainForm).config()
         except BadInput as exc:
             self.query_one(StatusBar).set(state="idle", error=exc.message)
+            self._form_error = exc.message
             self.notify(exc.message, title="Cannot start", severity="error")
             return
+        self._form_error = None
         self._launch(config, None)
 
     def continue_run(self, run_id: str) -> None:
@@ -188,6 +191,14 @@ class TrainScreen(WorkerGuard, Screen):
 
     def action_leave_form(self) -> None:
         self.set_focus(None)
+
+    def on_train_form_checked(self, event: TrainForm.Checked) -> None:
+        # A start refused for a bad field leaves its message on the status line;
+        # it follows the form from then on, and goes once the form is good.
+        if self.busy or not self._form_error:
+            return
+        self._form_error = event.problem
+        self.query_one(StatusBar).set(error=event.problem)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Enter in any field starts a run, as a form's submit button would.

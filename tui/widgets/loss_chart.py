@@ -37,13 +37,17 @@ class LossChart(PlotPanel):
         self.betas: list[tuple[int, float]] = []  # (epoch, beta in force at its end); VAE runs only
 
     def _legend(self) -> Text:
-        text = Text(f"{self.title} (log) ", style="bold", no_wrap=True, overflow="ellipsis")
-        if self.live:
-            text.append("━ steps ", style=rich_colour(STEP_COLOUR))
-        text.append("• train ", style=rich_colour(TRAIN_COLOUR))
-        text.append("+ test", style=rich_colour(TEST_COLOUR))
+        # Each mark sits against its word and two spaces part the entries, so
+        # "•train  +test" reads as two entries and a narrow panel wraps between
+        # them, never inside one (wrapping breaks at any space, no-break too).
+        text = Text(f"{self.title} (log)", style="bold")
+        entries = [("━", "steps", STEP_COLOUR)] if self.live else []
+        entries += [("•", "train", TRAIN_COLOUR), ("+", "test", TEST_COLOUR)]
         if self.betas:
-            text.append(" ◆ β", style=rich_colour(BETA_COLOUR))
+            entries.append(("◆", "β", BETA_COLOUR))
+        for mark, word, colour in entries:
+            text.append("  ")
+            text.append(mark + word, style=rich_colour(colour))
         return text
 
     # data in

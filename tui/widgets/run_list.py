@@ -23,8 +23,10 @@ from core.runfolder.schema import Snapshot
 from tui.workers import WorkerGuard
 
 # At 80 columns a live run's row must show its status: kind and latent share
-# one column, and the best test MSE is headed short.
+# one column, the best test MSE is headed short, and a long id is shortened
+# in the middle (names made by a script often differ only at the end).
 COLUMNS = ("id", "model", "epochs", "best MSE", "status")
+OTHER_COLUMNS = 52  # cells the other columns need at most ("12 of 12 done", "interrupted", padding)
 REFRESH_S = 2.0
 
 
@@ -81,9 +83,7 @@ class RunList(WorkerGuard, DataTable):
         old = [s.id for s in self.snaps]
         self.snaps, self.loaded = message.snaps, True
         if [s.id for s in self.snaps] != old:
-            self.clear()
-            for s in self.snaps:
-                self.add_row(*self._cells(s), key=s.id)
+            self._fill()
         else:
             for s in self.snaps:
                 for col, value in zip(COLUMNS, self._cells(s)):
@@ -97,9 +97,23 @@ class RunList(WorkerGuard, DataTable):
     class Changed(Message):
         """The rows were read again."""
 
+    def _fill(self) -> None:
+        self.clear()
+        for s in self.snaps:
+            self.add_row(*self._cells(s), key=s.id)
+
+    def on_resize(self) -> None:
+        current = self.cursor_row
+        self._fill()  # ids are shortened to the width
+        if self.snaps and current is not None:
+            self.move_cursor(row=min(current, len(self.snaps) - 1))
+
+    def _id_room(self) -> int:
+        return max(12, (self.size.width or 80) - OTHER_COLUMNS)
+
     def _cells(self, s: Snapshot) -> tuple:
         return (
-            id_cell(s.id, s.id in self.marked),
+            id_cell(s.id, s.id in self.marked, self._id_room()),
             f"{s.config.kind} z{s.config.latent}" if s.config else "?",
             s.epoch_text,
             Text(cell(s.best_test_mse), justify="right"),
@@ -121,7 +135,7 @@ class RunList(WorkerGuard, DataTable):
             self.marked.remove(rid)
         else:
             self.marked.append(rid)
-        self.update_cell(rid, "id", id_cell(rid, rid in self.marked))
+        self.update_cell(rid, "id", id_cell(rid, rid in self.marked, self._id_room()))
 
     @property
     def selected_id(self) -> str | None:
@@ -143,6 +157,10 @@ def started(snap: Snapshot) -> float:
         return 0.0
 
 
-def id_cell(run_id: str, marked: bool) -> Text:
-    """The id, with a mark that needs no colour: ✓ before a marked run."""
+def id_cell(run_id: str, marked: bool, room: int = 1_000) -> Text:
+    """The id, with a mark that needs no colour: ✓ before a marked run; an id
+    longer than `room` cells keeps its start and end around a "…"."""
+    if len(run_id) > room:
+        head = (room - 1) // 2
+        run_id = run_id[:head] + "…" + run_id[len(run_id) - (room - 1 - head):]
     return Text(("✓ " if marked else "  ") + run_id, style="bold" if marked else "")
