@@ -143,10 +143,8 @@ def parse_text(name: str, kind: Kind, text: str) -> Any:
         return None
     try:
         if kind.base is tuple:
-            values = tuple(int(v.replace("_", "")) for v in text.split(",") if v.strip())
-            if not values:
-                raise ValueError
-            return values
+            # every piece a number: "64,,32" is more likely a slip than a two-layer net
+            return tuple(int(v.replace("_", "")) for v in text.split(","))
         if kind.base is int:
             return int(text.replace("_", ""))
         if kind.base is float:

@@ -243,7 +243,8 @@ def draw(plt, demo: Demo, width: int | None = None, height: int | None = None) -
         plt.plotsize(width, height)
     step = max(1, len(demo.x) // 200)
     x = demo.x[::step].tolist()
-    for key, colour in (("p", "white"), ("mode", "cyan"), ("moments", "orange")):
+    # p in the terminal's own text colour: white would vanish on a light background
+    for key, colour in (("p", "default"), ("mode", "cyan"), ("moments", "orange")):
         plt.plot(x, demo.density[key][::step].tolist(), label=LABELS[key], color=colour)
     plt.title("one Gaussian fitted to a mixture, both ways")
 

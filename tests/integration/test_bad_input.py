@@ -57,6 +57,7 @@ CASES = [
     ("kind", ["train", "--kind", "gan"], "--kind must be one of ae, vae, got 'gan'"),
     ("activation", ["train", "--activation", "swish"], "--activation must be one of relu, gelu, tanh, silu, got 'swish'"),
     ("hidden", ["train", "--hidden", "512,x"], "--hidden must be comma-separated integers"),
+    ("hidden-gap", ["train", "--hidden", "64,,32"], "--hidden must be comma-separated integers, got '64,,32'"),
     ("subset-0", ["train", "--subset", "0"], "--subset must be at least 1, got 0"),
     ("subset-big", ["train", "--subset", "70000"], "--subset must be at most 60000, got 70000"),
     ("device", ["train", "--device", "tpu"], "--device is not a device aekl knows; choose auto, cpu, cuda, mps, got 'tpu'"),

@@ -46,4 +46,4 @@ async def test_widget_draws_one_bar_per_dimension_and_marks_quiet_ones():
         assert lines[2].split()[-1] == "0.02" and "█" not in lines[2]
         # quiet dimensions are drawn muted, informative ones in the accent colour
         styles = {str(span.style) for span in bars.content.spans}
-        assert "$text-muted" in styles and "$accent" in styles
+        assert "$text-muted" in styles and "$text-accent" in styles

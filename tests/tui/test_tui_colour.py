@@ -21,6 +21,36 @@ def test_ten_digit_colours_stay_distinct_in_16_and_256_colours():
     assert len(set(rounded)) < 10
 
 
+def contrast(code: int, background: str) -> float:
+    """WCAG 2 contrast ratio of a 256-colour index against a #rrggbb background."""
+    def luminance(rgb) -> float:
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in (c / 255 for c in rgb)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    t = Color.parse(f"color({code})").get_truecolor()
+    a, b = luminance((t.red, t.green, t.blue)), luminance(bytes.fromhex(background.lstrip("#")))
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+@pytest.mark.asyncio
+async def test_plot_colours_keep_3_to_1_contrast_on_the_light_theme(runs_dir):
+    from tui.widgets.palette import BETA_COLOUR, STEP_COLOUR, TEST_COLOUR, TRAIN_COLOUR, shade
+    from tui.widgets.palette import status_style
+
+    app = make_app(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.theme = "textual-light"
+        await pilot.pause()
+        surface = app.theme_variables["surface"]
+        lines = [shade(app, c) for c in (STEP_COLOUR, TRAIN_COLOUR, TEST_COLOUR, BETA_COLOUR)]
+        digits = [shade(app, c) for c in DIGIT_COLOURS]  # as a 256-colour terminal draws them
+        assert len(set(digits)) == 10
+        assert min(contrast(c, surface) for c in (*lines, *digits)) >= 3.0
+        assert status_style(app, "yellow") == app.theme_variables["text-warning"]  # "stopped" on the runs list
+        app.theme = "textual-dark"
+        await pilot.pause()
+        assert [shade(app, c) for c in DIGIT_COLOURS] == list(DIGIT_COLOURS)  # dark: the PNGs' tab10 hues
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("env, glyphs", [({"NO_COLOR": "1"}, True),
                                          # the same drawing reached from $TERM: in the full suite only

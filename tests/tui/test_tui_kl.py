@@ -157,8 +157,9 @@ async def test_derivations_scroll_into_view_at_80x24(runs_dir, text):
         assert "KL(N0 ‖ N1) with your numbers" in shown and "N0 = N(μ = (0.5, 1), σ = (1, 2))" in shown
 
 
-async def test_forward_vs_reverse_demo_screen(runs_dir):
+async def test_forward_vs_reverse_demo_screen(runs_dir, text):
     from tui.screens.kl_demo import KLDemoScreen
+    from tui.widgets.kl_panel import STALE
 
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -176,9 +177,11 @@ async def test_forward_vs_reverse_demo_screen(runs_dir):
         await pilot.pause()
         assert screen.errors == {"weights": "weights must sum to 1, got a sum of 0.9"}
         assert weights.has_class("-invalid") and not spreads.has_class("-invalid")
+        assert STALE in " ".join(text(app).split())  # the plot and table are still the last good mixture's
         await pilot.press("backspace", "5")
         await pilot.pause()
         assert not screen.errors and not weights.has_class("-invalid")
+        assert "not updated" not in text(app)
 
 
 async def test_blank_fields_show_their_defaults(runs_dir, text):

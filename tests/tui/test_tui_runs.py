@@ -203,6 +203,27 @@ async def test_runs_are_listed_newest_first_by_start_time(runs_dir, text, until)
         assert shown.index("aaa-second") < shown.index("zzz-first")
 
 
+async def test_a_damaged_run_says_so_where_its_pictures_would_be(trained_run, tmp_path, text, until):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained_run.path, runs / "broken")
+    (runs / "broken" / "status.json").write_text('{"status": "finished", "epochs_done": "x"')  # cut short
+    app = make_app(runs_dir=runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        table = app.screen.query_one(RunList)
+        await until(pilot, lambda: table.loaded, 30, "the runs list")
+        assert "Open" in text(app).splitlines()[-1]  # the footer names Enter
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "damaged",
+                    60, "the verdict")
+        await pilot.pause()
+        shown = text(app)
+        assert "the run is damaged" in shown and "no frames yet" not in shown
+        assert app.screen.check_action("explore", ()) is False and "Explore" not in shown.splitlines()[-1]
+
+
 async def test_a_long_run_name_leaves_room_for_the_status_at_80_columns(runs_dir, text, until):
     from core.config import AEConfig
     from core.runfolder.runs import new_run
@@ -269,6 +290,17 @@ async def test_explore_the_latent_plane_with_a_cursor(trained_run, monkeypatch, 
         # pick test images from the plane: the nearest code to the cursor is an end of the decoded line
         codes = screen.query_one(RunBoard).epochs[-1].codes
         nearest = int(np.argmin(np.linalg.norm(codes - np.array(where), axis=1)))
-        await pilot.press("e", "right", "right", "up", "enter")
-        await until(pilot, lambda: screen.decoded is not None and screen.decoded[1] == nearest, 60, "the pick")
-        assert f"#{nearest}" in strip.caption
+        await pilot.press("e")
+        footer = text(app).splitlines()[-1]
+        assert "Move" in footer and "Pick" in footer and "Leave" in footer and "Epoch" not in footer
+        await pilot.press("right", "right", "up", "enter")
+        await pilot.pause()
+        assert screen.exploring and screen.picked == nearest and screen.decoded is None  # one end: wait for the other
+        assert f"picked test #{nearest}" in text(app)
+        other = ((lo + hi) / 2 + step * np.array([-8, -6])).tolist()
+        far = int(np.argmin(np.linalg.norm(codes - np.array(other), axis=1)))
+        assert far != nearest
+        await pilot.press(*["left"] * 10, *["down"] * 7, "enter")
+        await until(pilot, lambda: screen.decoded == (nearest, far), 60, "the line between the two picks")
+        assert f"#{nearest}" in strip.caption and f"#{far}" in strip.caption
+        assert not screen.exploring and "Epoch" in text(app).splitlines()[-1]  # the arrows are the epochs' again

@@ -42,7 +42,10 @@ async def test_traversal_rows_go_largest_kl_first(runs_dir, text):
         labels = [str(s.content) for s in screen.query(".traversal-label")]
         assert labels == ["z3 KL 2.00", "z1 KL 0.50", "z2 KL 0.12"]
         assert len(screen.query(".traversal-row")) == latent
-        assert "traversals around test #7 (a 3), largest KL first" in " ".join(text(app).split())
+        shown = text(app).splitlines()
+        assert shown[0].strip() == "traversals of test #7 (a 3): a row per dimension, largest KL first"
+        # at 80 columns five of the nine values are drawn, each named over its column
+        assert shown[1].split() == ["-3σ", "-1.5σ", "0", "+1.5σ", "+3σ"]
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.get_default_screen()

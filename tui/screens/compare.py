@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,9 +24,11 @@ from textual_plotext import PlotextPlot
 
 from core.errors import AeklError
 from tui.widgets.latent_scatter import LatentScatter
-from tui.widgets.palette import DIGIT_COLOURS
+from tui.widgets.palette import digit_colours, rich_colour
+from tui.widgets.run_list import id_cell
 
 LINE_MARKERS = ("•", "+", "x", "o", "*", "#")  # one per run, so curves differ without colour
+ID_ROOM = 16  # cells of a run id in a title: three scatters share 80 columns
 
 
 class RunRead(Message):
@@ -35,8 +38,9 @@ class RunRead(Message):
 
 
 def run_title(run_id: str, config) -> str:
+    """The run's id (shortened in the middle) and what tells runs of a sweep apart."""
     beta = f" β{config.beta:g}" if config.kind == "vae" else ""
-    return f"z{config.latent} {config.kind}{beta} seed {config.seed}"
+    return f"{id_cell(run_id, False, ID_ROOM).plain.strip()}: z{config.latent} {config.kind}{beta} seed {config.seed}"
 
 
 class CompareScreen(Screen):
@@ -55,6 +59,8 @@ class CompareScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(f"{len(self.run_ids)} runs side by side", id="compare-title", classes="screen-title")
+        # the loss chart's legend over it, not inside: plotext's would cover the first epochs' points
+        yield Static("", id="compare-legend", classes="panel-title")
         yield PlotextPlot(id="compare-loss")
         with Horizontal(id="compare-scatters"):
             for n, rid in enumerate(self.run_ids):
@@ -63,6 +69,12 @@ class CompareScreen(Screen):
 
     def on_mount(self) -> None:
         self._read(self.run_ids)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._draw_all())
+
+    def _draw_all(self) -> None:
+        if len(self.read) == len(self.run_ids):
+            self._draw_losses()
+            self._draw_scatters()
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, description="reading the runs")
     def _read(self, run_ids: list[str]) -> None:
@@ -88,8 +100,7 @@ class CompareScreen(Screen):
         if len(self.read) < len(self.run_ids):
             return
         self.epoch = self.common_epochs or None  # the newest epoch every run has
-        self._draw_losses()
-        self._draw_scatters()
+        self._draw_all()
 
     @property
     def common_epochs(self) -> int:
@@ -106,14 +117,17 @@ class CompareScreen(Screen):
         plot = self.query_one("#compare-loss", PlotextPlot)
         plt = plot.plt
         plt.clear_figure()
+        colours, legend = digit_colours(self.app), Text()
         for n, rid in enumerate(self.run_ids):
             r = self.read[rid]
+            marker, colour = LINE_MARKERS[n % len(LINE_MARKERS)], colours[n % 10]
+            legend.append(("  " if n else "") + f"{marker}{r.title}", style=rich_colour(colour))
             points = [(e.epoch, e.test_loss) for e in r.epochs if e.test_loss > 0 and math.isfinite(e.test_loss)]
             if not points:
                 continue
             xs, ys = zip(*points)
-            plt.plot(list(xs), [math.log10(y) for y in ys], color=DIGIT_COLOURS[n % 10],
-                     marker=LINE_MARKERS[n % len(LINE_MARKERS)], label=f"{LINE_MARKERS[n % 6]} {r.title}")
+            plt.plot(list(xs), [math.log10(y) for y in ys], color=colour, marker=marker)
+        self.query_one("#compare-legend", Static).update(legend)
         plt.title("test loss (log10) per epoch")
         plt.xlabel("epoch")
         plot.refresh()

@@ -15,6 +15,7 @@ from textual_plotext import PlotextPlot
 from core.errors import BadInput
 from tui.screens.back import LeaveFieldFirst
 from tui.validate import Check
+from tui.widgets.kl_panel import STALE
 
 # field id -> (label, the CLI's default)
 FIELDS = {"weights": ("weights", "0.5,0.5"), "means": ("means", "-2,2"), "spreads": ("σ", "0.6,0.6")}
@@ -79,7 +80,10 @@ class KLDemoScreen(LeaveFieldFirst, Screen):
         self.errors, demo = self.analyse(self.values())
         for field in self.query(".kl-input").results(Input):
             field.validate(field.value)  # a change in one field can mend or break another
-        self.query_one("#demo-note", Static).update(next(iter(self.errors.values()), ""))
+        note = next(iter(self.errors.values()), "")
+        if demo is None and self.demo is not None:  # say the picture is of the last good mixture, as KLPanel does
+            note += f"\n{STALE}"
+        self.query_one("#demo-note", Static).update(note)
         if demo is None:
             return
         self.demo = demo

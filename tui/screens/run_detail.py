@@ -92,6 +92,9 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
         Binding("escape", "back", "Back", tooltip="leave the field, or go back to the previous screen"),
         Binding("left", "history(-1)", "Epoch -", tooltip="the epoch before (when no field has focus)"),
         Binding("right", "history(1)", "Epoch +", tooltip="the epoch after"),
+        # while exploring the same keys move the cursor, and the footer says so
+        Binding("left", "cursor(-1, 0)", "Move", tooltip="exploring: the cursor left (arrows move it)"),
+        Binding("right", "cursor(1, 0)", "Move", show=False, tooltip="exploring: the cursor right"),
         Binding("home", "history_at(0)", "First", show=False, tooltip="the first epoch"),
         Binding("end", "history_at(-1)", "Newest", show=False, tooltip="the newest epoch, following it live"),
         Binding("left_square_bracket", "frames(-1)", "Frames back", show=False,
@@ -103,8 +106,9 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
         Binding("v", "traversals", "Traversals", tooltip="traversals around the inspected image (VAE above 2-D)"),
         Binding("e", "explore", "Explore", tooltip="2-D codes: a cursor on the scatter (arrows move it, e or Esc "
                 "leaves) and the decoder's image of that point"),
-        Binding("enter", "pick", "Pick", show=False, tooltip="exploring: the test image nearest the cursor "
-                "becomes an end of the decoded line (from the last pick to this one)"),
+        Binding("e", "leave_explore", "Leave", tooltip="stop exploring: the arrows move through epochs again"),
+        Binding("enter", "pick", "Pick", tooltip="exploring: the test image nearest the cursor becomes an end of "
+                "the decoded line (two picks make a line)"),
         Binding("up", "cursor(0, 1)", "Up", show=False, tooltip="exploring: the cursor up"),
         Binding("down", "cursor(0, -1)", "Down", show=False, tooltip="exploring: the cursor down"),
     ]
@@ -133,6 +137,7 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
         self.missing = False  # the run's folder never appeared
         self.pair_asked: tuple[int | None, int | None] = (None, None)  # the config's interpolation ends
         self.exploring = False  # arrows move a cursor over the 2-D scatter instead of the epochs
+        self.picked: int | None = None  # the last test image picked while exploring: the next line's start
 
     def compose(self) -> ComposeResult:
         yield Static(self.run_id, id="detail-title", classes="screen-title")
@@ -170,10 +175,14 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
             return self.kind == "vae"
         if action == "traversals":
             return self.kind == "vae" and self.latent > 2
-        if action == "pick":
+        if action in ("pick", "cursor", "leave_explore"):
             return self.exploring
-        if action == "explore":
-            return self.latent == 2 and (Path(self.run_dir) / "checkpoint.pt").is_file()
+        if action == "history":
+            return not self.exploring
+        if action == "explore":  # only where there are codes to walk among and a decoder to draw them
+            return (not self.exploring and self.latent == 2 and self.state is not None and not self.state.damaged
+                    and any(board.epochs for board in self.query(RunBoard))
+                    and (Path(self.run_dir) / "checkpoint.pt").is_file())
         return True
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False, description="following the run")
@@ -259,6 +268,10 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
             reason.display = True
             self.notify(event.reason, title=f"Run {event.status}", severity="error", timeout=10)
         board = self.query_one(RunBoard)
+        if self.state.damaged and not any(len(e.frames) for e in board.epochs):
+            self.query_one(DigitStrip).clear("no interpolation: the run is damaged (the reason is above)",
+                                             error=True, empty="")
+        self.refresh_bindings()  # explore depends on the state and the epochs read
         if any(len(e.frames) for e in board.epochs) or self.decoded is not None or self.state.damaged:
             return
         # A run from before aekl kept per-epoch snapshots: decode its pair from the checkpoint.
@@ -266,9 +279,6 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
         self._decode(*self.pair_asked)
 
     def action_history(self, delta: int) -> None:
-        if self.exploring:
-            self.action_cursor(delta, 0)
-            return
         self.query_one(RunBoard).move(delta)
         self._set_title()
 
@@ -279,18 +289,27 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
     # exploring the latent plane
     def action_explore(self) -> None:
         scatter = self.query_one(LatentScatter)
-        self.exploring = not self.exploring and scatter.points is not None
-        if not self.exploring:
-            scatter.set_cursor(None)
-            self._note("Enter: decode")
+        if scatter.points is None:
+            self._note("no latent codes drawn yet to explore", error=True)
             return
+        self._set_exploring(True)
+        self.picked = None
         lo, hi = scatter.points.min(axis=0), scatter.points.max(axis=0)
         self._step = (hi - lo) / STEPS_ACROSS
         self._move_to((lo + hi) / 2)
 
+    def action_leave_explore(self) -> None:
+        self._set_exploring(False)
+        self.query_one(LatentScatter).set_cursor(None)
+        self._note("Enter: decode")
+
+    def _set_exploring(self, on: bool) -> None:
+        self.exploring = on
+        self.refresh_bindings()  # the footer's arrows and e change meaning
+
     def action_back(self) -> None:
         if self.exploring and not isinstance(self.focused, Input):
-            self.action_explore()  # Esc leaves exploring before it leaves the screen
+            self.action_leave_explore()  # Esc leaves exploring before it leaves the screen
             return
         super().action_back()
 
@@ -300,27 +319,30 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
             self._move_to(np.asarray(scatter.cursor) + self._step * np.array([dx, dy]))
 
     def action_pick(self) -> None:
-        """The test image whose code (at the epoch shown) is nearest the cursor: the new
-        end of the decoded line, its other end the last one picked (codes are of the
-        first test images, so a code's row is its test index)."""
+        """The test image whose code (at the epoch shown) is nearest the cursor becomes
+        an end of the decoded line: the first pick waits for the second, which draws
+        the line and ends exploring (codes are of the first test images, so a code's
+        row is its test index)."""
         board, scatter = self.query_one(RunBoard), self.query_one(LatentScatter)
         shown = board.epochs[-1 if board.at is None else board.at] if board.epochs else None
         if shown is None or not len(shown.codes) or scatter.cursor is None:
             return
         index = int(np.argmin(((shown.codes - np.asarray(scatter.cursor)) ** 2).sum(axis=1)))
-        last = self.query_one("#pair-to", Input).value.strip()
-        start = int(last) if last.isdigit() else index
+        digit = int(shown.labels[index])
+        start, self.picked = self.picked, index
+        if start is None or start == index:
+            self._note(f"picked test #{index} (a {digit}); move, and Enter picks the other end")
+            return
         self.query_one("#pair-from", Input).value = str(start)
         self.query_one("#pair-to", Input).value = str(index)
-        self.exploring = False  # the strip shows the line now; e explores again
-        scatter.set_cursor(None)
-        self._note(f"picked test #{index} (a {int(shown.labels[index])}): decoding ...")
+        self.action_leave_explore()  # the strip shows the line now; e explores again
+        self._note(f"decoding #{start} to #{index} (a {digit}) ...")
         self._decode(start, index)
 
     def _move_to(self, z) -> None:
         z = (float(z[0]), float(z[1]))
         self.query_one(LatentScatter).set_cursor(z)
-        self._note("exploring: arrows, Enter picks, e leaves")
+        self._note("exploring: arrows move, Enter picks an end, e leaves")
         self._decode_point(z)
 
     @work(thread=True, exclusive=True, group="explore", exit_on_error=False)
@@ -339,8 +361,8 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
             self.post_message(DecodeFailed(f"{type(exc).__name__}: {exc}"))
 
     def on_point_decoded(self, message: PointDecoded) -> None:
-        if not self.exploring:
-            return
+        if not self.exploring or self.query_one(LatentScatter).cursor != message.z:
+            return  # left, or the cursor has moved on since: a newer image is coming
         x, y = message.z
         self.query_one(PosteriorView).display = False
         self.query_one(DigitStrip).display = True
@@ -357,6 +379,10 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
 
     def action_resume(self) -> None:
         self.post_message(ContinueRun(self.run_id))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("pair-from", "pair-to"):
+            self.query_one(DigitStrip).forget_error()  # the error was about the old pair
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -51,14 +51,27 @@ class TraversalScreen(Screen):
 
     def compose(self) -> ComposeResult:
         shown = columns_shown(self.app.size.width)
-        values = ", ".join(f"{TRAVERSAL_VALUES[i]:+g}" for i in shown)
-        yield Static(f"traversals around test #{self.index} (a {self.digit}), largest KL first: "
-                     f"each dimension at {values} prior σ", classes="screen-title")
+        side = cell_side(self.app.size.width, len(shown))
+        yield Static(f"traversals of test #{self.index} (a {self.digit}): a row per dimension, largest KL first",
+                     classes="screen-title")
+        # each column's value over its digit, so the columns read without the title
+        yield Static(column_heads([TRAVERSAL_VALUES[i] for i in shown], side), classes="traversal-head")
         with VerticalScroll(id="traversal-rows"):
-            side = cell_side(self.app.size.width, len(shown))
             for row, d in enumerate(self.order):
                 digits = [resize(to_unit(self.images[row][i].reshape(28, 28)), side) for i in shown]
                 label = f"z{d + 1} KL {self.kl_per_dim[d]:.2f}"
                 yield Static(label, classes="traversal-label")
                 yield Static(strip_text(digits), classes="traversal-row")
         yield Footer(compact=True, show_command_palette=False)
+
+
+def column_heads(values: list[float], side: int) -> str:
+    """The values, in prior σ, centred over digits `side` columns wide and one apart;
+    a value wider than its digit is left out (the ends and the middle are kept)."""
+    cells = []
+    for k, v in enumerate(values):
+        word = f"{v:+g}σ" if v else "0"
+        if len(word) > side and k not in (0, len(values) // 2, len(values) - 1):
+            word = ""
+        cells.append(word.center(side)[:max(side, len(word))])
+    return " ".join(cells)

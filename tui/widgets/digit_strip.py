@@ -23,6 +23,8 @@ class DigitStrip(Widget):
     def __init__(self, caption: str = "interpolation", **kwargs) -> None:
         super().__init__(**kwargs)
         self.caption = caption
+        self.good_caption = caption  # the frames' own caption, back once an error is let go
+        self.empty = "(no frames yet)"  # what stands for the frames while there are none
         self.frames: np.ndarray | None = None
         self.page = 0  # which page of frames is shown when they do not all fit
         self.shown: list[int] = []  # indices drawn at the last render
@@ -33,7 +35,7 @@ class DigitStrip(Widget):
         """New frames; drawn at most once a second unless `now` (a user asked for them)."""
         self.frames = np.asarray(frames)
         if caption is not None:
-            self.caption = caption
+            self.caption = self.good_caption = caption
             self.remove_class("-error")
         self._throttle.flush() if now else self._throttle.request()
 
@@ -43,8 +45,14 @@ class DigitStrip(Widget):
         self.set_class(error, "-error")
         self.refresh()
 
-    def clear(self, caption: str = "interpolation", error: bool = False) -> None:
+    def forget_error(self) -> None:
+        """An error caption is about a request the user has since changed: show the frames' own again."""
+        if self.has_class("-error") and self.frames is not None:
+            self.set_caption(self.good_caption)
+
+    def clear(self, caption: str = "interpolation", error: bool = False, empty: str = "(no frames yet)") -> None:
         self.frames = None
+        self.empty = empty
         self.set_caption(caption, error)
 
     def turn(self, delta: int) -> None:
@@ -69,7 +77,7 @@ class DigitStrip(Widget):
         width = self.size.width
         if self.frames is None or len(self.frames) == 0:  # the caption may be a reason: wrap it whole
             head = Text(("error: " if self.has_class("-error") else "") + self.caption, style="bold")
-            return Text("\n").join([head, Text("(no frames yet)", style="dim")])
+            return Text("\n").join([head, Text(self.empty, style="dim")]) if self.empty else head
         count = len(self.frames)
         per_page, self.side = self._layout()
         pages = max(1, -(-count // max(1, per_page)))

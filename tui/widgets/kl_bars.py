@@ -74,6 +74,6 @@ class KLBars(Static):
         head = Content(f"KL per dimension, nats (sum {sum(self.values):.2f}; {quiet} quiet)")
         lines = [head]
         for (label, body, number), v in zip(bar_lines(self.values, self.size.width or 40), self.values):
-            style = "$text-muted" if v < QUIET_KL else "$accent"
+            style = "$text-muted" if v < QUIET_KL else "$text-accent"  # text-: readable on light themes too
             lines.append(Content.assemble(label + " ", (body, style), " " + number))
         self.update(Content("\n").join(lines))

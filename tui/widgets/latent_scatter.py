@@ -17,7 +17,7 @@ from rich.text import Text
 
 from core.nn.posterior import ellipse
 from core.figures.project import pca_2d
-from tui.widgets.palette import BETA_COLOUR, digit_colours, few_colours, rich_colour
+from tui.widgets.palette import BETA_COLOUR, digit_colours, few_colours, rich_colour, shade
 from tui.widgets.plot_panel import PlotPanel
 
 MAX_POINTS = 800
@@ -65,17 +65,17 @@ class LatentScatter(PlotPanel):
         text.append(self.caption + " ", style="bold")
         if self.glyphs:  # the marks first: the words may be cut at 80 columns
             if self.marked is not None:
-                text.append("○ 1σ ", style=rich_colour(BETA_COLOUR))
+                text.append("○ 1σ ", style=rich_colour(shade(self.app, BETA_COLOUR)))
             if self.cursor is not None:
-                text.append("✚ cursor ", style=rich_colour(BETA_COLOUR))
+                text.append("✚ cursor ", style=rich_colour(shade(self.app, BETA_COLOUR)))
             text.append("points are digits", style="italic")
             return text
         for digit, colour in enumerate(digit_colours(self.app)):
             text.append(str(digit), style=f"bold {rich_colour(colour)}")
         if self.marked is not None:
-            text.append(" ○ 1σ", style=rich_colour(BETA_COLOUR))
+            text.append(" ○ 1σ", style=rich_colour(shade(self.app, BETA_COLOUR)))
         if self.cursor is not None:
-            text.append(" ✚ cursor", style=rich_colour(BETA_COLOUR))
+            text.append(" ✚ cursor", style=rich_colour(shade(self.app, BETA_COLOUR)))
         return text
 
     def mark(self, mu, sigma) -> bool:
@@ -113,10 +113,10 @@ class LatentScatter(PlotPanel):
         if self.marked is not None:
             mu, sigma = self.marked
             xs, ys = ellipse(mu, sigma)
-            plt.plot(xs, ys, color=BETA_COLOUR, marker="•")
-            plt.scatter([float(mu[0])], [float(mu[1])], color=BETA_COLOUR, marker="◆")
+            plt.plot(xs, ys, color=shade(self.app, BETA_COLOUR), marker="•")
+            plt.scatter([float(mu[0])], [float(mu[1])], color=shade(self.app, BETA_COLOUR), marker="◆")
         if self.cursor is not None:
-            plt.scatter([self.cursor[0]], [self.cursor[1]], color=BETA_COLOUR, marker="✚")
+            plt.scatter([self.cursor[0]], [self.cursor[1]], color=shade(self.app, BETA_COLOUR), marker="✚")
 
 
 def compact_ticks(plt, points: np.ndarray, count: int = 4) -> None:

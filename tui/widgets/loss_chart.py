@@ -21,7 +21,7 @@ import math
 
 from rich.text import Text
 
-from tui.widgets.palette import BETA_COLOUR, STEP_COLOUR, TEST_COLOUR, TRAIN_COLOUR, rich_colour
+from tui.widgets.palette import BETA_COLOUR, STEP_COLOUR, TEST_COLOUR, TRAIN_COLOUR, rich_colour, shade
 from tui.widgets.plot_panel import PlotPanel
 
 
@@ -47,7 +47,7 @@ class LossChart(PlotPanel):
             entries.append(("◆", "β", BETA_COLOUR))
         for mark, word, colour in entries:
             text.append("  ")
-            text.append(mark + word, style=rich_colour(colour))
+            text.append(mark + word, style=rich_colour(shade(self.app, colour)))
         return text
 
     # data in
@@ -87,17 +87,17 @@ class LossChart(PlotPanel):
         values = [y for _, y in self.steps] + [v for e in self.epochs for v in e[1:]]
         if self.steps:
             xs, ys = zip(*self.steps)
-            plt.plot(list(xs), log_values(ys), color=STEP_COLOUR, marker="braille")
+            plt.plot(list(xs), log_values(ys), color=shade(self.app, STEP_COLOUR), marker="braille")
         if self.epochs:
             xs = [e[0] for e in self.epochs]
-            plt.plot(xs, log_values(e[1] for e in self.epochs), color=TRAIN_COLOUR, marker="•")
-            plt.plot(xs, log_values(e[2] for e in self.epochs), color=TEST_COLOUR, marker="+")
+            plt.plot(xs, log_values(e[1] for e in self.epochs), color=shade(self.app, TRAIN_COLOUR), marker="•")
+            plt.plot(xs, log_values(e[2] for e in self.epochs), color=shade(self.app, TEST_COLOUR), marker="+")
         if values:
             ticks = log_ticks(min(values), max(values))
             plt.yticks([math.log10(t) for t in ticks], [f"{t:.3g}" for t in ticks])
         if self.betas:
             xs, bs = zip(*self.betas)
-            plt.plot(list(xs), list(bs), color=BETA_COLOUR, marker="◆", yside="right")
+            plt.plot(list(xs), list(bs), color=shade(self.app, BETA_COLOUR), marker="◆", yside="right")
             top = max(max(bs), 1e-9)
             plt.ylim(0, top * 1.05, yside="right")
             plt.ylabel("β", yside="right")

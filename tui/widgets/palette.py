@@ -25,6 +25,32 @@ TEST_COLOUR = 34  # test loss per epoch
 BETA_COLOUR = 170  # the VAE's KL weight in force, on the loss chart's right axis
 
 
+# On a light theme (a light grey surface) the brighter of those fall under a
+# 3:1 contrast; each gets a darker index of the same hue there (all >= 3:1 on
+# textual-light's #d8d8d8, as 256-colour indices render).
+ON_LIGHT = {31: 25, 208: 130, 34: 28, 160: 124, 170: 127, 244: 240, 142: 58, 38: 30, 33: 26}
+
+# A run status's ANSI colour name (core.runfolder.schema) as a theme's text colour.
+STATUS_TEXT = {"green": "text-success", "cyan": "text-success", "yellow": "text-warning", "red": "text-error",
+               "magenta": "text-error"}
+
+
+def is_light(app) -> bool:
+    theme = getattr(app, "current_theme", None)
+    return theme is not None and not theme.dark
+
+
+def shade(app, code: int) -> int:
+    """A plot colour as drawn on this app's theme: darker on a light one."""
+    return ON_LIGHT.get(code, code) if is_light(app) else code
+
+
+def status_style(app, colour: str) -> str:
+    """A status word's style: the theme's text colour for it (readable on light and dark)."""
+    variables = getattr(app, "theme_variables", {}) or {}
+    return variables.get(STATUS_TEXT.get(colour, ""), "")
+
+
 def rich_colour(code: int) -> str:
     """A 256-colour index as a rich/Textual style name."""
     return f"color({code})"
@@ -44,5 +70,7 @@ def few_colours(app) -> bool:
 
 
 def digit_colours(app) -> tuple[int, ...]:
-    """The ten digit colours for this terminal."""
-    return DIGIT_COLOURS_16 if colour_system(app) in ("standard", "windows") else DIGIT_COLOURS
+    """The ten digit colours for this terminal and theme."""
+    if colour_system(app) in ("standard", "windows"):
+        return DIGIT_COLOURS_16
+    return tuple(shade(app, code) for code in DIGIT_COLOURS)

@@ -28,6 +28,8 @@ class PlotPanel(Vertical):
     def on_mount(self) -> None:
         self._throttle = Throttle(self, self._rebuild, gap=2.0)
         self._rebuild()
+        # the colours depend on the theme (tui/widgets/palette.py shade): redraw when it changes
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.request(now=True))
 
     def request(self, now: bool = False) -> None:
         """Data changed: rebuild now, or once the throttle allows."""

@@ -14,12 +14,14 @@ from typing import Any
 
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from core.present.status import cell
 from core.runfolder.schema import Snapshot
+from tui.widgets.palette import status_style
 from tui.workers import WorkerGuard
 
 # At 80 columns a live run's row must show its status: kind and latent share
@@ -39,6 +41,9 @@ class RunsRead(Message):
 
 
 class RunList(WorkerGuard, DataTable):
+    # DataTable's own Enter is hidden from the footer; this one says what it does
+    BINDINGS = [Binding("enter", "select_cursor", "Open", tooltip="open the selected run")]
+
     def __init__(self, root: Path, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.runs_root = Path(root)
@@ -117,7 +122,7 @@ class RunList(WorkerGuard, DataTable):
             f"{s.config.kind} z{s.config.latent}" if s.config else "?",
             s.epoch_text,
             Text(cell(s.best_test_mse), justify="right"),
-            Text(s.status.word, style=s.status.colour),
+            Text(s.status.word, style=status_style(self.app, s.status.colour)),
         )
 
     @property
