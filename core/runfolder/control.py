@@ -9,7 +9,10 @@ only when it is proven to be the run's trainer, right before the signal:
 - its command line is aekl's (train, or a sweep);
 - it holds the flock on this very lock file (/proc/locks names the holder's
   pid and the file's inode), or, where the kernel does not say, has the file
-  open (/proc/<pid>/fd).
+  open (/proc/<pid>/fd);
+- and that file is this folder's own: the folder is not a link, and the lock
+  is a regular file with one name (a hard link planted in a crafted folder
+  would otherwise lend it another run's trainer).
 
 The process is pinned with a pidfd before the checks, so a pid that is freed
 and reused between the checks and the signal cannot receive it.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import time
 from pathlib import Path
 
@@ -67,15 +71,17 @@ def _show(value: object) -> str:
 
 def is_trainer(pid: int, folder: Path) -> bool:
     """Whether `pid` runs aekl and holds the run's lock (see the module's doc)."""
-    proc = Path(f"/proc/{pid}")
-    if not Path("/proc/self").is_dir():
-        return _exists(pid)  # no /proc (macOS): the lock is held and the pid is alive
-    if not _aekl_cmdline(proc):
-        return False
     lock = Path(folder) / LOCK_NAME
     try:
         st = os.stat(lock, follow_symlinks=False)
     except OSError:
+        return False
+    if os.path.islink(folder) or not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        return False  # not this folder's own lock
+    proc = Path(f"/proc/{pid}")
+    if not Path("/proc/self").is_dir():
+        return _exists(pid)  # no /proc (macOS): the lock is held and the pid is alive
+    if not _aekl_cmdline(proc):
         return False
     held = _flock_holders(st.st_dev, st.st_ino)
     if held is not None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import RunError
-from core.runfolder.safeio import check_own_file
+from core.runfolder.safeio import check_own_file, open_folder
 
 LOCK_NAME = "lock"
 _held: dict[Path, list] = {}  # resolved lock path -> [fd, depth]
@@ -31,11 +31,12 @@ def _lock_path(folder: Path) -> Path:
     return Path(folder).resolve() / LOCK_NAME
 
 
-def _open(path: Path, flags: int) -> int:
+def _open(path: Path, flags: int, dir_fd: int | None = None) -> int:
     # O_NOFOLLOW: never write through a symlink someone put in a run folder;
     # O_NONBLOCK: a FIFO in its place must not hang us.
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        fd = os.open(path if dir_fd is None else LOCK_NAME, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o644, dir_fd=dir_fd)
     except OSError as exc:
         raise RunError(f"cannot open {path}: {exc.strerror}") from None
     if not _is_regular(fd):
@@ -93,7 +94,13 @@ def acquire(folder: Path, wait: float = 1.0) -> None:
     if path in _held:
         _held[path][1] += 1
         return
-    fd = _open(path, os.O_RDWR | os.O_CREAT)
+    # The lock is opened inside the folder as opened without following a link:
+    # a run folder that is a link to another is refused before anything in it is written.
+    dir_fd = open_folder(Path(folder))
+    try:
+        fd = _open(path, os.O_RDWR | os.O_CREAT, dir_fd)
+    finally:
+        os.close(dir_fd)
     try:
         # We rewrite the file below: a hard link would carry that into
         # someone else's file.

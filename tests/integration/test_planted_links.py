@@ -117,6 +117,21 @@ def test_what_cannot_be_written_safely_is_named(world, plant):
     assert "link" in result.stderr and "not writing" in result.stderr
 
 
+@pytest.mark.parametrize("writer", ["resume", "force", "latent", "interpolate", "movie"])
+def test_a_run_folder_that_is_a_link_is_refused_before_anything_in_it_is_written(world, writer):
+    # the whole run folder is a link to another run (the user's): nothing of the target changes
+    runs, user = world
+    target = user / "theirs"
+    shutil.move(runs / "r", target)
+    (runs / "r").symlink_to(target, target_is_directory=True)
+    before = digest(target)
+    result = runner.invoke(app, [*WRITERS[writer], "--out", str(runs)])
+    assert digest(target) == before and not any(p.name.startswith(".") for p in target.iterdir())
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and ("is a link" in lines[0] or "is not a run folder; not replacing" in lines[0])
+
+
 @pytest.mark.slow  # a resume: trains an epoch and draws the figures in a child
 def test_temp_files_of_a_killed_writer_are_cleaned_in_every_folder(world):
     runs, _ = world

@@ -87,3 +87,39 @@ def test_stop_never_signals_a_process_that_is_not_the_trainer(live_run, pid_of):
     while time.monotonic() < end:
         assert [p.poll() for p in procs] == [None] * len(procs)
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["hard-linked lock", "linked folder"])
+def test_stop_never_reaches_another_runs_trainer_through_a_link(tmp_path, how):
+    # A trainer-like process (aekl on its command line) holds the lock of its own run;
+    # a crafted folder borrows that lock by a hard link, or is a link to the whole run.
+    own = new_run(AEConfig(epochs=1), tmp_path / "real", name="own")
+    own.write_status(Status.RUNNING, 0, 3)
+    trainer = subprocess.Popen([sys.executable, "-c", HOLD, str(own.path / "lock"), "aekl", "train"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert trainer.stdout.readline().strip() == "held"
+        (own.path / "lock").write_text(json.dumps({"pid": trainer.pid, "host": None}))
+        crafted = tmp_path / "crafted"
+        crafted.mkdir()
+        if how == "hard-linked lock":
+            fake = new_run(AEConfig(epochs=1), crafted, name="fake")
+            fake.write_status(Status.RUNNING, 0, 3)
+            (fake.path / "lock").unlink()
+            (fake.path / "lock").hardlink_to(own.path / "lock")
+        else:
+            (crafted / "fake").symlink_to(own.path)
+        result = runner.invoke(app, ["stop", "fake", "--out", str(crafted), "--wait", "0"])
+        assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+        assert "nothing signalled" in result.stderr or "link" in result.stderr, result.stderr
+        time.sleep(0.5)
+        assert trainer.poll() is None  # not signalled
+        # with the borrowed name gone, the trainer's own folder is stoppable: the checks refuse only the link
+        if how == "hard-linked lock":
+            (crafted / "fake" / "lock").unlink()
+        result = runner.invoke(app, ["stop", "own", "--out", str(tmp_path / "real"), "--wait", "0"])
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        assert trainer.wait(5) != 0
+    finally:
+        trainer.kill()
+        trainer.wait()
