@@ -75,7 +75,8 @@ def resumable(run: Run) -> AEConfig:
         raise RunError(f"run {run.id} cannot be resumed: its status is {state} (only a stopped, interrupted or "
                        "failed run continues)", field="force", hint="start it again under the same name with {name}")
     if not os.path.lexists(run.file("checkpoint.pt")):
-        raise RunError(f"run {run.id} has no checkpoint to resume from (it ended before its first epoch)",
+        when = "it ended before its first epoch" if not snap.done else "killed before its first checkpoint"
+        raise RunError(f"run {run.id} has no checkpoint to resume from ({when})",
                        field="force", hint="start it again under the same name with {name}")
     return run.config()
 

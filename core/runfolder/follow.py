@@ -167,11 +167,11 @@ def _loop(run: Run, reader: _Reader, live: bool, poll: float, should_stop) -> It
                 _sleep(poll, should_stop)
                 continue
             writing = state.live or (state is Status.NEW and live and holder(run.path) is not None)
-            begin = not started and (state is not Status.NEW or not live)
+            # a new run's folder is waited for while its writer starts; one nobody writes is read now
+            begin = not started and (state is not Status.NEW or not writing)
             events, rewritten = reader.events() if started or begin else ([], False)
-            if state.ended and record.epoch > len(reader.rows) and not rewritten:
-                raise Damaged(str(run.file("status.json")),
-                              f"{record.epoch} epochs done, but metrics.jsonl holds {len(reader.rows)}")
+            if not writing and not rewritten:  # the verdict is next: the same one a list gives
+                run.check_files(reader.config, record, len(reader.rows))
         except AeklError as exc:
             yield Failed(str(run.path), Status.DAMAGED, len(reader.rows), 0, exc.message)
             return

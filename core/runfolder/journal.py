@@ -132,8 +132,10 @@ class Journal(NullJournal):
         self._status = {"device": event.device, "params": event.params, "train_size": event.train_size,
                         "steps_per_epoch": event.steps_per_epoch, "precision": event.precision,
                         "precision_why": event.precision_why}
-        self._write_status(Status.RUNNING, event.start_epoch, event.start_step)
+        # progress.jsonl first: if it cannot be opened (a FIFO planted there, say) the
+        # run's status is left as it was, not turned into a "running" nobody finishes
         self._progress = open_append(self.run.file("progress.jsonl"))
+        self._write_status(Status.RUNNING, event.start_epoch, event.start_step)
 
     def progress(self, event: Progress) -> None:
         row = {"epoch": event.epoch, "step": event.step, "steps": event.steps, "loss": _finite(event.loss),

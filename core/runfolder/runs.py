@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 import warnings
 from dataclasses import dataclass
@@ -196,9 +197,7 @@ class Run:
             config = self.config()
             record = self.record()
             rows = self.metric_rows(config)
-            if record.epoch > len(rows):
-                raise Damaged(str(self.file("status.json")),
-                              f"{record.epoch} epochs done, but metrics.jsonl holds {len(rows)}")
+            self.check_files(config, record, len(rows))
             status = self.state(record)
         except RunError as exc:
             return Snapshot(self.id, str(self.path), Status.DAMAGED, exc.message, config)
@@ -208,6 +207,29 @@ class Run:
         return Snapshot(self.id, str(self.path), status, reason, config, done=len(rows),
                         step=record.step if len(rows) == record.epoch else 0,
                         best_test_mse=min((r.test_mse for r in rows), default=None))
+
+    def check_files(self, config: AEConfig, record: StatusRecord, done: int) -> None:
+        """Whether status.json, the `done` rows of metrics.jsonl and the other files
+        tell one story, as far as a few stats and two small reads can tell (Damaged
+        otherwise): every face (list, show, resume, the app) gives this verdict."""
+        if record.epoch > done:
+            raise Damaged(str(self.file("metrics.jsonl")),
+                          f"it holds {epochs(done)}, but status.json says {record.epoch} are done "
+                          "(lines missing or cut short)")
+        if done and record.status is Status.NEW:
+            why = "missing" if not os.path.lexists(self.file("status.json")) else "says the run is new"
+            raise Damaged(str(self.file("status.json")), f"{why}, but metrics.jsonl holds {epochs(done)}")
+        if record.status is Status.FINISHED and done != config.epochs:
+            raise Damaged(str(self.file("status.json")),
+                          f"it says finished, but {done} of the {config.epochs} epochs are in metrics.jsonl")
+        progress = self.file("progress.jsonl")
+        if os.path.lexists(progress) and not stat.S_ISREG(os.lstat(progress).st_mode):
+            raise Damaged(str(progress), "not a regular file")
+        # status.json's own word, not the lock's reading: a resume holding the lock
+        # sees the same verdict as a list; a running (or killed) one may be
+        # between an epoch's metrics row and its checkpoint
+        if done and record.status is not Status.RUNNING:
+            check_checkpoint_file(self.file("checkpoint.pt"), done)
 
     def truncate_metrics(self, epochs: int) -> None:
         """Keep the first `epochs` rows: a resume rewrites what followed the checkpoint."""
@@ -414,6 +436,38 @@ def sweep_temp_files(run: Run) -> int:
     return clean_temps(run.path, (HISTORY,))
 
 
+def epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
+ZIP_HEAD, ZIP_END = b"PK\x03\x04", b"PK\x05\x06"  # torch.save writes a zip: first header, end record
+
+
+def check_checkpoint_file(path: Path, done: int) -> None:
+    """Damaged unless `path` is a regular file that starts and ends as a zip does
+    (torch.save's end record closes the file): catches a missing, linked,
+    truncated or foreign checkpoint without loading 17 MB."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise Damaged(str(path), f"missing, though {epochs(done)} {'is' if done == 1 else 'are'} done") from None
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise Damaged(str(path), "a link, not a file aekl wrote")
+    if not stat.S_ISREG(st.st_mode):
+        raise Damaged(str(path), "not a regular file")
+    fd, st = open_regular(path, 1 << 62)
+    try:
+        head, tail = os.pread(fd, 4, 0), os.pread(fd, 22, max(0, st.st_size - 22))
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if head != ZIP_HEAD or tail[:4] != ZIP_END:
+        raise Damaged(str(path), "truncated or not a checkpoint (torch.save writes a zip file)")
+
+
 def snapshots(root: Path, cache: dict | None = None) -> list[Snapshot]:
     """One snapshot per run folder, newest first; damaged runs are listed as such.
 
@@ -440,7 +494,7 @@ def snapshots(root: Path, cache: dict | None = None) -> list[Snapshot]:
 
 def _cached(run: Run, cache: dict) -> Snapshot:
     key = [holder(run.path) is not None]
-    for name in ("config.json", "status.json", "metrics.jsonl"):
+    for name in ("config.json", "status.json", "metrics.jsonl", "checkpoint.pt", "progress.jsonl"):
         try:
             st = os.stat(run.file(name), follow_symlinks=False)
             key.append((st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode))

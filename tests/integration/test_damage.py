@@ -42,7 +42,7 @@ def test_truncated_checkpoint(run_dir):
     root, path = run_dir
     ck = path / "checkpoint.pt"
     ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 3])
-    one_error_line(runner.invoke(app, ["interpolate", "r", "--out", str(root)]), "checkpoint.pt", "damaged or truncated")
+    one_error_line(runner.invoke(app, ["interpolate", "r", "--out", str(root)]), "checkpoint.pt", "damaged", "truncated")
 
 
 def test_checkpoint_of_another_shape(run_dir):

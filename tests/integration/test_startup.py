@@ -15,6 +15,7 @@ import pytest
 
 from core.config import AEConfig
 from core.runfolder.runs import Status, new_run
+from standin import stand_in_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "import sys; from core.entry import main; sys.exit(main())"
@@ -77,6 +78,7 @@ def runs_folder(tmp_path):
            "test_kl": 3.0, "test_loss": 0.2, "kl_per_dim": [0.01, 0.02, 1.0, 0.03]}
     for epoch in range(1, 201):
         run.append_metrics({"epoch": epoch, **row})
+    stand_in_checkpoint(run.file("checkpoint.pt"))
     run.write_status(Status.FINISHED, 200)
     return tmp_path
 

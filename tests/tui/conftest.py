@@ -45,14 +45,18 @@ def _kill_trainers(root: Path) -> None:
 
 @pytest.fixture
 def prepared_run(runs_dir):
-    """A stopped run with two epochs of metrics and no checkpoint, under a fixed name."""
+    """A stopped run with two epochs of metrics, under a fixed name. Its
+    checkpoint.pt is a stand-in: a zip, as torch.save writes, so the run lists
+    as stopped, but holding no weights, so loading it says it is damaged."""
     from core.config import AEConfig
     from core.runfolder.runs import new_run
+    from standin import stand_in_checkpoint
 
     run = new_run(AEConfig(hidden=(64, 32), epochs=5, subset=512), runs_dir, name=FIXED_RUN)
     for epoch, (train, test) in enumerate([(0.2, 0.1876), (0.15, 0.1234)], start=1):
         run.append_metrics({"epoch": epoch, "train_loss": train, "train_mse": train, "test_loss": test,
                             "test_mse": test, "seconds": 1.0, "samples_per_s": 512.0, "lr": 0.003})
+    stand_in_checkpoint(run.file("checkpoint.pt"))
     run.write_status("stopped", 2, 0)
     return run
 

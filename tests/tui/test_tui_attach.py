@@ -9,6 +9,7 @@ import pytest
 
 from core.config import AEConfig
 from core.runfolder.runs import new_run
+from standin import stand_in_checkpoint
 from tui.app import make_app, parse_options
 
 pytestmark = pytest.mark.asyncio
@@ -23,6 +24,7 @@ async def test_attach_waits_for_a_run_being_created(runs_dir, until, text):
         assert "waiting for run race" in text(app)
         run = new_run(AEConfig(hidden=(32,), epochs=2, subset=512), runs_dir, name="race")
         run.append_metrics({"epoch": 1, "train_mse": 0.2, "test_mse": 0.125, "seconds": 1.0, "samples_per_s": 9.0})
+        stand_in_checkpoint(run.file("checkpoint.pt"))
         run.file("status.json").write_text(json.dumps({"status": "stopped", "epoch": 1, "step": 0}))
         await until(pilot, lambda: screen.state is not None and screen.state.ended, 30, "the run to be read")
         assert str(screen.state) == "stopped" and screen.reason == ""

@@ -17,6 +17,7 @@ from core.cli import app as cli
 from core.config import AEConfig
 from core.runfolder.lock import acquire, release
 from core.runfolder.runs import new_run
+from standin import stand_in_checkpoint
 from tui.app import make_app
 from tui.screens.run_detail import RunDetailScreen
 from tui.widgets.run_list import RunList
@@ -38,7 +39,17 @@ KINDS = {
     "damaged": (3, {"status": "finished", "epoch": 3, "step": 0}, "garbage\n",
                 ("damaged", "-", None, "metrics.jsonl: line 4 is damaged: not valid JSON")),
     "live": (1, {"status": "running", "epoch": 1, "step": 0}, "", ("running", "epoch 2 of 3, 1 done", 1, "")),
+    # what a list can tell with a few stats, it tells, as resume or the app would
+    "no-checkpoint": (2, {"status": "stopped", "epoch": 2, "step": 0}, "",
+                      ("damaged", "-", None, "checkpoint.pt is damaged: missing, though 2 epochs are done")),
+    "cut-checkpoint": (2, {"status": "stopped", "epoch": 2, "step": 0}, "",
+                       ("damaged", "-", None, "checkpoint.pt is damaged: truncated or not a checkpoint")),
+    "no-status": (2, None, "", ("damaged", "-", None, "status.json is damaged: missing, but metrics.jsonl holds 2")),
+    "finished-short": (2, {"status": "finished", "epoch": 2, "step": 0}, "",
+                       ("damaged", "-", None, "it says finished, but 2 of the 3 epochs are in metrics.jsonl")),
 }
+EDITS = {"no-checkpoint": lambda run: run.file("checkpoint.pt").unlink(),
+         "cut-checkpoint": lambda run: run.file("checkpoint.pt").write_bytes(run.file("checkpoint.pt").read_bytes()[:40])}
 
 
 def build(root, name, rows, status, tail):
@@ -47,7 +58,13 @@ def build(root, name, rows, status, tail):
         run.append_metrics({"epoch": epoch, **ROW, "test_mse": round(0.2 - epoch / 100, 4)})
     with open(run.file("metrics.jsonl"), "a") as f:
         f.write(tail)
-    run.file("status.json").write_text(json.dumps(status))
+    if rows:  # a stand-in checkpoint: a zip, as torch.save writes (the list looks no further)
+        stand_in_checkpoint(run.file("checkpoint.pt"))
+    if status is None:
+        run.file("status.json").unlink(missing_ok=True)
+    else:
+        run.file("status.json").write_text(json.dumps(status))
+    EDITS.get(name, lambda run: None)(run)
     return run
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from typer.testing import CliRunner
+
+from core.cli import app as cli_app
 from tui.app import make_app
 from tui.screens.run_detail import RunDetailScreen
 from tui.widgets.digit_strip import DigitStrip
@@ -38,7 +41,7 @@ async def test_empty_runs_folder_says_how_to_make_one(runs_dir, text, until):
 
 
 @pytest.mark.slow  # the fast loop's snapshot of this run view shows the missing checkpoint too
-async def test_a_run_without_checkpoint_opens_without_interpolation(prepared_run, runs_dir, text, until):
+async def test_a_run_whose_checkpoint_cannot_load_opens_without_interpolation(prepared_run, runs_dir, text, until):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r", "enter")
@@ -47,10 +50,26 @@ async def test_a_run_without_checkpoint_opens_without_interpolation(prepared_run
         assert isinstance(screen, RunDetailScreen)
         assert [e[0] for e in screen.query_one(LossChart).epochs] == [1, 2]
         strip = screen.query_one(DigitStrip)
-        await until(pilot, lambda: "checkpoint.pt is missing" in strip.caption, 30, "the missing checkpoint note")
+        await until(pilot, lambda: "checkpoint.pt is damaged" in strip.caption, 30, "the checkpoint's note")
         assert strip.has_class("-error") and strip.frames is None
-        assert "checkpoint.pt is missing" in text(app)
+        assert "checkpoint.pt is damaged" in " ".join(text(app).split())
         assert screen.query_one(LatentScatter).points is None  # no latents.npz either
+
+
+async def test_a_stopped_run_without_its_checkpoint_is_damaged_on_every_face(prepared_run, runs_dir, text, until):
+    from core.runfolder.runs import list_runs
+
+    (prepared_run.path / "checkpoint.pt").unlink()
+    reason = "checkpoint.pt is damaged: missing, though 2 epochs are done"
+    (row,) = list_runs(runs_dir)  # what `aekl runs --json` prints
+    assert row["status"] == "damaged" and reason in row["reason"]
+    result = CliRunner().invoke(cli_app, ["train", "--resume", prepared_run.id, "--out", str(runs_dir)])
+    assert result.exit_code == 2 and reason in result.stderr  # not "ended before its first epoch"
+    app = make_app(runs_dir=runs_dir, attach=prepared_run.id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.state == "damaged",
+                    30, "the verdict")
+        assert reason in " ".join(text(app).split())
 
 
 @pytest.mark.slow  # the session's trained run trains MNIST
@@ -168,9 +187,8 @@ async def test_the_runs_list_follows_the_folder_while_shown(prepared_run, runs_d
 
 
 async def test_a_worker_that_fails_is_shown_and_the_app_keeps_running(prepared_run, runs_dir, text, until):
-    """The decode worker meets a checkpoint that is not one: its error is shown
-    where the frames would be, and every key still works."""
-    prepared_run.file("checkpoint.pt").write_bytes(b"not a checkpoint at all")
+    """The decode worker meets a checkpoint that is not one (the fixture's stand-in
+    zip): its error is shown where the frames would be, and every key still works."""
     app = make_app(runs_dir=runs_dir, attach=prepared_run.id)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, RunDetailScreen), 30, "the run's screen")
@@ -250,9 +268,8 @@ async def test_a_failed_run_says_why_for_as_long_as_it_is_open(prepared_run, run
         app.clear_notifications()  # toasts go; the reason must stay on the screen
         await pilot.pause()
         assert "failed: loss became NaN at epoch 2 step 7 (lower --lr)" in text(app)
-        # no checkpoint: continuing cannot work, so it is not offered
-        assert not (prepared_run.path / "checkpoint.pt").exists()
-        assert app.screen.check_action("resume", ()) is False and "Continue" not in text(app)
+        # a failed run may continue from its checkpoint (with a lower --lr, say)
+        assert app.screen.check_action("resume", ()) is True and "Continue" in text(app)
 
 
 async def test_explore_the_latent_plane_with_a_cursor(trained_run, monkeypatch, until, text):

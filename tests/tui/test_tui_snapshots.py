@@ -58,7 +58,7 @@ async def run_view(pilot):
 
     app = pilot.app
     await settle(pilot, lambda: isinstance(app.screen, RunDetailScreen)
-                 and "checkpoint.pt is missing" in app.screen.query_one(DigitStrip).caption
+                 and "checkpoint.pt is damaged" in app.screen.query_one(DigitStrip).caption
                  and not any(panel.pending for panel in app.screen.query(PlotPanel)))
 
 

@@ -10,6 +10,7 @@ that these tests pin the files' format, which other processes rely on."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import shutil
 
 import numpy as np
@@ -22,6 +23,7 @@ from core.events import EpochEnd, Failed, Finished, Progress, Started, Stopped
 from core.runfolder.follow import follow
 from core.runfolder.lock import acquire, release
 from core.runfolder.runs import Run, list_runs
+from standin import stand_in_checkpoint
 
 STEPS = 4  # steps per epoch
 CODES = 50  # test codes in each snapshot
@@ -52,12 +54,14 @@ def write_status(folder, status: str, epoch: int, step: int = 0, **extra) -> Non
 
 
 def write_epoch(folder, epoch: int, row_=None) -> None:
-    """One epoch as the journal leaves it: its steps, its snapshot, then its metrics line."""
+    """One epoch as the journal leaves it: its steps, its snapshot, its metrics line, then
+    its checkpoint (a stand-in: a zip, as torch.save writes; no reader here loads it)."""
     append(folder / "progress.jsonl", *({"epoch": epoch, "step": s, "steps": STEPS, "loss": 1.0 / (epoch * s),
                                          "samples_per_s": 500.0, "t": 0.0} for s in range(1, STEPS + 1)))
     (folder / "history").mkdir(exist_ok=True)
     np.savez(folder / "history" / f"epoch-{epoch:04d}.npz", **snapshot(epoch))
     append(folder / "metrics.jsonl", row_ or row(epoch))
+    stand_in_checkpoint(folder / "checkpoint.pt", f"epoch {epoch}")
 
 
 @pytest.fixture
@@ -117,6 +121,7 @@ def test_steps_of_the_next_epoch_wait_for_the_epoch_before_to_end(folder):
 
 def test_partial_lines_and_a_cut_snapshot_are_left_out(folder):
     """A kill mid-write leaves half a line and half a file; neither is read as data."""
+    (folder / "config.json").write_text(json.dumps(replace(CONFIG, epochs=2).to_dict()))  # finished after 2 of 2
     finished(folder, epochs=2)
     with open(folder / "progress.jsonl", "a") as f:
         f.write('{"epoch": 3, "step": 1, "ste')
@@ -181,12 +186,13 @@ def test_a_tail_rewritten_by_a_resume_is_read_again(live_folder):
     assert again[-1].epoch == 1
 
     write_epoch(folder, 2, {**row(2), "test_mse": 0.05})
-    write_status(folder, "finished", 2)
+    write_epoch(folder, 3, {**row(3), "test_mse": 0.04})
+    write_status(folder, "finished", 3)
     release(folder)
     rest = list(events)
     ends = [e for e in rest if isinstance(e, EpochEnd)]
-    assert [(e.epoch, e.test_mse) for e in ends] == [(2, 0.05)]
-    assert isinstance(rest[-1], Finished) and rest[-1].test_mse == 0.05
+    assert [(e.epoch, e.test_mse) for e in ends] == [(2, 0.05), (3, 0.04)]
+    assert isinstance(rest[-1], Finished) and rest[-1].test_mse == 0.04
 
 
 def test_a_folder_deleted_under_the_reader_ends_it_with_a_reason(live_folder):

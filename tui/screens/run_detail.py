@@ -181,7 +181,7 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
             return not self.exploring
         if action == "explore":  # only where there are codes to walk among and a decoder to draw them
             return (not self.exploring and self.latent == 2 and self.state is not None and not self.state.damaged
-                    and any(board.epochs for board in self.query(RunBoard))
+                    and any(len(e.codes) for board in self.query(RunBoard) for e in board.epochs)
                     and (Path(self.run_dir) / "checkpoint.pt").is_file())
         return True
 
@@ -454,7 +454,7 @@ class RunDetailScreen(WorkerGuard, LeaveFieldFirst, Screen):
     def on_decode_failed(self, message: DecodeFailed) -> None:
         strip = self.query_one(DigitStrip)
         if strip.frames is None:
-            strip.clear(f"no interpolation: {message.text}", error=True)
+            strip.clear(f"no interpolation: {message.text}", error=True, empty="")  # none are coming
         else:  # keep the last good frames; say why the new pair was not drawn
             strip.set_caption(message.text, error=True)
         self._note("not decoded", error=True)
