@@ -199,6 +199,18 @@ def _matching_runs(root: Path, config: AEConfig) -> list[Run]:
     return found
 
 
+def _loads(run: Run) -> bool:
+    """Whether the run's weights load into its model: a reused run's figures need
+    them, and a checkpoint copied in from another run passes every cheaper check."""
+    from core.nn.models import load_trained
+
+    try:
+        load_trained(run, "cpu")
+    except RunError:
+        return False
+    return True
+
+
 def plan(configs: list[AEConfig], root: Path, force: bool = False) -> list[Job]:
     """What each point needs: a finished twin is reused, a stopped (or
     interrupted, or failed) twin with a checkpoint is resumed, as `aekl train
@@ -214,7 +226,7 @@ def plan(configs: list[AEConfig], root: Path, force: bool = False) -> list[Job]:
         if not force:
             for run in _matching_runs(root, config):
                 snap = run.snapshot()  # a damaged run is neither reused nor resumed: `aekl runs` reports it
-                if snap.status.finished and snap.done:
+                if snap.status.finished and snap.done and _loads(run):
                     chosen = Job(config, Action.REUSE, run)
                     break
                 if snap.status.resumable and run.file("checkpoint.pt").is_file():

@@ -97,6 +97,17 @@ def test_a_run_whose_status_is_new_is_not_said_to_lack_a_checkpoint(run_copy):
     assert "no checkpoint" not in result.stderr
 
 
+def test_a_refused_resume_leaves_the_status_as_it_was(run_copy):
+    import os
+
+    before = (run_copy / "status.json").read_bytes()
+    (run_copy / "progress.jsonl").unlink(missing_ok=True)
+    os.mkfifo(run_copy / "progress.jsonl")  # opening it to append would fail (or hang, without O_NONBLOCK)
+    result = runner.invoke(app, ["train", "--resume", "r", "--out", str(run_copy.parent)])
+    assert result.exit_code == 2 and "progress.jsonl is damaged: not a regular file" in result.stderr
+    assert (run_copy / "status.json").read_bytes() == before  # not turned into a "running" nobody ends
+
+
 @pytest.mark.slow  # trains an epoch and draws the figures in a child
 def test_the_resumed_run_still_matches_the_run_it_continues(run_copy):
     result = runner.invoke(app, ["train", "--resume", "r", "--out", str(run_copy.parent)])

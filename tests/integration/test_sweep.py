@@ -103,6 +103,19 @@ def test_second_sweep_reuses_finished_runs_and_prints_the_spread(first):
 
 
 @pytest.mark.slow  # trains a grid
+def test_a_finished_run_whose_weights_do_not_load_is_trained_again_not_reused(tmp_path):
+    import shutil
+
+    assert sweep(tmp_path, "--latent", "2,3").exit_code == 0
+    z2, z3 = (next(d for d in run_dirs(tmp_path) if d.name.endswith(f"-z{n}")) for n in (2, 3))
+    shutil.copyfile(z3 / "checkpoint.pt", z2 / "checkpoint.pt")  # another run's weights: a zip all the same
+    again = sweep(tmp_path, "--latent", "2")
+    assert again.exit_code == 0, again.stderr
+    assert "reused" not in again.stderr and "trained" in again.stdout
+    assert len([d for d in run_dirs(tmp_path) if d.name.endswith("-z2")]) == 2
+
+
+@pytest.mark.slow  # trains a grid
 def test_force_retrains(tmp_path):
     assert sweep(tmp_path, "--latent", "2", "--json").exit_code == 0
     forced = sweep(tmp_path, "--latent", "2", "--force")
