@@ -129,7 +129,11 @@ def _local_minimum(p: Mixture, m: float, s: float, steps: int = 200) -> tuple[fl
     value = kl_q_p(m, s, p)
     for _ in range(steps):
         g = mode_gradient(theta[0], math.exp(theta[1]), p)
-        if np.abs(g).max() < 1e-11:
+        # In units of q's own σ, and no finer than x = m + σt can be resolved
+        # (an ulp of m is |m|/σ ulps of t): below that the gradient is rounding
+        # noise, and chasing it took minutes for a narrow bump far from 0.
+        width = math.exp(theta[1])
+        if np.abs(g * np.array([width, 1.0])).max() < 1e-11 * (1.0 + abs(theta[0]) / width):
             break
         h = 1e-5 * np.array([math.exp(theta[1]), 1.0])
         H = np.stack([(mode_gradient(*_ms(theta + h[i] * e), p) - mode_gradient(*_ms(theta - h[i] * e), p))
@@ -180,7 +184,9 @@ def mode_optima(p: Mixture) -> list[Optimum]:
             found[same] = replace(found[same], starts=(*found[same].starts, k))
             continue
         found.append(Optimum(k, m, s, kl_q_p(m, s, p), kl_p_q(p, m, s, neg_h), (k,)))
-    return sorted(found, key=lambda o: o.kl_qp)
+    # equal to 10 digits counts as a tie (a symmetric mixture's two minima differ
+    # only by rounding): then the first component's search is listed first
+    return sorted(found, key=lambda o: (float(f"{o.kl_qp:.10g}"), o.start))
 
 
 def fit_mode(p: Mixture) -> tuple[float, float]:

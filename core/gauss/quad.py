@@ -27,12 +27,14 @@ TAIL = 40.0
 
 
 def integrate(f: Callable[[np.ndarray], np.ndarray], points, tol: float = 1e-14,
-              max_pieces: int = 20_000) -> tuple[float, float]:
+              max_pieces: int = 20_000, grain: float = 1.0) -> tuple[float, float]:
     """∫ f over [points[0], points[-1]], with the sorted `points` as the first
     breakpoints (put them where f bends: modes, component means).
 
     Returns (value, error estimate). A piece is split until its error estimate
-    is below tol · max(1, |running total|) times its share of the interval.
+    is below tol · max(1, |running total|) times its share of the interval, or
+    below the rounding in f's values: ~100 ulps of its |f| mass, times `grain`
+    where f's argument itself is coarser than its own ulp (see normal_expectation).
     """
     edges = np.unique(np.asarray(points, dtype=np.float64))
     lo, hi = edges[:-1], edges[1:]
@@ -46,7 +48,7 @@ def integrate(f: Callable[[np.ndarray], np.ndarray], points, tol: float = 1e-14,
         err = np.abs(g20 - g10)
         scale = max(1.0, abs(done_value + float(g20.sum())))
         # Below ~100 ulps of the piece's |f| mass the difference is rounding, not error.
-        noise = 100 * np.finfo(float).eps * half * (np.abs(fx[:, 10:]) @ _W20)
+        noise = 100 * grain * np.finfo(float).eps * half * (np.abs(fx[:, 10:]) @ _W20)
         ok = (err <= np.maximum(tol * scale * (hi - lo) / span, noise)) | (half < 1e-15 * np.maximum(1.0, np.abs(mid)))
         if len(lo) + 2 * int((~ok).sum()) > max_pieces:
             ok[:] = True  # give up refining; the error estimate says how far off
@@ -68,4 +70,7 @@ def normal_expectation(g: Callable[[np.ndarray], np.ndarray], m: float, s: float
     def h(t: np.ndarray) -> np.ndarray:
         return norm * np.exp(-0.5 * t * t) * g(m + s * t)
 
-    return integrate(h, points, tol)[0]
+    # x = m + s·t is known only to an ulp of m, |m|/s times coarser than t's own
+    # steps: for a narrow q far from 0 (s = 1e-4 at m = 2) g's values carry that
+    # rounding, and refining below it would only chase noise (for minutes).
+    return integrate(h, points, tol, grain=1.0 + abs(m) / s)[0]

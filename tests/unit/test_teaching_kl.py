@@ -272,3 +272,19 @@ def test_jeffreys_breaks_the_triangle_with_the_fixed_numbers():
     md = explain_markdown(pr.q, pr.p)
     # KL(N(a, 1) ‖ N(b, 1)) = ½ (a − b)², so J = (a − b)²: 4 against 1 + 1
     assert "J(P, R) = 4 > J(P, Q) + J(Q, R) = 1 + 1" in md
+
+
+@pytest.mark.parametrize("spread", [1e-5, 1e-8])
+def test_narrow_far_apart_bumps_fit_at_once_and_exactly(spread):
+    # Two bumps far apart for their width: the reverse fit is one bump, so
+    # KL(q ‖ p) = E_q[ln q − ln(½ q + ½ q')] = ln 2 (q' is nil where q lives).
+    # Such inputs used to take minutes, the optimiser chasing rounding noise.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "core.cli", "kl-demo", "--means", "-2,2", "--spreads",
+                           f"{spread},{spread}", "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fit = json.loads(done.stdout)["mode_seeking"]
+    assert abs(abs(fit["mean"]) - 2.0) < 1e-9 and fit["sigma"] == pytest.approx(spread, rel=1e-6)
+    assert fit["KL(q‖p)"] == pytest.approx(math.log(2), rel=1e-8)
