@@ -88,7 +88,8 @@ def picture(q: Gaussian, p: Gaussian, dim: int | None = None, points: int = 2001
                                   np.linspace(qj.mean[0] - 4 * sq, qj.mean[0] + 4 * sq, points - points // 2)]))
     with np.errstate(all="ignore"):  # extreme inputs draw what float64 can; the area above is exact
         lq, lp = qj.log_density_1d(0, x), pj.log_density_1d(0, x)
-        dq, dp, integrand = np.exp(lq), np.exp(lp), np.exp(lq) * (lq - lp)
+        dq, dp = np.exp(lq), np.exp(lp)
+        integrand = np.where(dq > 0, dq * (lq - lp), 0.0)  # q ln(q/p) -> 0 where q vanishes, even if p does
     ellipses = None
     if q.dim == 2:
         ellipses = {"q": [ellipse(q, 1), ellipse(q, 2)], "p": [ellipse(p, 1), ellipse(p, 2)]}
@@ -120,10 +121,11 @@ def draw(plt, pic: Picture, width: int | None = None, height: int | None = None)
 def draw_densities(plt, pic: Picture) -> None:
     """q_j, p_j and the integrand q ln(q/p) of the dimension shown."""
     step = max(1, len(pic.x) // 200)  # terminal cells are coarse; fewer points draw faster
-    x = pic.x[::step].tolist()
-    plt.plot(x, pic.q[::step].tolist(), label="q", color="cyan")
-    plt.plot(x, pic.p[::step].tolist(), label="p", color="orange")
-    plt.plot(x, pic.integrand[::step].tolist(), label="q ln(q/p)", color="red")
+    x = pic.x[::step]
+    for values, label, colour in ((pic.q, "q", "cyan"), (pic.p, "p", "orange"), (pic.integrand, "q ln(q/p)", "red")):
+        y = values[::step]
+        keep = np.isfinite(x) & np.isfinite(y)  # plotext fails on inf and nan; extreme inputs give some
+        plt.plot(x[keep].tolist(), y[keep].tolist(), label=label, color=colour)
     plt.title(f"dim {pic.j + 1}: area {pic.area:.4g}")
 
 

@@ -288,3 +288,20 @@ def test_narrow_far_apart_bumps_fit_at_once_and_exactly(spread):
     fit = json.loads(done.stdout)["mode_seeking"]
     assert abs(abs(fit["mean"]) - 2.0) < 1e-9 and fit["sigma"] == pytest.approx(spread, rel=1e-6)
     assert fit["KL(q‖p)"] == pytest.approx(math.log(2), rel=1e-8)
+
+
+@pytest.mark.parametrize("mu, sigma", [("1e100", "1e-100"), ("1e80", "1e-80"), ("1e100,1", "1e-100,1")])
+def test_the_terminal_plot_draws_for_extreme_inputs(mu, sigma):
+    # q is a spike far out: the picture holds points where q underflows to 0,
+    # and q ln(q/p) must read 0 there (its limit), not nan, or plotext fails
+    from core.gauss.density import picture
+    from core.gauss.parse import parse_floats
+
+    pic = picture(Gaussian.diag(parse_floats(mu, "mu"), sigma=parse_floats(sigma, "sigma")), Gaussian.standard(
+        len(parse_floats(mu, "mu"))))
+    assert np.isfinite(pic.integrand).all() and (pic.integrand[pic.q == 0] == 0).all()
+    result = runner.invoke(app, ["kl", "--mu", mu, "--sigma", sigma, "--plot", "--samples", "0"])
+    assert result.exit_code == 0, result.output
+    term = 0.5 * (1e-200 + 1e200 - 1 - math.log(1e-200)) if mu.startswith("1e100") else None
+    if term:
+        assert f"= {term:.6g}" in result.output
