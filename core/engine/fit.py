@@ -382,7 +382,7 @@ class _Loop:
                 window += self._step(lr_at(done, self.total, cfg.lr, cfg.warmup))
                 s.step, done, window_steps = s.step + 1, done + 1, window_steps + 1
                 if self.average is not None:
-                    self.average.update(done)
+                    self.average.update(done, last=done == self.total)
                 if s.step % self.every == 0 or s.step == self.steps:
                     mean = self._finite(float(window) / window_steps, "loss")  # the one sync per window
                     rate = window_steps * cfg.batch_size / max(time.perf_counter() - window_start, 1e-9)

@@ -44,15 +44,20 @@ class WeightAverage:
             self._pairs = [(flatten(self.model.parameters()), flat)]
 
     @staticmethod
-    def weight(step: int) -> float:
-        """How much of the trained weights an update at global step `step` mixes in."""
+    def weight(step: int, pending: int = EVERY) -> float:
+        """How much of the trained weights an update at global step `step` mixes in,
+        `pending` steps after the one before."""
         keep = (1 + step) / (WINDOW + step)
-        return 1.0 - keep**EVERY
+        return 1.0 - keep**pending
 
     @torch.no_grad()
-    def update(self, step: int) -> None:
-        if step % EVERY:
+    def update(self, step: int, last: bool = False) -> None:
+        """After global step `step`; `last`: the run's final step, which is always taken
+        in (a run of fewer than EVERY steps would otherwise report its initial weights).
+        Which steps update depends on the step count alone, so a resumed run averages
+        exactly as an uninterrupted one."""
+        if step % EVERY and not last:
             return
-        w = self.weight(step)
+        w = self.weight(step, step % EVERY or EVERY)
         for mean, now in self._pairs:
             mean.lerp_(now, w)

@@ -126,3 +126,32 @@ def test_a_config_from_before_averaging_keeps_the_trained_weights():
     old = AEConfig().to_dict()
     del old["average"]
     assert AEConfig.from_dict(old).average is False
+
+
+def test_the_last_step_is_taken_in_with_the_steps_since_the_update_before():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    average = WeightAverage(model)
+    start = [p.detach().clone() for p in model.parameters()]
+    for t in (1, 2):  # a run of two steps: no regular update (every 4th) falls in it
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        average.update(t, last=t == 2)
+    keep = ((1 + 2) / (20 + 2)) ** 2  # two steps pending at step 2
+    for got, s, now in zip(average.model.parameters(), start, model.parameters()):
+        torch.testing.assert_close(got, keep * s + (1 - keep) * now.detach(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_run_shorter_than_the_update_interval_reports_its_trained_weights():
+    # 512 images at batch 256: two steps. Averaged or not, the reported model has trained.
+    data = load_mnist(subset=SUBSET)
+    finals = {}
+    for average in (True, False):
+        config = AEConfig(hidden=(32,), epochs=1, batch_size=256, subset=SUBSET, average=average)
+        (done,) = [e for e in fit(config, data, run=NullJournal()) if isinstance(e, Finished)]
+        finals[average] = done.test_mse
+    torch.manual_seed(0)  # as fit seeds it before building the model: the weights a lagging average showed
+    untrained = evaluate(build_model(AEConfig(hidden=(32,))), data.test_x)["mse"]
+    # the average is 98% the final weights here: far nearer them than the start
+    assert abs(finals[True] - finals[False]) < 0.1 * abs(untrained - finals[False]), (finals, untrained)
