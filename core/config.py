@@ -332,6 +332,8 @@ def user_path(value: "str | os.PathLike[str]", field: str) -> Path:
     ENAMETOOLONG, and '~nosuchuser' with a RuntimeError from pathlib.
     """
     text = os.fspath(value)
+    if not text.strip():  # Path("") is ".": an empty --out would write into the current folder
+        raise BadInput(field=field, value=text, rule="must not be empty")
     try:
         path = Path(text).expanduser()
     except RuntimeError:

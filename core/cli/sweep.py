@@ -125,6 +125,7 @@ def sweep(
     command again resumes them.
     """
     from core.lab.sweep import parse_grid, plan
+    from core.runfolder.runs import check_destination
 
     if executor not in EXECUTORS:
         raise BadInput(field="executor", value=executor, rule="must be local or ray")
@@ -138,6 +139,7 @@ def sweep(
     # Every run trains here with the local executor; on Ray, each on its own machine.
     base = config_with(AEConfig(), opt.given(ctx, ctx.params, [n for n in OPTIONS if n not in GRID]),
                        here=executor == "local")
+    check_destination(out_dir)  # before any training: a file there would fail every run
     jobs = plan(grid.configs(base), out_dir, force)
     for note in notes:
         err.print(f"[yellow]note[/]: {note}", soft_wrap=True)

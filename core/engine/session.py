@@ -24,7 +24,7 @@ from core.config import AEConfig
 from core.errors import RunError
 from core.runfolder.journal import DryJournal, Journal, NullJournal
 from core.runfolder.lock import acquire, holder as lock_holder, release
-from core.runfolder.runs import Run, Status, new_run, open_run
+from core.runfolder.runs import Run, Status, check_destination, new_run, open_run
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def prepare(request: RunRequest, phase: Callable[[str], None] = lambda text: Non
                 config = replace(config, threads=request.threads)
         else:
             config = request.config.validate()
+            check_destination(request.runs_dir, request.name)  # a dry run checks them too
         device = pick_device(config.device)
         why = None  # fit resolves "auto" and says why; config.json keeps what was asked (sweeps match on it)
         if request.data is not None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from core.config import MAX_NAME, RUNS_DIR, AEConfig, user_path
 from core.errors import BadInput, RunError
-from core.runfolder.lock import acquire, holder, release
+from core.runfolder.lock import acquire, describe, holder, release
 from core.runfolder.reading import Tail, load_history, open_regular, read_json_file
 from core.runfolder.schema import (MAX_HISTORY_BYTES, MAX_METRICS_BYTES, NEW_STATUS, Damaged, HistoryRecord, MetricsRow, Snapshot,
                                    Status, StatusRecord, check_epochs, parse_json, parse_metrics_row, parse_status)
@@ -307,12 +307,25 @@ def new_run(config: AEConfig, root: Path, name: str | None = None, force: bool =
     return run
 
 
-def _create(config: AEConfig, root: Path, name: str | None, force: bool) -> Run:
+def check_destination(root: Path, name: str | None = None) -> Path:
+    """The runs folder a new run would go into, and its name, checked as creating
+    it would check them (a dry run or a sweep says so before any work)."""
     root = user_path(root, "runs_dir")
-    if name:
-        path = root / check_run_id(name, field="name")
+    if os.path.lexists(root) and not root.is_dir():
+        raise BadInput(field="runs_dir", value=str(root), rule="is not a folder")
+    if name is not None:
+        check_run_id(name, field="name")
+    return root
+
+
+def _create(config: AEConfig, root: Path, name: str | None, force: bool) -> Run:
+    root = check_destination(root, name)
+    if name is not None:
+        path = root / name
         if path.is_symlink() or path.exists():
             if not force:
+                if holder(path) is not None:  # two starts under one name: say who has it
+                    raise RunError(f"run {path} is in use by {describe(holder(path) or {})}; pick another --name")
                 raise RunError(f"run {path} already exists", field="force", hint="use {name} to replace it")
             return _replace_run(path, config)
         _mkdir(path, exist_ok=False)
@@ -474,7 +487,7 @@ def snapshots(root: Path, cache: dict | None = None) -> list[Snapshot]:
     With `cache` (a dict the caller keeps between calls) a run whose files
     and lock have not changed is not read again: a list that refreshes itself
     costs a few stats per run."""
-    root = user_path(root, "runs_dir")
+    root = check_destination(root)
     if not root.is_dir():
         return []
     try:

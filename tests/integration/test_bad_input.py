@@ -107,6 +107,12 @@ CASES = [
     ("show-out-nosuchuser", ["show", "done", "--out", "~nosuchuser/runs"], "--out starts with ~nosuchuser"),
     ("data-nosuchuser", ["train", "--data-dir", "~nosuchuser/data"], "--data-dir starts with ~nosuchuser"),
     ("out-part-300", ["runs", "--out", "{root}/" + "d" * 300], "--out has a folder or file name longer than 255 bytes"),
+    # a file where the runs folder goes, and a dry run's name: said before any work, as a real run says them
+    ("runs-out-file", ["runs", "--out", "{root}/a-file"], "--out is not a folder"),
+    ("sweep-out-file", ["sweep", *TINY, "--out", "{root}/a-file"], "--out is not a folder"),
+    ("dry-run-out-file", ["train", *TINY, "--dry-run", "--out", "{root}/a-file"], "--out is not a folder"),
+    ("dry-run-name-path", ["train", *TINY, "--dry-run", "--name", "../evil"], "--name must be a plain folder name"),
+    ("dry-run-name-empty", ["train", *TINY, "--dry-run", "--name", ""], "--name must be a plain folder name"),
     ("out-path-5000", ["runs", "--out", "/".join(["dir"] * 1300)], "--out is longer than 4096 bytes"),
     # --device is checked by every command that takes one, before the checkpoint is read
     ("latent-device-tpu", ["latent", "done", "--device", "tpu", "--out", "{runs}"], "--device is not a device aekl knows"),

@@ -109,3 +109,22 @@ def test_a_checkpoint_round_trips_and_leaves_torchs_crc_switch_as_it_was(tmp_pat
     back = run.load_checkpoint()
     assert torch.equal(back["model"]["w"], weights["w"]) and back["epoch"] == 1
     assert [p.name for p in tmp_path.joinpath("c").iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_name_another_start_holds_is_said_to_be_in_use_not_to_exist(tmp_path):
+    import os
+
+    from core.config import AEConfig
+    from core.errors import RunError
+    from core.runfolder.lock import release
+    from core.runfolder.runs import new_run
+
+    first = new_run(AEConfig(epochs=1), tmp_path, name="dup", keep_lock=True)  # the start that won
+    try:
+        with pytest.raises(RunError) as refused:
+            new_run(AEConfig(epochs=1), tmp_path, name="dup")
+        assert f"is in use by process {os.getpid()}" in refused.value.message
+    finally:
+        release(first.path)
+    with pytest.raises(RunError, match="already exists"):  # once free, the usual answer
+        new_run(AEConfig(epochs=1), tmp_path, name="dup")
