@@ -90,7 +90,7 @@ def _log_normal(x, m: float, s: float):
 def kl_q_p(m: float, s: float, p: Mixture) -> float:
     """KL(N(m, s²) ‖ p) = −H(q) − E_q[ln p]; H(q) = ½ ln(2πe s²) exactly."""
     cross = normal_expectation(p.log_density, m, s, p.means)
-    return float(-0.5 - math.log(s) - 0.5 * LOG_2PI - cross)
+    return max(0.0, float(-0.5 - math.log(s) - 0.5 * LOG_2PI - cross))  # KL ≥ 0: below it is rounding
 
 
 def neg_entropy(p: Mixture) -> float:
@@ -104,7 +104,7 @@ def kl_p_q(p: Mixture, m: float, s: float, neg_h: float | None = None) -> float:
     E_p[ln q] = −ln s − ½ ln 2π − (Var_p + (E_p − m)²)/(2s²)."""
     neg_h = neg_entropy(p) if neg_h is None else neg_h
     cross = -math.log(s) - 0.5 * LOG_2PI - (p.variance + (p.mean - m) ** 2) / (2 * s * s)
-    return neg_h - cross
+    return max(0.0, neg_h - cross)  # KL ≥ 0: a p equal to q gives −2e-16 by rounding
 
 
 def fit_moments(p: Mixture) -> tuple[float, float]:

@@ -40,7 +40,10 @@ J = ½ [tr(Σ1⁻¹ Σ0) + tr(Σ0⁻¹ Σ1) − 2d + (μ1 − μ0)ᵀ (Σ0⁻¹ 
 
 J is symmetric and 0 only when N0 = N1, but still not a metric: with equal covariances it is
 the squared Mahalanobis distance, and squares break the triangle inequality."""]
-    steps.append(f"""**With your numbers** and with part (ii)'s P = N(0, 1), Q = N(1, 1), R = N(2, 1):
+    # part (ii) names P, Q and R only when your numbers cannot break the triangle
+    # inequality themselves, so they are defined here again rather than referred to
+    steps.append(f"""**With your numbers**, and with P = N(0, 1), Q = N(1, 1), R = N(2, 1) (where
+KL(N(a, 1) ‖ N(b, 1)) = ½ (a − b)², so J = (a − b)²):
 
 ```text
 J(N0, N1) = {prose(div.forward)} + {prose(div.backward)} = {prose(div.jeffreys)}

@@ -169,10 +169,11 @@ class Gaussian:
             raise TypeError("Gaussian.diag needs exactly one of sigma= or logvar=")
         mean = np.asarray(mean, dtype=np.float64).reshape(-1)
         spread = np.asarray(sigma if logvar is None else logvar, dtype=np.float64).reshape(-1)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             lv = 2.0 * np.log(spread) if logvar is None else spread
-        mean, lv = np.broadcast_arrays(mean, lv)
-        return cls(mean.copy(), np.exp(lv), lv.copy())
+            var = spread * spread if logvar is None else np.exp(lv)  # σ² from σ itself: exact for σ = 3
+        mean, lv, var = np.broadcast_arrays(mean, lv, var)
+        return cls(mean.copy(), var.copy(), lv.copy())
 
     @classmethod
     def full(cls, mean, cov, field: str = "cov") -> "Gaussian":

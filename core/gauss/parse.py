@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any, Sequence
@@ -132,8 +133,10 @@ def load_vector(text: str, field: str) -> np.ndarray:
         arr = _load_npy(path, text, field, MAX_VECTOR)
     else:
         try:
-            arr = np.loadtxt(path, dtype=np.float64, delimiter=None if "," not in path.read_text()[:4096] else ",",
-                             ndmin=1)
+            with warnings.catch_warnings():  # an empty file: numpy warns, and the check below says it in one line
+                warnings.simplefilter("ignore", UserWarning)
+                arr = np.loadtxt(path, dtype=np.float64, delimiter=None if "," not in path.read_text()[:4096] else ",",
+                                 ndmin=1)
         except (OSError, ValueError, UnicodeDecodeError):
             raise _bad(field, f"file {text!r} is not a list of numbers") from None
     if arr.ndim != 1 or arr.size == 0:
@@ -322,7 +325,7 @@ def describe(g: Gaussian, given_logvar: bool = False) -> dict:
     """A Gaussian as plain lists for JSON."""
     d: dict[str, Any] = {"mu": g.mean.tolist()}
     if g.is_diag:
-        d["sigma"] = np.exp(0.5 * g.log_variances).tolist()
+        d["sigma"] = np.sqrt(g.cov).tolist()  # the σ typed, not one round-tripped through ln σ²
         if given_logvar:
             d["logvar"] = g.log_variances.tolist()
     else:

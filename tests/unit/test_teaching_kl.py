@@ -305,3 +305,13 @@ def test_the_terminal_plot_draws_for_extreme_inputs(mu, sigma):
     term = 0.5 * (1e-200 + 1e200 - 1 - math.log(1e-200)) if mu.startswith("1e100") else None
     if term:
         assert f"= {term:.6g}" in result.output
+
+
+@pytest.mark.parametrize("means", ["0", "0,0"])
+def test_a_mixture_that_is_one_gaussian_is_fitted_exactly_and_no_kl_is_negative(means):
+    k = len(means.split(","))
+    data = json.loads(runner.invoke(app, ["kl-demo", "--weights", ",".join([str(1 / k)] * k), "--means", means,
+                                          "--spreads", ",".join(["1"] * k), "--json"]).output)
+    for fit in (data["mode_seeking"], data["moment_matching"]):
+        assert fit["mean"] == pytest.approx(0.0, abs=1e-9) and fit["sigma"] == pytest.approx(1.0, rel=1e-9)
+        assert 0.0 <= fit["KL(q‖p)"] < 1e-12 and 0.0 <= fit["KL(p‖q)"] < 1e-12  # p = q: zero, never below
