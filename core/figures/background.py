@@ -14,7 +14,8 @@ metrics and the final status first, then hands the figures to a child:
 - so "drawing, and the lock cannot be taken" means the figures are coming,
   and a reader that needs them waits with `wait_drawn` (aekl show does). If
   the child failed, the lock is free and the files are missing: `aekl latent`
-  and `aekl interpolate` redraw them.
+  and `aekl interpolate` redraw them. The child sets "figures" to "drawn" (or
+  "failed") as it ends, for a person reading the file.
 
 A library caller of fit() (sweep, tests) draws in its own process as before.
 
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 DRAWING = "drawing"  # status.json "figures" while the child draws
+DRAWN = "drawn"  # ... once it has drawn them ("failed" if it could not)
 
 
 def spawn(run_dir: str, pair: tuple[int, int], data_dir: str | None, lock_fd: int | None) -> None:
@@ -104,10 +106,29 @@ def main(argv: list[str]) -> int:
 
     torch.set_num_threads(1)  # in the background: leave the cores to whatever runs next
     run = Run(Path(argv[0]))
-    model, config = load_trained(run, "cpu")
-    data = load_mnist(opts["data_dir"], "cpu", config.subset)
-    save_run_figures(run, model, data, config, tuple(opts["pair"]))
+    outcome = "failed"
+    try:
+        model, config = load_trained(run, "cpu")
+        data = load_mnist(opts["data_dir"], "cpu", config.subset)
+        save_run_figures(run, model, data, config, tuple(opts["pair"]))
+        outcome = DRAWN
+    finally:
+        _say(run, outcome)
     return 0
+
+
+def _say(run, outcome: str) -> None:
+    """status.json's "figures" from "drawing" to `outcome`, the rest as it was: the
+    lock (shared with us) already tells readers we are gone, this tells a person."""
+    from core.errors import AeklError
+    from core.runfolder.runs import atomic_write_json
+
+    try:
+        body = run.status()
+        if body.get("figures") == DRAWING:
+            atomic_write_json(run.file("status.json"), {**body, "figures": outcome})
+    except (AeklError, OSError):
+        pass  # a folder changed under us: the lock's release still says we are done
 
 
 if __name__ == "__main__":

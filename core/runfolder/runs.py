@@ -363,6 +363,9 @@ def _clear(run: Run) -> None:
     try:
         for name in RUN_FILES:
             remove_in(dir_fd, name)
+        for name in os.listdir(dir_fd):  # what `aekl interpolate` added, by its names alone
+            if _INTERPOLATION_NAME.match(name):
+                remove_in(dir_fd, name)
         try:
             history = open_subfolder(dir_fd, HISTORY, run.path, create=False)
         except RunError:
@@ -382,6 +385,7 @@ def _clear(run: Run) -> None:
 
 
 _HISTORY_NAME = re.compile(r"^epoch-\d{4,}\.npz$")
+_INTERPOLATION_NAME = re.compile(r"^interpolation-\d+-\d+-(linear|slerp)\.png$")  # core/cli/runs.py interpolate
 
 
 def _is_ours(run: Run) -> bool:

@@ -39,6 +39,8 @@ def test_train_exits_before_its_figures_and_they_follow(tmp_path):
     assert wait_drawn(run, timeout=300)
     for name, path in status["files"].items():
         assert os.path.getsize(path) > 0, name
+    after = run.status()  # the child said so as it ended, and changed nothing else
+    assert after["figures"] == "drawn" and {**after, "figures": "drawing"} == status
     assert Image.open(status["files"]["latent"]).size[0] >= 700
 
 

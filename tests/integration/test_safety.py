@@ -54,9 +54,14 @@ def test_force_replaces_a_run_but_keeps_files_it_did_not_make(tmp_path):
     first = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path), "--name", "r", "--seed", "1"])
     assert first.exit_code == 0, first.stderr
     (tmp_path / "r" / "my-notes.txt").write_text("mine")
+    (tmp_path / "r" / "interpolation-my-favourite.png").write_bytes(b"mine too")  # not a name aekl gives
+    drawn = runner.invoke(app, ["interpolate", "r", "--from-index", "3", "--to-index", "5", "--out", str(tmp_path)])
+    assert drawn.exit_code == 0 and (tmp_path / "r" / "interpolation-3-5-linear.png").is_file()
     again = runner.invoke(app, ["train", *TINY, "--out", str(tmp_path), "--name", "r", "--force", "--seed", "2"])
     assert again.exit_code == 0, again.stderr
     assert (tmp_path / "r" / "my-notes.txt").read_text() == "mine"
+    assert (tmp_path / "r" / "interpolation-my-favourite.png").read_bytes() == b"mine too"
+    assert not (tmp_path / "r" / "interpolation-3-5-linear.png").exists()  # the old run's picture went with it
     assert '"seed": 2' in (tmp_path / "r" / "config.json").read_text()
 
 
