@@ -11,6 +11,7 @@ new since the last call.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import stat
 from pathlib import Path
@@ -75,11 +76,36 @@ def load_history(path: Path, latent: int | None) -> HistoryRecord:
 
     fd, _ = open_regular(path, MAX_HISTORY_BYTES)
     try:
-        with os.fdopen(fd, "rb") as f, np.load(f, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files[:16]}
+        with os.fdopen(fd, "rb") as f:
+            check_declared_sizes(f, path)
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files[:16]}
+    except Damaged:
+        raise
     except Exception as exc:  # noqa: BLE001 - zip, npy header and cut data all mean damage
         raise Damaged(str(path), f"not an archive aekl wrote ({type(exc).__name__})") from None
     return parse_history(arrays, str(path), latent)
+
+
+def check_declared_sizes(f, path: Path) -> None:
+    """Damaged if the arrays' own headers declare more bytes than such a file may
+    hold (MAX_HISTORY_BYTES): a deflated file of a megabyte can declare gigabytes,
+    which loading would allocate. For the .npz files of a run folder."""
+    import zipfile
+
+    import numpy as np
+
+    total = 0
+    with zipfile.ZipFile(f) as archive:
+        for name in archive.namelist()[:16]:
+            with archive.open(name) as member:
+                version = np.lib.format.read_magic(member)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(member)
+            total += math.prod(shape) * dtype.itemsize
+            if total > MAX_HISTORY_BYTES:
+                raise Damaged(str(path), f"its arrays declare more than {MAX_HISTORY_BYTES:,} bytes")
 
 
 class Tail:

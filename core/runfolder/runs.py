@@ -26,7 +26,7 @@ from typing import Any
 from core.config import MAX_NAME, RUNS_DIR, AEConfig, user_path
 from core.errors import BadInput, RunError
 from core.runfolder.lock import acquire, describe, holder, release
-from core.runfolder.reading import Tail, load_history, open_regular, read_json_file
+from core.runfolder.reading import Tail, check_declared_sizes, load_history, open_regular, read_json_file
 from core.runfolder.schema import (MAX_HISTORY_BYTES, MAX_METRICS_BYTES, NEW_STATUS, Damaged, HistoryRecord, MetricsRow, Snapshot,
                                    Status, StatusRecord, check_epochs, parse_json, parse_metrics_row, parse_status)
 from core.runfolder.safeio import atomic_write  # noqa: F401 - callers still import it from here
@@ -282,8 +282,13 @@ class Run:
         latent = self.config().latent
         fd, _ = open_regular(path, MAX_HISTORY_BYTES)
         try:
-            with os.fdopen(fd, "rb") as f, np.load(f, allow_pickle=False) as z:
-                codes, labels = z["codes"], z["labels"]
+            with os.fdopen(fd, "rb") as f:
+                check_declared_sizes(f, path)
+                f.seek(0)
+                with np.load(f, allow_pickle=False) as z:
+                    codes, labels = z["codes"], z["labels"]
+        except Damaged:
+            raise
         except Exception as exc:  # zip, npy and key errors alike mean a damaged file
             raise RunError(f"{path} is damaged ({type(exc).__name__})") from None
         if (codes.ndim != 2 or codes.shape[1] != latent or labels.shape != (len(codes),)

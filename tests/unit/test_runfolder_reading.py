@@ -128,3 +128,30 @@ def test_a_name_another_start_holds_is_said_to_be_in_use_not_to_exist(tmp_path):
         release(first.path)
     with pytest.raises(RunError, match="already exists"):  # once free, the usual answer
         new_run(AEConfig(epochs=1), tmp_path, name="dup")
+
+
+@pytest.mark.parametrize("name", ["history/epoch-0001.npz", "latents.npz"])
+def test_an_archive_declaring_gigabytes_is_refused_before_anything_is_allocated(tmp_path, name):
+    import io
+    import resource
+    import zipfile
+
+    import numpy as np
+
+    from core.config import AEConfig
+    from core.runfolder.runs import Run, new_run
+    from core.runfolder.schema import Damaged
+
+    run = new_run(AEConfig(epochs=1), tmp_path, name="r")
+    # an npy header for (2e8, 2) float32 (1.6 GB) over a few bytes of data, deflated
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (200_000_000, 2)})
+    path = run.path / name
+    path.parent.mkdir(exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("codes.npy", header.getvalue() + b"\0" * 1000)
+        archive.writestr("labels.npy", header.getvalue())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(Damaged, match="declare more than"):
+        Run(run.path).history(1, 2) if name.startswith("history") else Run(run.path).latents()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB: nothing near 1.6 GB
