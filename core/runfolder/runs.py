@@ -194,6 +194,12 @@ class Run:
         """The run as lists and headers show it; damage is a verdict here, not an error."""
         config = None
         try:
+            check_run_id(self.id)
+        except BadInput:  # listed, but no command could open it by that name: say what to do
+            return Snapshot(self.id, str(self.path), Status.DAMAGED,
+                            f"its folder name {self.id[:80]!r} is not a run id aekl can open (letters, digits, "
+                            "'.', '_', '-', starting with a letter or digit): rename the folder")
+        try:
             config = self.config()
             record = self.record()
             rows = self.metric_rows(config)

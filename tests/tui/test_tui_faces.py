@@ -139,3 +139,14 @@ async def test_the_run_header_agrees_for_every_kind(folders, runs_dir, until, te
             assert reason in screen.reason, (name, screen.reason)
             header = text(app).splitlines()[0]
             assert word in header and (text_ in header or text_ == "-"), (name, header)
+
+
+def test_a_folder_no_command_can_open_is_listed_as_damaged_with_what_to_do(folders, runs_dir):
+    import shutil
+
+    shutil.copytree(folders["finished"].path, runs_dir / "my run")  # a space: not a run id
+    rows = {r["id"]: r for r in json.loads(runner.invoke(cli, ["runs", "--json", "--out", str(runs_dir)]).stdout)}
+    assert rows["my run"]["status"] == "damaged" and "rename the folder" in rows["my run"]["reason"]
+    assert rows["finished"]["status"] == "finished"  # its twin under a good name is as before
+    shown = runner.invoke(cli, ["show", "my run", "--out", str(runs_dir)])
+    assert shown.exit_code == 2 and "is not a run id" in shown.stderr
