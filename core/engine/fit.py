@@ -257,11 +257,11 @@ def _fit(config, data, journal, pair, resume, should_stop, progress_every, max_s
     if resume:
         # Loaded on the CPU: generator states must stay CPU byte tensors, and
         # load_state_dict copies the weights and Adam moments to the device.
-        saved, where = journal.restore(), f"{journal.run_dir or 'the run'}/checkpoint.pt"
+        saved, where = journal.restore(), f"{journal.place}/checkpoint.pt"
         check_same_config(saved.get("config"), config.to_dict(), where)  # first: it says why the rest may not fit
         check_checkpoint(saved, config.epochs, steps, n, where, config.average)
         if saved["epoch"] >= config.epochs:
-            raise RunError(f"run already finished its {config.epochs} epochs")
+            raise RunError(f"{journal.place} already finished its {config.epochs} epochs")
         state.load(saved, model, opt, steps, config.seed, where, average)
         journal.rewind(state.epoch, state.step)  # only now: a refused checkpoint changes nothing
     began = time.perf_counter()

@@ -73,8 +73,8 @@ def check_same_config(saved: object, current: dict, where: str) -> None:
             continue
         then = saved[key]
         if _plain(then) != _plain(now):
-            raise RunError(f"{where}: config.json was changed since the checkpoint ({key}: {_show(then)} "
-                           f"then, {_show(now)} now); not resuming")
+            raise RunError(f"{where} does not fit config.json ({key}: {_show(then)} in the checkpoint, "
+                           f"{_show(now)} in config.json; one of them was edited or copied in); not resuming")
 
 
 def _plain(value):

@@ -32,6 +32,7 @@ class NullJournal:
     """A run without a folder: every write is a no-op."""
 
     run_dir: str | None = None
+    place = "the run"  # how messages name the run: its folder, where there is one
     # Whether a stop draws the figures too. A sweep says no: a stop must be
     # quick there (figures take seconds), and the run draws them once resumed.
     figures_on_stop: bool = True
@@ -61,6 +62,7 @@ class DryJournal(NullJournal):
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        self.place = str(run.path)
 
     def restore(self) -> dict:
         return self.run.load_checkpoint(map_location="cpu")
@@ -69,7 +71,7 @@ class DryJournal(NullJournal):
 class Journal(NullJournal):
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.run_dir = str(run.path)
+        self.run_dir = self.place = str(run.path)
         self._status: dict[str, Any] = {}
         self._beat = 0.0
         self._progress = None

@@ -71,9 +71,9 @@ def test_a_damaged_checkpoint_is_refused_and_changes_nothing(run_copy, change, n
     assert digest(run_copy) == before
 
 
-@pytest.mark.parametrize("key, value, shown", [("subset", 512, "subset: 256 then, 512 now"),
-                                               ("beta", 1e308, "beta: 1.0 then, 1e+308 now"),
-                                               ("lr", 0.5, "lr: 0.003 then, 0.5 now")])
+@pytest.mark.parametrize("key, value, shown", [("subset", 512, "subset: 256 in the checkpoint, 512 in config.json"),
+                                               ("beta", 1e308, "beta: 1.0 in the checkpoint, 1e+308 in config.json"),
+                                               ("lr", 0.5, "lr: 0.003 in the checkpoint, 0.5 in config.json")])
 def test_an_edited_config_is_not_resumed(run_copy, key, value, shown):
     config = json.loads((run_copy / "config.json").read_text())
     config[key] = value
@@ -84,7 +84,7 @@ def test_an_edited_config_is_not_resumed(run_copy, key, value, shown):
         assert result.exit_code == 2
         return
     assert result.exit_code == 2, (result.stderr, result.exception)
-    assert "config.json was changed since the checkpoint" in result.stderr and shown in result.stderr
+    assert "r/checkpoint.pt does not fit config.json" in result.stderr and shown in result.stderr
     assert digest(run_copy) == before
 
 
@@ -158,3 +158,11 @@ def test_kl_of_a_run_that_failed_before_any_weights_does_not_speak_of_resuming(t
     result = runner.invoke(app, ["kl", "--run", "f", "--index", "0", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "has no saved weights" in result.stderr and "resume" not in result.stderr
+
+
+def test_a_dry_run_of_a_resume_names_the_run_it_refuses(run_copy):
+    config = json.loads((run_copy / "config.json").read_text())
+    (run_copy / "config.json").write_text(json.dumps({**config, "lr": 0.5}))
+    result = runner.invoke(app, ["train", "--resume", "r", "--dry-run", "--out", str(run_copy.parent)])
+    assert result.exit_code == 2
+    assert f"{run_copy}/checkpoint.pt does not fit config.json" in result.stderr  # not "the run/checkpoint.pt"
