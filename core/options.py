@@ -141,6 +141,8 @@ def parse_text(name: str, kind: Kind, text: str) -> Any:
     text = text.strip()
     if kind.optional and text.lower() in ("", "all", "none"):
         return None
+    if kind.base in (int, float, tuple) and not text.isascii():  # int() reads Arabic-Indic digits too: a slip, not a number
+        raise BadInput(field=name, value=text, rule="must be written in ASCII digits")
     try:
         if kind.base is tuple:
             # every piece a number: "64,,32" is more likely a slip than a two-layer net

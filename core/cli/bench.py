@@ -196,6 +196,9 @@ def _check_limits(*, target: float, **counts: int | None) -> None:
     for field, value in counts.items():
         if value is not None:
             check_range(field, value, *limits[field])
+    if (counts.get("processes") or 0) > (counts.get("repeats") or 0):  # one process round per repeat at most
+        raise BadInput(field="processes", value=counts["processes"],
+                       rule=f"must be at most --repeats ({counts['repeats']})")
     if not 0 < target < 4:  # the largest MSE possible on [-1, 1] data is 4
         raise BadInput(f"--target must be a test MSE between 0 and 4, got {target}")
 

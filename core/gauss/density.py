@@ -106,7 +106,7 @@ def caption(pic: Picture) -> str:
 def draw(plt, pic: Picture, width: int | None = None, height: int | None = None) -> None:
     """Draw on a plotext-like API: densities and integrand, and for d = 2
     the ellipses beside them (the app draws each in a panel of its own)."""
-    plt.clear_figure() if hasattr(plt, "clear_figure") else plt.clf()
+    _clear_all(plt)
     if width and height:
         plt.plotsize(width, height)
     if pic.ellipses is not None:
@@ -150,10 +150,21 @@ def plotext_text(draw_on, thing, width: int, height: int) -> str:
     return the text it builds, leaving the figure clear for the next caller."""
     import plotext as plt
 
+    _clear_all(plt)
     draw_on(plt, thing, width, height)
     text = plt.build()
-    plt.clear_figure()
+    _clear_all(plt)
     return text
+
+
+def _clear_all(plt) -> None:
+    """Clear the whole figure, not only its active panel: plotext's clear_figure
+    clears the panel last drawn on, so a 2-D picture's two panels would stay and
+    the next call's subplots() nest inside the second, finer each time, until
+    plotext's line drawing loops for minutes on a panel narrower than a cell."""
+    if hasattr(plt, "main"):
+        plt.main()  # the top-level figure active again
+    plt.clear_figure() if hasattr(plt, "clear_figure") else plt.clf()
 
 
 def save_png(pic: Picture, path: Path) -> Path:

@@ -79,6 +79,8 @@ def parse_floats(value: str | float | Sequence[float], field: str) -> list[float
     for i, item in enumerate(items):
         if item == "":
             raise _bad(field, f"has an empty entry at position {i + 1}")
+        if isinstance(item, str) and not item.isascii():  # float() reads Arabic-Indic and fullwidth digits too: a slip, not a number
+            raise _bad(field, f"has {item[:40]!r}, which is not a number written in ASCII digits")
         try:
             x = float(item)
         except (TypeError, ValueError):

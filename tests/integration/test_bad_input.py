@@ -122,6 +122,10 @@ CASES = [
     ("bench-samples-huge", ["bench", "--samples", str(2**62), "--out", "{root}"], "--samples must be at most 6000000"),
     ("bench-warmup-huge", ["bench", "--warmup", str(10**9), "--out", "{root}"], "--warmup must be at most 100000"),
     ("bench-threads-huge", ["bench", "--threads", "100000", "--out", "{root}"], "--threads must be at most 1024"),
+    ("bench-processes-over-repeats", ["bench", "--repeats", "1", "--processes", "5", "--out", "{root}"],
+     "--processes must be at most --repeats (1), got 5"),
+    ("hidden-arabic-digit", ["train", "--hidden", "\u0665"], "--hidden must be written in ASCII digits"),
+    ("kl-fullwidth-digit", ["kl", "--mu", "\uff11"], "which is not a number written in ASCII digits"),
     ("sweep-latent-huge", ["sweep", "--latent", "2,100000000", "--out", "{root}/sweep"], "--latent gives a model of"),
     ("sweep-seed-huge", ["sweep", "--seed", str(2**63), "--out", "{root}/sweep"], "--seed must be at most"),
 ]

@@ -315,3 +315,18 @@ def test_a_mixture_that_is_one_gaussian_is_fitted_exactly_and_no_kl_is_negative(
     for fit in (data["mode_seeking"], data["moment_matching"]):
         assert fit["mean"] == pytest.approx(0.0, abs=1e-9) and fit["sigma"] == pytest.approx(1.0, rel=1e-9)
         assert 0.0 <= fit["KL(q‖p)"] < 1e-12 and 0.0 <= fit["KL(p‖q)"] < 1e-12  # p = q: zero, never below
+
+
+def test_a_two_panel_terminal_picture_is_the_same_however_often_it_is_drawn():
+    # plotext's clear_figure clears only the panel drawn last: each 2-D picture
+    # used to nest its two panels inside the last one, finer each time, until
+    # plotext's line drawing ran for minutes (seen after a few calls in one process)
+    from core.gauss.density import picture, terminal
+
+    two_d = picture(Gaussian.diag([0.5, 1.0], sigma=[1.0, 2.0]), Gaussian.standard(2))
+    one_d = picture(Gaussian.diag([0.5], sigma=[1.0]), Gaussian.standard(1))
+    first = terminal(two_d)
+    for _ in range(4):
+        assert terminal(one_d).count("ellipses") == 0  # a 1-D picture after it has no leftover panel
+        assert terminal(two_d) == first
+    assert first.count("1σ and 2σ ellipses") == 1
