@@ -143,12 +143,17 @@ async def test_derivations_step_by_step(runs_dir):
         assert f"step 3 of {len(steps)}" in explain.source
 
 
+async def typed_at_80x24(pilot):
+    """The KL screen at 80x24 with μ = 0.5,1 and σ = 1,2 typed, its results caught up."""
+    await open_kl(pilot)
+    await pilot.press(*"0.5,1", "tab", *"1,2")
+    await settle(pilot)
+
+
 async def test_derivations_scroll_into_view_at_80x24(runs_dir, text):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_kl(pilot)
-        await pilot.press(*"0.5,1", "tab", *"1,2")
-        await settle(pilot)
+        await typed_at_80x24(pilot)
         assert "with your numbers" not in text(app)  # below the plots, out of sight
         await pilot.press("ctrl+t")
         await settle(pilot)
@@ -235,9 +240,7 @@ async def test_two_dimensions_get_two_pictures(runs_dir, text, until):
 async def test_next_step_scrolls_to_the_new_step_at_80x24(runs_dir, text):
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_kl(pilot)
-        await pilot.press(*"0.5,1", "tab", *"1,2")
-        await settle(pilot)
+        await typed_at_80x24(pilot)
         for n in (1, 2, 3):
             await pilot.press("ctrl+n")
             await pilot.pause()
