@@ -335,8 +335,9 @@ def _create(config: AEConfig, root: Path, name: str | None, force: bool) -> Run:
         path = root / name
         if path.is_symlink() or path.exists():
             if not force:
-                if holder(path) is not None:  # two starts under one name: say who has it
-                    raise RunError(f"run {path} is in use by {describe(holder(path) or {})}; pick another --name")
+                who = holder(path)
+                if who is not None:  # two starts under one name: say who has it
+                    raise RunError(f"run {path} is in use by {describe(who)}; pick another --name")
                 raise RunError(f"run {path} already exists", field="force", hint="use {name} to replace it")
             return _replace_run(path, config)
         _mkdir(path, exist_ok=False)
