@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from core.cli import app
 from core.errors import RunError
 from core.runfolder.runs import Run, new_run, open_run
+from standin import stand_in_checkpoint
 
 runner = CliRunner()
 TINY = ["--subset", "256", "--epochs", "1", "--hidden", "32", "--batch-size", "64"]
@@ -294,10 +295,14 @@ def test_damaged_run_is_listed_as_damaged_and_the_others_normally(finished_run, 
 
 CHECKPOINT_DAMAGE = [
     # (id, how to damage checkpoint.pt, text of the one error line)
-    ("random-bytes", lambda ck: ck.write_bytes(os.urandom(4096)), "checkpoint.pt is damaged or truncated"),
-    ("text", lambda ck: ck.write_text("hello, I am not a checkpoint\n"), "checkpoint.pt is damaged or truncated"),
+    # what a cheap look at the file sees (not a zip, a link) is the run's verdict everywhere
+    ("random-bytes", lambda ck: ck.write_bytes(os.urandom(4096)),
+     "checkpoint.pt is damaged: truncated or not a checkpoint"),
+    ("text", lambda ck: ck.write_text("hello, I am not a checkpoint\n"),
+     "checkpoint.pt is damaged: truncated or not a checkpoint"),
     ("symlink-to-text", lambda ck: (ck.unlink(), ck.with_name("notes.txt").write_text("just notes\n"),
-                                    ck.symlink_to("notes.txt")), "checkpoint.pt is damaged or truncated"),
+                                    ck.symlink_to("notes.txt")), "checkpoint.pt is damaged: a link, not a file aekl wrote"),
+    ("zip-not-weights", lambda ck: stand_in_checkpoint(ck), "checkpoint.pt is damaged or truncated"),
     ("fifo", lambda ck: (ck.unlink(), os.mkfifo(ck)), "checkpoint.pt is damaged: not a regular file"),
     ("folder", lambda ck: (ck.unlink(), ck.mkdir()), "checkpoint.pt is damaged: not a regular file"),
     ("model-list", lambda ck: torch.save({"model": [torch.zeros(1)]}, ck), "is not an aekl checkpoint"),

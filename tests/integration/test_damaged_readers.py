@@ -60,7 +60,7 @@ DAMAGE = [
     ("status-pid-bool", status(pid=True), "pid is True, not an integer"),
     ("status-pid-huge", status(pid=2**70), "pid is 1180591620717411303424, outside 1.."),
     ("status-files", status(files=[1]), "files is not a table of names to paths"),
-    ("status-ahead", status(epoch=5), "status.json is damaged: 5 epochs done, but metrics.jsonl holds 1"),
+    ("status-ahead", status(epoch=5), "metrics.jsonl is damaged: it holds 1 epoch, but status.json says 5 are done"),
     ("status-link", linked("status.json"), "status.json is damaged: a link, not a file aekl wrote"),
     ("metrics-order", row(epoch=3), "metrics.jsonl: line 1 is damaged: epoch 3 where epoch 1 belongs"),
     ("metrics-epoch-bool", row(epoch=True), "line 1 is damaged: epoch is True, not an integer"),

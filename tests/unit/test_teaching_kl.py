@@ -94,7 +94,8 @@ def test_every_mode_seeking_fit_is_a_local_minimum_of_the_true_objective(w, mean
                 (objective(theta + ei) - 2 * f0 + objective(theta - ei)) / (h2 * h2)
         assert np.linalg.eigvalsh(0.5 * (hess + hess.T)).min() > 0, hess
         assert o.kl_qp == pytest.approx(f0, rel=1e-8)
-    assert demo.table["mode"]["KL(q‖p)"] == min(o.kl_qp for o in demo.optima)
+    # the smallest, or one tied with it to 10 digits (a tie lists the first component's search first)
+    assert demo.table["mode"]["KL(q‖p)"] == pytest.approx(min(o.kl_qp for o in demo.optima), rel=1e-10)
     assert sorted(k for o in demo.optima for k in o.starts) == list(range(len(means)))  # every start accounted for
     if len(demo.optima) == 1:
         result = runner.invoke(app, ["kl-demo", "--weights", ",".join(map(str, w)), "--means",
