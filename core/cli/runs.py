@@ -115,15 +115,21 @@ def show(run_id: str = typer.Argument(..., help="Run id (folder name)."), out_di
          json_out: bool = JsonOut,
          nll: bool = typer.Option(False, "--nll", help="VAE: compute the test ELBO and the IWAE bound on "
                                                       "-ln p(x) now, from the checkpoint (needs torch)."),
-         k: int = typer.Option(64, "--k", help="Importance samples per test image for --nll (1 to 5000)."),
-         device: str = typer.Option("cpu", help="Device for --nll: auto, cpu, cuda or mps.")) -> None:
+         k: Optional[int] = typer.Option(None, "--k", help="Importance samples per test image for --nll "
+                                                           "(1 to 5000; default 64)."),
+         device: Optional[str] = typer.Option(None, help="Device for --nll: auto, cpu, cuda or mps "
+                                                         "(default cpu).")) -> None:
     """Show a run's config, status, per-epoch metrics and files."""
+    from core.errors import BadInput
     from core.figures.background import wait_drawn
     from core.runfolder.runs import open_sound
 
     if nll:
-        _show_nll(run_id, out_dir, k, device, json_out)
+        _show_nll(run_id, out_dir, 64 if k is None else k, device or "cpu", json_out)
         return
+    for field, value in (("k", k), ("device", device)):  # silently unused, they would mislead
+        if value is not None:
+            raise BadInput(field=field, value=value, rule="applies only with --nll")
     run = open_sound(run_id, out_dir)
     wait_drawn(run)  # a just-finished run's figures may still be drawing in a child process
     snap = run.snapshot()

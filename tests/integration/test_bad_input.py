@@ -74,6 +74,7 @@ CASES = [
     ("resume-dotdot", ["train", "--resume", "..", "--out", "{runs}"], "not a run id"),
     ("show-unknown", ["show", "ghost", "--out", "{runs}"], "no run named 'ghost'"),
     ("show-absolute", ["show", "/etc", "--out", "{runs}"], "not a run id"),
+    ("show-k-without-nll", ["show", "done", "--k", "5", "--out", "{runs}"], "--k applies only with --nll, got 5"),
     ("latent-unknown", ["latent", "ghost", "--out", "{runs}"], "no run named 'ghost'"),
     ("interp-unknown", ["interpolate", "ghost", "--out", "{runs}"], "no run named 'ghost'"),
     ("interp-steps", ["interpolate", "done", "--steps", "3", "--out", "{runs}"], "--steps must be at least 5, got 3"),
