@@ -72,23 +72,28 @@ def read_json_file(path: Path, limit: int = MAX_JSON_BYTES, follow: bool = False
 
 def load_history(path: Path, latent: int | None) -> HistoryRecord:
     """history/epoch-NNNN.npz, bounded and checked (no pickles: allow_pickle=False)."""
+    return parse_history(read_npz(path), str(path), latent)
+
+
+def read_npz(path: Path) -> dict[str, Any]:
+    """The arrays of a run folder's .npz (its first 16), bounded and checked: no
+    pickles, no more bytes declared than the file may hold; Damaged otherwise."""
     import numpy as np
 
     fd, _ = open_regular(path, MAX_HISTORY_BYTES)
     try:
         with os.fdopen(fd, "rb") as f:
-            check_declared_sizes(f, path)
+            _check_declared_sizes(f, path)
             f.seek(0)
             with np.load(f, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files[:16]}
+                return {k: z[k] for k in z.files[:16]}
     except Damaged:
         raise
     except Exception as exc:  # noqa: BLE001 - zip, npy header and cut data all mean damage
         raise Damaged(str(path), f"not an archive aekl wrote ({type(exc).__name__})") from None
-    return parse_history(arrays, str(path), latent)
 
 
-def check_declared_sizes(f, path: Path) -> None:
+def _check_declared_sizes(f, path: Path) -> None:
     """Damaged if the arrays' own headers declare more bytes than such a file may
     hold (MAX_HISTORY_BYTES): a deflated file of a megabyte can declare gigabytes,
     which loading would allocate. For the .npz files of a run folder."""

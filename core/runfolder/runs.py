@@ -26,8 +26,8 @@ from typing import Any
 from core.config import MAX_NAME, RUNS_DIR, AEConfig, user_path
 from core.errors import BadInput, RunError
 from core.runfolder.lock import acquire, describe, holder, release
-from core.runfolder.reading import Tail, check_declared_sizes, load_history, open_regular, read_json_file
-from core.runfolder.schema import (MAX_HISTORY_BYTES, MAX_METRICS_BYTES, NEW_STATUS, Damaged, HistoryRecord, MetricsRow, Snapshot,
+from core.runfolder.reading import Tail, load_history, open_regular, read_json_file, read_npz
+from core.runfolder.schema import (MAX_METRICS_BYTES, NEW_STATUS, Damaged, HistoryRecord, MetricsRow, Snapshot,
                                    Status, StatusRecord, check_epochs, parse_json, parse_metrics_row, parse_status)
 from core.runfolder.safeio import atomic_write  # noqa: F401 - callers still import it from here
 from core.runfolder.safeio import append_to, atomic_write_bytes, clean_temps, open_folder, open_subfolder, remove_in
@@ -282,20 +282,12 @@ class Run:
 
     def latents(self) -> tuple[Any, Any]:
         """(codes (N, latent), labels (N,)) from latents.npz, checked against config.json."""
-        import numpy as np
-
         path = self.file("latents.npz")
         latent = self.config().latent
-        fd, _ = open_regular(path, MAX_HISTORY_BYTES)
+        arrays = read_npz(path)
         try:
-            with os.fdopen(fd, "rb") as f:
-                check_declared_sizes(f, path)
-                f.seek(0)
-                with np.load(f, allow_pickle=False) as z:
-                    codes, labels = z["codes"], z["labels"]
-        except Damaged:
-            raise
-        except Exception as exc:  # zip, npy and key errors alike mean a damaged file
+            codes, labels = arrays["codes"], arrays["labels"]
+        except KeyError as exc:
             raise RunError(f"{path} is damaged ({type(exc).__name__})") from None
         if (codes.ndim != 2 or codes.shape[1] != latent or labels.shape != (len(codes),)
                 or codes.dtype.kind != "f" or labels.dtype.kind not in "iu"):

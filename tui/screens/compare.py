@@ -25,7 +25,7 @@ from textual_plotext import PlotextPlot
 from core.errors import AeklError
 from tui.widgets.latent_scatter import LatentScatter
 from tui.widgets.palette import digit_colours, rich_colour
-from tui.widgets.run_list import id_cell
+from tui.widgets.run_list import middle_cut
 
 LINE_MARKERS = ("•", "+", "x", "o", "*", "#")  # one per run, so curves differ without colour
 ID_ROOM = 16  # cells of a run id in a title: three scatters share 80 columns
@@ -40,7 +40,7 @@ class RunRead(Message):
 def run_title(run_id: str, config) -> str:
     """The run's id (shortened in the middle) and what tells runs of a sweep apart."""
     beta = f" β{config.beta:g}" if config.kind == "vae" else ""
-    return f"{id_cell(run_id, False, ID_ROOM).plain.strip()}: z{config.latent} {config.kind}{beta} seed {config.seed}"
+    return f"{middle_cut(run_id, ID_ROOM)}: z{config.latent} {config.kind}{beta} seed {config.seed}"
 
 
 class CompareScreen(Screen):

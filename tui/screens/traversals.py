@@ -73,5 +73,5 @@ def column_heads(values: list[float], side: int) -> str:
         word = f"{v:+g}σ" if v else "0"
         if len(word) > side and k not in (0, len(values) // 2, len(values) - 1):
             word = ""
-        cells.append(word.center(side)[:max(side, len(word))])
+        cells.append(word.center(side))
     return " ".join(cells)

@@ -63,19 +63,20 @@ class LatentScatter(PlotPanel):
     def _legend(self) -> Text:
         text = Text(f"{self.title}: " if self.title else "", style="bold")
         text.append(self.caption + " ", style="bold")
+        mark = rich_colour(shade(self.app, BETA_COLOUR))
         if self.glyphs:  # the marks first: the words may be cut at 80 columns
             if self.marked is not None:
-                text.append("○ 1σ ", style=rich_colour(shade(self.app, BETA_COLOUR)))
+                text.append("○ 1σ ", style=mark)
             if self.cursor is not None:
-                text.append("✚ cursor ", style=rich_colour(shade(self.app, BETA_COLOUR)))
+                text.append("✚ cursor ", style=mark)
             text.append("points are digits", style="italic")
             return text
         for digit, colour in enumerate(digit_colours(self.app)):
             text.append(str(digit), style=f"bold {rich_colour(colour)}")
         if self.marked is not None:
-            text.append(" ○ 1σ", style=rich_colour(shade(self.app, BETA_COLOUR)))
+            text.append(" ○ 1σ", style=mark)
         if self.cursor is not None:
-            text.append(" ✚ cursor", style=rich_colour(shade(self.app, BETA_COLOUR)))
+            text.append(" ✚ cursor", style=mark)
         return text
 
     def mark(self, mu, sigma) -> bool:
@@ -110,13 +111,14 @@ class LatentScatter(PlotPanel):
             marker = [str(d) for d in digits] if self.glyphs else "braille"
             plt.scatter(self.points[:, 0].tolist(), self.points[:, 1].tolist(), color=colours, marker=marker)
             compact_ticks(plt, self.points)
+        mark = shade(self.app, BETA_COLOUR)
         if self.marked is not None:
             mu, sigma = self.marked
             xs, ys = ellipse(mu, sigma)
-            plt.plot(xs, ys, color=shade(self.app, BETA_COLOUR), marker="•")
-            plt.scatter([float(mu[0])], [float(mu[1])], color=shade(self.app, BETA_COLOUR), marker="◆")
+            plt.plot(xs, ys, color=mark, marker="•")
+            plt.scatter([float(mu[0])], [float(mu[1])], color=mark, marker="◆")
         if self.cursor is not None:
-            plt.scatter([self.cursor[0]], [self.cursor[1]], color=shade(self.app, BETA_COLOUR), marker="✚")
+            plt.scatter([self.cursor[0]], [self.cursor[1]], color=mark, marker="✚")
 
 
 def compact_ticks(plt, points: np.ndarray, count: int = 4) -> None:

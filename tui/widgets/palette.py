@@ -30,9 +30,10 @@ BETA_COLOUR = 170  # the VAE's KL weight in force, on the loss chart's right axi
 # textual-light's #d8d8d8, as 256-colour indices render).
 ON_LIGHT = {31: 25, 208: 130, 34: 28, 160: 124, 170: 127, 244: 240, 142: 58, 38: 30, 33: 26}
 
-# A run status's ANSI colour name (core.runfolder.schema) as a theme's text colour.
-STATUS_TEXT = {"green": "text-success", "cyan": "text-success", "yellow": "text-warning", "red": "text-error",
-               "magenta": "text-error"}
+# A run status's ANSI colour name (core.runfolder.schema) as a theme variable: the
+# status bar draws it as a reversed badge, the runs list as text ("text-" + it).
+STATUS_THEME = {"green": "success", "cyan": "success", "yellow": "warning", "red": "error", "magenta": "error",
+                "white": "foreground"}
 
 
 def is_light(app) -> bool:
@@ -48,7 +49,7 @@ def shade(app, code: int) -> int:
 def status_style(app, colour: str) -> str:
     """A status word's style: the theme's text colour for it (readable on light and dark)."""
     variables = getattr(app, "theme_variables", {}) or {}
-    return variables.get(STATUS_TEXT.get(colour, ""), "")
+    return variables.get(f"text-{STATUS_THEME.get(colour, '')}", "")
 
 
 def rich_colour(code: int) -> str:

@@ -162,10 +162,14 @@ def started(snap: Snapshot) -> float:
         return 0.0
 
 
+def middle_cut(text: str, room: int) -> str:
+    """`text`, or when longer than `room` cells its start and end around a "…"."""
+    if len(text) <= room:
+        return text
+    head = (room - 1) // 2
+    return text[:head] + "…" + text[len(text) - (room - 1 - head):]
+
+
 def id_cell(run_id: str, marked: bool, room: int = 1_000) -> Text:
-    """The id, with a mark that needs no colour: ✓ before a marked run; an id
-    longer than `room` cells keeps its start and end around a "…"."""
-    if len(run_id) > room:
-        head = (room - 1) // 2
-        run_id = run_id[:head] + "…" + run_id[len(run_id) - (room - 1 - head):]
-    return Text(("✓ " if marked else "  ") + run_id, style="bold" if marked else "")
+    """The id (cut to `room`), with a mark that needs no colour: ✓ before a marked run."""
+    return Text(("✓ " if marked else "  ") + middle_cut(run_id, room), style="bold" if marked else "")

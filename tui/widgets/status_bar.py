@@ -14,12 +14,10 @@ from textual.widgets import Static
 
 from core.runfolder.schema import Status
 from tui.throttle import Throttle
+from tui.widgets.palette import STATUS_THEME
 
 # The screen's phases that are not a run's status.
 PHASE_STYLE = {"idle": "$text-muted", "loading": "$accent", "stopping": "$warning"}
-# A Status's ANSI colour as a theme variable.
-THEME = {"green": "$success", "yellow": "$warning", "cyan": "$success", "red": "$error", "magenta": "$error",
-         "white": "$foreground"}
 
 # Fields removed, in this order, when the line is wider than the terminal.
 DROP_ORDER = ("rate", "device", "left", "step", "note")
@@ -44,7 +42,7 @@ class StatusBar(Static):
         urgent = "state" in fields or "error" in fields
         if isinstance(fields.get("state"), Status):
             status = fields["state"]
-            self.style, fields["state"] = THEME[status.colour], status.word
+            self.style, fields["state"] = f"${STATUS_THEME[status.colour]}", status.word
         elif "state" in fields:
             self.style = PHASE_STYLE.get(str(fields["state"]), "$foreground")
         for key, value in fields.items():

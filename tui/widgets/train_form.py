@@ -118,7 +118,7 @@ class TrainForm(Vertical):
         for name in NAMES:
             self.check(name)
         if self.errors:
-            raise BadInput(next(iter(self.errors.values())))
+            raise BadInput(self.first_error())
         raw = self.raw()
         return config_with(self.base, {name: raw[name] for name in self.shown()}, here=True)
 
